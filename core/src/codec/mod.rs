@@ -1,0 +1,29 @@
+//! Sample formats and the G.711 companding laws.
+//!
+//! [`ulaw`] and [`alaw`] are bit-exact with ITU-T G.711 as implemented by the
+//! classic reference code that `sox` uses: a 16-bit sample is first truncated
+//! (arithmetic shift) to 14 bits (μ-law) or 13 bits (A-law), then encoded.
+
+pub mod alaw;
+pub mod ulaw;
+
+/// The sample encodings the audio path accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// Linear 16-bit signed PCM, native endianness in memory.
+    Pcm16,
+    /// G.711 μ-law (PCMU, RTP payload type 0).
+    Ulaw,
+    /// G.711 A-law (PCMA, RTP payload type 8).
+    Alaw,
+}
+
+impl Encoding {
+    /// Bytes per sample in this encoding.
+    pub const fn bytes_per_sample(self) -> usize {
+        match self {
+            Encoding::Pcm16 => 2,
+            Encoding::Ulaw | Encoding::Alaw => 1,
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! The streaming DTMF detector.
+//!
+//! Input is cut into 5 ms sub-blocks (40 samples at 8 kHz) in stream order,
+//! so the result never depends on how the caller chunks it. Each sub-block
+//! goes through the correlator [`Bank`]; two consecutive sub-blocks form a
+//! 10 ms analysis window (hop 5 ms). A window is a *hit* for a key when:
+//!
+//! * each group's strongest tone beats the others of its group by
+//!   `min_dominance_db`;
+//! * the phase advance of each tone since the previous window puts its
+//!   frequency within `inst_tol_pct` of nominal;
+//! * each tone (corrected for the window's response at the measured offset)
+//!   is at least `min_level_dbm0`, and their twist is within limits;
+//! * the two tones hold at least `min_fraction` of the window's AC energy.
+//!
+//! Hits of the same key form a *run* that survives up to `max_misses - 1`
+//! missing windows (a short interruption). The key is confirmed once the run
+//! has `min_hits` hits and the run's accumulated phase advance puts both
+//! tones within the profile's frequency tolerance. The run ends after
+//! `max_misses` windows without the key, or when another key starts.
+
+use super::bank::{Bank, Cplx, SubBlock, TONES};
+use super::generator::amplitude_for_dbm0;
+use super::key::Key;
+use super::profile::{Params, Profile};
+use crate::Error;
+
+/// Detector settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetectorConfig {
+    /// Samples per second: 8000, 16000 or 48000.
+    pub sample_rate: u32,
+    /// Which standard's limits to enforce.
+    pub profile: Profile,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig { sample_rate: 8000, profile: Profile::Q24 }
+    }
+}
+
+/// A key has been confirmed (it is still sounding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyDown {
+    /// The key.
+    pub key: Key,
+    /// Estimated first sample of the tone (stream position).
+    pub start: u64,
+    /// Stream position at which the confirmation was made.
+    pub confirmed_at: u64,
+}
+
+/// A complete key press.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPress {
+    /// The key.
+    pub key: Key,
+    /// Estimated first sample of the tone.
+    pub start: u64,
+    /// Estimated end of the tone (one past its last sample).
+    pub end: u64,
+}
+
+/// What [`Detector::process`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorEvent {
+    /// A key was confirmed; its [`KeyPress`] follows when it ends.
+    Down(KeyDown),
+    /// A confirmed key ended.
+    Up(KeyPress),
+}
+
+/// Decision thresholds in the units the detector computes in.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// Per tone: accumulated offset limit, Hz.
+    freq_tol: [f32; TONES],
+    /// Per tone: per-window offset limit, Hz.
+    inst_tol: [f32; TONES],
+    /// Minimum tone amplitude², in 16-bit units².
+    min_amp_sq: f32,
+    /// Twist limits as power ratios high/low.
+    min_twist: f32,
+    max_twist: f32,
+    min_fraction: f32,
+    min_dominance: f32,
+    min_hits: u32,
+    max_misses: u32,
+}
+
+impl Limits {
+    fn new(p: &Params, bank: &Bank) -> Limits {
+        let mut freq_tol = [0f32; TONES];
+        let mut inst_tol = [0f32; TONES];
+        for t in 0..TONES {
+            freq_tol[t] = bank.freq[t] * p.freq_tol_pct / 100.0 + p.freq_tol_hz;
+            inst_tol[t] = bank.freq[t] * p.inst_tol_pct / 100.0;
+        }
+        let a = amplitude_for_dbm0(p.min_level_dbm0 as f64) as f32;
+        Limits {
+            freq_tol,
+            inst_tol,
+            min_amp_sq: a * a,
+            min_twist: db_to_power(-p.max_normal_twist_db),
+            max_twist: db_to_power(p.max_reverse_twist_db),
+            min_fraction: p.min_fraction,
+            min_dominance: db_to_power(p.min_dominance_db),
+            min_hits: p.min_hits,
+            max_misses: p.max_misses,
+        }
+    }
+}
+
+fn db_to_power(db: f32) -> f32 {
+    10f32.powf(db / 10.0)
+}
+
+/// The run of windows that hit one key.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    key: Key,
+    first_hit: u64,
+    last_hit: u64,
+    hits: u32,
+    misses: u32,
+    /// Σ X_k·conj(X_{k−1}) over consecutive hits, for the row and column tone.
+    advance: [Cplx; 2],
+    confirmed: bool,
+}
+
+/// A streaming DTMF detector for one mono channel.
+///
+/// All memory is allocated in [`Detector::new`]; [`Detector::process`] never
+/// allocates, locks or blocks.
+#[derive(Debug)]
+pub struct Detector {
+    bank: &'static Bank,
+    limits: Limits,
+    /// Current sub-block being filled.
+    buf: Box<[f32]>,
+    fill: usize,
+    /// Sub-blocks completed so far.
+    blocks: u64,
+    prev_block: SubBlock,
+    /// The previous window's correlations (valid once `blocks >= 2`).
+    prev_window: [Cplx; TONES],
+    /// The key the previous window hit, if any.
+    prev_hit: Option<Key>,
+    run: Option<Run>,
+}
+
+/// Where a window measured a key.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    key: Key,
+    /// This window's X·conj(previous X) for the row and column tone.
+    advance: [Cplx; 2],
+}
+
+impl Detector {
+    /// A detector for `config`.
+    pub fn new(config: DetectorConfig) -> Result<Detector, Error> {
+        let bank = Bank::for_rate(config.sample_rate)
+            .ok_or(Error::UnsupportedSampleRate(config.sample_rate))?;
+        Ok(Detector {
+            bank,
+            limits: Limits::new(&config.profile.params(), bank),
+            buf: vec![0f32; bank.len].into_boxed_slice(),
+            fill: 0,
+            blocks: 0,
+            prev_block: SubBlock::default(),
+            prev_window: [Cplx::default(); TONES],
+            prev_hit: None,
+            run: None,
+        })
+    }
+
+    /// The sample rate this detector was built for.
+    pub fn sample_rate(&self) -> u32 {
+        self.bank.sample_rate
+    }
+
+    /// Samples per analysis hop (5 ms): the detector's time resolution.
+    pub fn block_len(&self) -> usize {
+        self.bank.len
+    }
+
+    /// Samples consumed so far.
+    pub fn position(&self) -> u64 {
+        self.blocks * self.bank.len as u64 + self.fill as u64
+    }
+
+    /// Whether a key is confirmed and still sounding.
+    pub fn key_active(&self) -> Option<Key> {
+        self.run.filter(|r| r.confirmed).map(|r| r.key)
+    }
+
+    /// Feeds samples; `on_event` is called for every key confirmed or ended.
+    pub fn process<F: FnMut(DetectorEvent)>(&mut self, samples: &[i16], mut on_event: F) {
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let take = (self.bank.len - self.fill).min(rest.len());
+            for (d, &s) in self.buf[self.fill..self.fill + take].iter_mut().zip(rest) {
+                *d = s as f32;
+            }
+            self.fill += take;
+            rest = &rest[take..];
+            if self.fill == self.bank.len {
+                self.fill = 0;
+                self.block(&mut on_event);
+            }
+        }
+    }
+
+    /// Ends the stream: reports the key still sounding, if any. The detector
+    /// can keep going afterwards as if silence had separated the two parts.
+    pub fn finish<F: FnMut(DetectorEvent)>(&mut self, mut on_event: F) {
+        if let Some(run) = self.run.take() {
+            self.end_run(run, &mut on_event);
+        }
+        self.prev_hit = None;
+    }
+
+    fn block<F: FnMut(DetectorEvent)>(&mut self, on_event: &mut F) {
+        let sb = self.bank.analyse(&self.buf);
+        self.blocks += 1;
+        if self.blocks >= 2 {
+            // Window k = (blocks − 1) covers sub-blocks k−1 and k.
+            let mut x = [Cplx::default(); TONES];
+            for (t, xt) in x.iter_mut().enumerate() {
+                *xt = self.prev_block.y[t].add(self.bank.rot[t].mul(sb.y[t]));
+            }
+            let hit = if self.blocks >= 3 { self.judge(&x, &sb) } else { None };
+            self.prev_window = x;
+            self.prev_block = sb;
+            self.track(hit, on_event);
+        } else {
+            self.prev_block = sb;
+        }
+    }
+
+    /// Decides whether the current window (correlations `x`) hits a key.
+    fn judge(&self, x: &[Cplx; TONES], cur: &SubBlock) -> Option<Hit> {
+        let l = &self.limits;
+        let n = (2 * self.bank.len) as f32;
+        let sum = self.prev_block.sum + cur.sum;
+        let energy = self.prev_block.energy + cur.energy - sum * sum / n;
+        let mut p = [0f32; TONES];
+        for t in 0..TONES {
+            p[t] = x[t].norm_sqr();
+        }
+        let (row, row2) = best_two(&p[0..4]);
+        let (col, col2) = best_two(&p[4..8]);
+        let (r, c) = (row, 4 + col);
+        if p[r] < l.min_dominance * row2 || p[c] < l.min_dominance * col2 {
+            return None;
+        }
+        // Per-window frequency from the phase advance since the last window.
+        let adv_r = x[r].mul_conj(self.prev_window[r]);
+        let adv_c = x[c].mul_conj(self.prev_window[c]);
+        let off_r = self.offset_hz(adv_r, r);
+        let off_c = self.offset_hz(adv_c, c);
+        if off_r.abs() > l.inst_tol[r] || off_c.abs() > l.inst_tol[c] {
+            return None;
+        }
+        // Tone power corrected for the window's response at that offset.
+        let pr = p[r] * self.gain_correction(off_r);
+        let pc = p[c] * self.gain_correction(off_c);
+        // Amplitude² = 4|X|²/N².
+        let scale = 4.0 / (n * n);
+        if pr * scale < l.min_amp_sq || pc * scale < l.min_amp_sq {
+            return None;
+        }
+        let twist = pc / pr;
+        if twist < l.min_twist || twist > l.max_twist {
+            return None;
+        }
+        // Tone energy over the window = A²/2·N = 2|X|²/N.
+        if (pr + pc) * (2.0 / n) < l.min_fraction * energy {
+            return None;
+        }
+        Some(Hit { key: Key::from_row_col(row, col), advance: [adv_r, adv_c] })
+    }
+
+    /// Frequency offset (Hz) from the phase advance over one hop at tone `t`.
+    #[inline]
+    fn offset_hz(&self, advance: Cplx, t: usize) -> f32 {
+        let a = advance.mul(self.bank.rot[t]).arg();
+        a * (super::bank::SUB_BLOCKS_PER_SECOND as f32) / std::f32::consts::TAU
+    }
+
+    /// 1 / |window response|² at `offset` Hz, capped at 2 (3 dB).
+    #[inline]
+    fn gain_correction(&self, offset: f32) -> f32 {
+        let n = (2 * self.bank.len) as f32;
+        let x = std::f32::consts::PI * offset / self.bank.sample_rate as f32;
+        if x.abs() < 1e-6 {
+            return 1.0;
+        }
+        let d = (x * n).sin() / (n * x.sin());
+        (1.0 / (d * d)).min(2.0)
+    }
+
+    fn track<F: FnMut(DetectorEvent)>(&mut self, hit: Option<Hit>, on_event: &mut F) {
+        let window = self.blocks - 1;
+        let prev_hit = self.prev_hit;
+        self.prev_hit = hit.map(|h| h.key);
+        match (hit, self.run.as_mut()) {
+            (Some(h), Some(run)) if run.key == h.key => {
+                run.hits += 1;
+                run.misses = 0;
+                run.last_hit = window;
+                if prev_hit == Some(h.key) {
+                    run.advance[0] = run.advance[0].add(h.advance[0]);
+                    run.advance[1] = run.advance[1].add(h.advance[1]);
+                }
+            }
+            (Some(h), _) => {
+                if let Some(old) = self.run.take() {
+                    self.end_run(old, on_event);
+                }
+                self.run = Some(Run {
+                    key: h.key,
+                    first_hit: window,
+                    last_hit: window,
+                    hits: 1,
+                    misses: 0,
+                    advance: [Cplx::default(); 2],
+                    confirmed: false,
+                });
+            }
+            (None, Some(run)) => {
+                run.misses += 1;
+                if run.misses >= self.limits.max_misses {
+                    let old = *run;
+                    self.run = None;
+                    self.end_run(old, on_event);
+                }
+                return;
+            }
+            (None, None) => return,
+        }
+        // A hit extended or started a run: can it be confirmed now?
+        let Some(run) = self.run else { return };
+        if run.confirmed || run.hits < self.limits.min_hits {
+            return;
+        }
+        let (r, c) = (run.key.row(), 4 + run.key.col());
+        let (adv_r, adv_c) = (run.advance[0], run.advance[1]);
+        if adv_r.norm_sqr() == 0.0 || adv_c.norm_sqr() == 0.0 {
+            return;
+        }
+        let off_r = self.offset_hz(adv_r, r);
+        let off_c = self.offset_hz(adv_c, c);
+        let l = &self.limits;
+        if off_r.abs() <= l.freq_tol[r] && off_c.abs() <= l.freq_tol[c] {
+            let (key, first_hit) = (run.key, run.first_hit);
+            if let Some(active) = self.run.as_mut() {
+                active.confirmed = true;
+            }
+            let down = KeyDown {
+                key,
+                start: self.window_start_estimate(first_hit),
+                confirmed_at: (window + 1) * self.bank.len as u64,
+            };
+            on_event(DetectorEvent::Down(down));
+        }
+    }
+
+    fn end_run<F: FnMut(DetectorEvent)>(&self, run: Run, on_event: &mut F) {
+        if run.confirmed {
+            let start = self.window_start_estimate(run.first_hit);
+            let end = self.window_end_estimate(run.last_hit).max(start + 1);
+            on_event(DetectorEvent::Up(KeyPress { key: run.key, start, end }));
+        }
+    }
+
+    /// The first hit window (k) covers sub-blocks k−1, k; a tone that fills
+    /// between 3/4 and all of it started ≈ 7/8 of a window before its end.
+    fn window_start_estimate(&self, k: u64) -> u64 {
+        let s = self.bank.len as u64;
+        (k * s).saturating_sub(3 * s / 4)
+    }
+
+    /// Mirror image of [`Self::window_start_estimate`] for the last hit window.
+    fn window_end_estimate(&self, k: u64) -> u64 {
+        let s = self.bank.len as u64;
+        k * s + 3 * s / 4
+    }
+}
+
+/// Index of the largest element, and the second-largest value.
+#[inline]
+fn best_two(p: &[f32]) -> (usize, f32) {
+    let mut best = 0;
+    for i in 1..p.len() {
+        if p[i] > p[best] {
+            best = i;
+        }
+    }
+    let mut second = 0f32;
+    for (i, &v) in p.iter().enumerate() {
+        if i != best && v > second {
+            second = v;
+        }
+    }
+    (best, second)
+}

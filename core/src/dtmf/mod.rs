@@ -1,0 +1,26 @@
+//! DTMF: the key set, the detector and the tone generator.
+//!
+//! The detector ([`Detector`]) meets ITU-T Q.24 (default), ETSI ES 201 235-3
+//! or NTT limits, selected by [`Profile`]. It works on 5 ms sub-blocks: for
+//! each it correlates the input with the eight DTMF frequencies, then judges
+//! overlapping 10 ms windows (hop 5 ms). Frequencies are measured from the
+//! phase advance between consecutive windows, which separates a ±1.5 % tone
+//! (accept) from a ±3.5 % one (reject) where a plain 10 ms Goertzel cannot.
+
+mod bank;
+mod detector;
+mod generator;
+mod key;
+mod profile;
+
+pub use detector::{Detector, DetectorConfig, DetectorEvent, KeyDown, KeyPress};
+pub use generator::{ToneGenerator, amplitude_for_dbm0};
+pub use key::{COL_HZ, Key, ROW_HZ};
+pub use profile::Profile;
+
+/// Sample rates the detector supports.
+pub const SAMPLE_RATES: [u32; 3] = [8000, 16000, 48000];
+
+/// Level, in dBm0, of a full-scale sine (peak 32767): the level convention of
+/// G.711 and of this crate.
+pub const FULL_SCALE_DBM0: f64 = 3.14;

@@ -1,0 +1,85 @@
+//! Detector profiles: the acceptance limits of each standard, and the
+//! decision thresholds derived from them (halfway between "must accept" and
+//! "must reject", so each side has the same margin).
+
+/// Which standard's limits the detector enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Profile {
+    /// ITU-T Q.24, AT&T column: ±1.5 % accept / ±3.5 % reject; twist −8…+4 dB
+    /// accept, beyond ±10 dB reject; ≥ 40 ms accept, ≤ 23 ms reject.
+    #[default]
+    Q24,
+    /// ETSI ES 201 235-3: ±(1.5 % + 2 Hz) accept; twist ±6 dB; < 20 ms
+    /// interruptions bridged.
+    Etsi,
+    /// NTT: ±1.8 % accept / ±3.0 % reject; twist ±5 dB; ≤ 24 ms reject;
+    /// a 30 ms pause separates digits.
+    Ntt,
+}
+
+impl Profile {
+    /// Parses `q24`, `etsi` or `ntt` (any case).
+    pub fn from_name(name: &str) -> Option<Profile> {
+        match name.to_ascii_lowercase().as_str() {
+            "q24" | "itu" | "att" => Some(Profile::Q24),
+            "etsi" => Some(Profile::Etsi),
+            "ntt" => Some(Profile::Ntt),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn params(self) -> Params {
+        let base = Params {
+            freq_tol_pct: 2.5,
+            freq_tol_hz: 0.0,
+            inst_tol_pct: 4.0,
+            max_normal_twist_db: 9.0,
+            max_reverse_twist_db: 7.0,
+            min_level_dbm0: -38.0,
+            min_fraction: 0.75,
+            min_dominance_db: 3.0,
+            min_hits: 6,
+            max_misses: 6,
+        };
+        match self {
+            Profile::Q24 => base,
+            Profile::Etsi => Params {
+                freq_tol_hz: 1.0,
+                max_normal_twist_db: 8.0,
+                max_reverse_twist_db: 8.0,
+                max_misses: 7,
+                ..base
+            },
+            Profile::Ntt => Params {
+                freq_tol_pct: 2.4,
+                max_normal_twist_db: 7.5,
+                max_reverse_twist_db: 7.5,
+                ..base
+            },
+        }
+    }
+}
+
+/// Decision thresholds used by the detector.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Params {
+    /// Accumulated frequency estimate must be within this percentage (+ Hz).
+    pub freq_tol_pct: f32,
+    pub freq_tol_hz: f32,
+    /// Per-window frequency estimate must be within this percentage.
+    pub inst_tol_pct: f32,
+    /// Largest accepted (low − high) level difference, dB.
+    pub max_normal_twist_db: f32,
+    /// Largest accepted (high − low) level difference, dB.
+    pub max_reverse_twist_db: f32,
+    /// Smallest level of each tone, dBm0.
+    pub min_level_dbm0: f32,
+    /// Share of the window's (AC) energy the two tones must hold.
+    pub min_fraction: f32,
+    /// The chosen tone must beat the rest of its group by this much.
+    pub min_dominance_db: f32,
+    /// Windows (5 ms hops) of the key needed to confirm it.
+    pub min_hits: u32,
+    /// Consecutive windows without the key that end it.
+    pub max_misses: u32,
+}
