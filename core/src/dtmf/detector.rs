@@ -11,12 +11,15 @@
 //!   frequency within `inst_tol_pct` of nominal;
 //! * each tone (corrected for the window's response at the measured offset)
 //!   is at least `min_level_dbm0`, and their twist is within limits;
-//! * the two tones hold at least `min_fraction` of the window's AC energy.
+//! * the two tones (uncorrected) hold at least `min_fraction` of the
+//!   window's AC energy, so a third component or speech fails.
 //!
 //! Hits of the same key form a *run* that survives up to `max_misses - 1`
 //! missing windows (a short interruption). The key is confirmed once the run
-//! has `min_hits` hits and the run's accumulated phase advance puts both
-//! tones within the profile's frequency tolerance. The run ends after
+//! has `min_hits` hits, the run's accumulated phase advance puts both
+//! tones within the profile's frequency tolerance, and each tone's level has
+//! stayed within `max_level_spread_db` (a key's tones are steady; speech
+//! formants and glides are not). The run ends after
 //! `max_misses` windows without the key, or when another key starts.
 
 use super::bank::{Bank, Cplx, SubBlock, TONES};
@@ -85,6 +88,7 @@ struct Limits {
     max_twist: f32,
     min_fraction: f32,
     min_dominance: f32,
+    max_level_spread: f32,
     min_hits: u32,
     max_misses: u32,
 }
@@ -106,6 +110,7 @@ impl Limits {
             max_twist: db_to_power(p.max_reverse_twist_db),
             min_fraction: p.min_fraction,
             min_dominance: db_to_power(p.min_dominance_db),
+            max_level_spread: db_to_power(p.max_level_spread_db),
             min_hits: p.min_hits,
             max_misses: p.max_misses,
         }
@@ -127,6 +132,31 @@ struct Run {
     /// Σ X_k·conj(X_{k−1}) over consecutive hits, for the row and column tone.
     advance: [Cplx; 2],
     confirmed: bool,
+    /// Smallest and largest power of each tone over the run's hits.
+    level: LevelRange,
+}
+
+/// Smallest and largest (row, column) tone power seen.
+#[derive(Debug, Clone, Copy)]
+struct LevelRange {
+    min: [f32; 2],
+    max: [f32; 2],
+}
+
+impl LevelRange {
+    fn new(p: [f32; 2]) -> LevelRange {
+        LevelRange { min: p, max: p }
+    }
+    fn include(&mut self, p: [f32; 2]) {
+        for i in 0..2 {
+            self.min[i] = self.min[i].min(p[i]);
+            self.max[i] = self.max[i].max(p[i]);
+        }
+    }
+    /// Whether both tones stayed within `ratio` (max/min power).
+    fn steady(&self, ratio: f32) -> bool {
+        (0..2).all(|i| self.max[i] <= ratio * self.min[i])
+    }
 }
 
 /// A streaming DTMF detector for one mono channel.
@@ -156,6 +186,8 @@ struct Hit {
     key: Key,
     /// This window's X·conj(previous X) for the row and column tone.
     advance: [Cplx; 2],
+    /// Corrected power of the row and column tone.
+    power: [f32; 2],
 }
 
 impl Detector {
@@ -264,7 +296,8 @@ impl Detector {
         if off_r.abs() > l.inst_tol[r] || off_c.abs() > l.inst_tol[c] {
             return None;
         }
-        // Tone power corrected for the window's response at that offset.
+        // Tone power corrected for the window's response at that offset, so
+        // level and twist are measured right even at ±1.5 %.
         let pr = p[r] * self.gain_correction(off_r);
         let pc = p[c] * self.gain_correction(off_c);
         // Amplitude² = 4|X|²/N².
@@ -277,10 +310,12 @@ impl Detector {
             return None;
         }
         // Tone energy over the window = A²/2·N = 2|X|²/N.
-        if (pr + pc) * (2.0 / n) < l.min_fraction * energy {
+        // Tone energy over the window = A²/2·N = 2|X|²/N. Measured on the raw
+        // bins: the offset correction must not let a third component in.
+        if (p[r] + p[c]) * (2.0 / n) < l.min_fraction * energy {
             return None;
         }
-        Some(Hit { key: Key::from_row_col(row, col), advance: [adv_r, adv_c] })
+        Some(Hit { key: Key::from_row_col(row, col), advance: [adv_r, adv_c], power: [pr, pc] })
     }
 
     /// Frequency offset (Hz) from the phase advance over one hop at tone `t`.
@@ -311,9 +346,11 @@ impl Detector {
                 run.hits += 1;
                 run.misses = 0;
                 run.last_hit = window;
+                run.level.include(h.power);
                 if prev_hit == Some(h.key) {
                     run.advance[0] = run.advance[0].add(h.advance[0]);
                     run.advance[1] = run.advance[1].add(h.advance[1]);
+
                 }
             }
             (Some(h), _) => {
@@ -328,6 +365,7 @@ impl Detector {
                     misses: 0,
                     advance: [Cplx::default(); 2],
                     confirmed: false,
+                    level: LevelRange::new(h.power),
                 });
             }
             (None, Some(run)) => {
@@ -354,7 +392,8 @@ impl Detector {
         let off_r = self.offset_hz(adv_r, r);
         let off_c = self.offset_hz(adv_c, c);
         let l = &self.limits;
-        if off_r.abs() <= l.freq_tol[r] && off_c.abs() <= l.freq_tol[c] {
+        let steady = run.level.steady(l.max_level_spread);
+        if steady && off_r.abs() <= l.freq_tol[r] && off_c.abs() <= l.freq_tol[c] {
             let (key, first_hit) = (run.key, run.first_hit);
             if let Some(active) = self.run.as_mut() {
                 active.confirmed = true;

@@ -1,6 +1,11 @@
 //! Detector profiles: the acceptance limits of each standard, and the
-//! decision thresholds derived from them (halfway between "must accept" and
-//! "must reject", so each side has the same margin).
+//! decision thresholds derived from them.
+//!
+//! Frequency: the detector measures each tone's frequency to within about
+//! 2 Hz (phase advance over the run), so it accepts up to the standard's
+//! "must accept" limit plus a 4 Hz measurement margin, and rejects the wide
+//! unspecified band up to "must reject" — most of the room between 1.5 % and
+//! 3.5 % goes to talk-off protection. Twist: halfway between the two limits.
 
 /// Which standard's limits the detector enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -30,28 +35,29 @@ impl Profile {
 
     pub(crate) fn params(self) -> Params {
         let base = Params {
-            freq_tol_pct: 2.5,
-            freq_tol_hz: 0.0,
+            freq_tol_pct: 1.5,
+            freq_tol_hz: FREQ_MARGIN_HZ,
             inst_tol_pct: 4.0,
             max_normal_twist_db: 9.0,
             max_reverse_twist_db: 7.0,
             min_level_dbm0: -38.0,
-            min_fraction: 0.75,
+            min_fraction: 0.70,
             min_dominance_db: 3.0,
+            max_level_spread_db: 6.0,
             min_hits: 6,
             max_misses: 6,
         };
         match self {
             Profile::Q24 => base,
             Profile::Etsi => Params {
-                freq_tol_hz: 1.0,
+                freq_tol_hz: 2.0 + FREQ_MARGIN_HZ,
                 max_normal_twist_db: 8.0,
                 max_reverse_twist_db: 8.0,
                 max_misses: 7,
                 ..base
             },
             Profile::Ntt => Params {
-                freq_tol_pct: 2.4,
+                freq_tol_pct: 1.8,
                 max_normal_twist_db: 7.5,
                 max_reverse_twist_db: 7.5,
                 ..base
@@ -59,6 +65,9 @@ impl Profile {
         }
     }
 }
+
+/// Measurement margin added to each profile's "must accept" frequency limit.
+const FREQ_MARGIN_HZ: f32 = 4.0;
 
 /// Decision thresholds used by the detector.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +87,9 @@ pub(crate) struct Params {
     pub min_fraction: f32,
     /// The chosen tone must beat the rest of its group by this much.
     pub min_dominance_db: f32,
+    /// Largest level change of either tone over a run's hits, dB (edge
+    /// windows that the tone only partly fills are ≈ 3 dB down).
+    pub max_level_spread_db: f32,
     /// Windows (5 ms hops) of the key needed to confirm it.
     pub min_hits: u32,
     /// Consecutive windows without the key that end it.
