@@ -6,6 +6,7 @@
 
 pub mod alaw;
 pub mod ulaw;
+pub mod wav;
 
 /// The sample encodings the audio path accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
