@@ -40,8 +40,8 @@ pub fn decode(code: u8) -> i16 {
 /// Encodes one linear 16-bit sample to A-law.
 #[inline]
 pub fn encode(sample: i16) -> u8 {
-    // Truncate to 13 bits first (arithmetic shift, as the reference code does).
-    let v = (sample as i32) >> 3;
+    // Round to the nearest 13-bit value first (as sox does).
+    let v = (sample as i32 + 4) >> 3;
     let (magnitude, mask) = if v >= 0 { (v, 0xD5u8) } else { (-v - 1, 0x55u8) };
     // Segment 0 covers 0..=31, segment s covers 2^(s+4) ..= 2^(s+5)-1.
     let segment = (32 - (magnitude as u32 | 0x1F).leading_zeros()).saturating_sub(5);
@@ -95,7 +95,8 @@ mod tests {
         assert_eq!(decode(0xAA), 32256);
         assert_eq!(decode(0x2A), -32256);
         assert_eq!(encode(0), 0xD5);
-        assert_eq!(encode(-1), 0x55);
+        assert_eq!(encode(-1), 0xD5, "rounds to zero");
+        assert_eq!(encode(-5), 0x55);
         assert_eq!(encode(i16::MAX), 0xAA);
         assert_eq!(encode(i16::MIN), 0x2A);
     }

@@ -1,8 +1,9 @@
 //! Sample formats and the G.711 companding laws.
 //!
-//! [`ulaw`] and [`alaw`] are bit-exact with ITU-T G.711 as implemented by the
-//! classic reference code that `sox` uses: a 16-bit sample is first truncated
-//! (arithmetic shift) to 14 bits (μ-law) or 13 bits (A-law), then encoded.
+//! [`ulaw`] and [`alaw`] are bit-exact with ITU-T G.711's tables: every code
+//! decodes to the standard's reconstruction level, and a 16-bit sample is
+//! first rounded to the nearest 14-bit (μ-law) or 13-bit (A-law) value, then
+//! encoded. Over the whole 16-bit range the codes equal `sox`'s (tested).
 
 pub mod alaw;
 pub mod ulaw;

@@ -39,8 +39,9 @@ pub fn decode(code: u8) -> i16 {
 /// Encodes one linear 16-bit sample to μ-law.
 #[inline]
 pub fn encode(sample: i16) -> u8 {
-    // Truncate to 14 bits first (arithmetic shift, as the reference code does).
-    let mut v = (sample as i32) >> 2;
+    // Round to the nearest 14-bit value first (as sox does; this puts the
+    // decision thresholds half-way between G.711's reconstruction levels).
+    let mut v = (sample as i32 + 2) >> 2;
     let mask: u8 = if v < 0 {
         v = -v;
         0x7F
