@@ -108,3 +108,34 @@ mod imp {
 
 #[cfg(spandsp)]
 pub use imp::*;
+
+/// spandsp's receiver where installed, behind an API that exists either way
+/// (for benchmarks, which build without spandsp too).
+#[derive(Debug)]
+pub struct Reference {
+    #[cfg(spandsp)]
+    inner: imp::SpanDtmf,
+}
+
+impl Reference {
+    /// A default-parameter receiver, or `None` if spandsp is not installed.
+    pub fn new() -> Option<Reference> {
+        #[cfg(spandsp)]
+        {
+            Some(Reference { inner: imp::SpanDtmf::new() })
+        }
+        #[cfg(not(spandsp))]
+        {
+            None
+        }
+    }
+
+    /// Feeds samples (digits are discarded).
+    #[inline]
+    pub fn feed(&mut self, samples: &[i16]) {
+        #[cfg(spandsp)]
+        self.inner.feed(samples);
+        #[cfg(not(spandsp))]
+        let _ = samples;
+    }
+}

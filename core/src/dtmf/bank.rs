@@ -1,10 +1,11 @@
 //! The correlator bank: for one 5 ms sub-block, the complex correlation with
 //! each of the eight DTMF frequencies, plus the block's energy and sum.
 //!
-//! Straight dot products against precomputed cosine/sine tables (16 of them,
-//! 40 samples each at 8 kHz). Each dot product runs on eight independent
-//! accumulators so the compiler vectorises it without reassociating floats,
-//! and the results are identical however the input was chunked.
+//! Straight correlation of the 16-bit samples against a precomputed Q10
+//! cosine/sine table (sixteen values per sample, 40 samples at 8 kHz), in
+//! exact 32-bit integer arithmetic: two AVX2 multiply-add-pairs instructions
+//! per pair of samples where the CPU has AVX2, plain Rust elsewhere, with
+//! bit-identical results either way and however the input was chunked.
 
 use std::sync::LazyLock;
 
@@ -14,8 +15,6 @@ use super::key::{COL_HZ, ROW_HZ};
 pub(crate) const TONES: usize = 8;
 /// Sub-block duration: 5 ms.
 pub(crate) const SUB_BLOCKS_PER_SECOND: u32 = 200;
-/// Lanes per dot product.
-const LANES: usize = 8;
 
 /// A complex number, just enough for the detector.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -43,64 +42,109 @@ impl Cplx {
     }
     #[inline]
     pub fn arg(self) -> f32 {
-        self.im.atan2(self.re)
+        super::approx::atan2(self.im, self.re)
+    }
+}
+
+/// One complex value per tone, as separate real and imaginary arrays.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Tones {
+    pub re: [f32; TONES],
+    pub im: [f32; TONES],
+}
+
+impl Tones {
+    /// Tone `t` as a complex number.
+    #[inline]
+    pub fn at(&self, t: usize) -> Cplx {
+        Cplx { re: self.re[t], im: self.im[t] }
+    }
+
+    /// `self + rot · next`, lane by lane: joins two consecutive sub-blocks
+    /// into one window referenced to the first one's start.
+    #[inline]
+    pub fn join(&self, rot: &Tones, next: &Tones) -> Tones {
+        let mut out = Tones::default();
+        for t in 0..TONES {
+            out.re[t] = self.re[t] + (rot.re[t] * next.re[t] - rot.im[t] * next.im[t]);
+            out.im[t] = self.im[t] + (rot.re[t] * next.im[t] + rot.im[t] * next.re[t]);
+        }
+        out
+    }
+
+    /// |value|² of every tone.
+    #[inline]
+    pub fn norm_sqr(&self) -> [f32; TONES] {
+        let mut p = [0f32; TONES];
+        for t in 0..TONES {
+            p[t] = self.re[t] * self.re[t] + self.im[t] * self.im[t];
+        }
+        p
     }
 }
 
 /// What the bank measures in one sub-block.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct SubBlock {
-    /// Correlation with each tone, phase referenced to the sub-block's first sample.
-    pub y: [Cplx; TONES],
+    /// Correlation with each tone, phase referenced to the sub-block's first
+    /// sample (structure of arrays, so the per-window maths vectorises).
+    pub y: Tones,
     /// Σ x².
     pub energy: f32,
     /// Σ x.
     pub sum: f32,
 }
 
+/// Correlations per sub-block: real and imaginary part for each tone.
+const LANES: usize = 2 * TONES;
+/// Fixed-point scale of the table: cos/sin in Q10.
+const TABLE_ONE: f32 = 1024.0;
+/// Samples per exact integer partial sum (see [`simd`] for the bound).
+const CHUNK: usize = 40;
+
 /// Tables for one sample rate; shared by every detector at that rate.
 #[derive(Debug)]
 pub(crate) struct Bank {
     pub sample_rate: u32,
-    /// Sub-block length in samples (a multiple of [`LANES`]).
+    /// Sub-block length in samples (a multiple of [`CHUNK`]).
     pub len: usize,
-    /// `cos(ω n)`, tone-major.
-    cos: Box<[f32]>,
-    /// `−sin(ω n)`, tone-major.
-    msin: Box<[f32]>,
+    /// For each pair of samples (2p, 2p+1) and each lane j (cos of the eight
+    /// tones, then −sin of the eight tones), the two Q10 table values side by
+    /// side: `[T[2p][0], T[2p+1][0], T[2p][1], T[2p+1][1], …]`. This is the
+    /// operand layout of a 16-bit multiply-add-pairs instruction.
+    pairs: Box<[[i16; 2 * LANES]]>,
     /// `e^{−jω·len}`: moves a phase reference forward by one sub-block.
-    pub rot: [Cplx; TONES],
+    pub rot: Tones,
     /// Nominal frequencies, Hz.
     pub freq: [f32; TONES],
+    /// Whether this CPU runs the AVX2 build of the correlator.
+    avx2: bool,
 }
 
 impl Bank {
     fn build(sample_rate: u32) -> Bank {
         let len = (sample_rate / SUB_BLOCKS_PER_SECOND) as usize;
-        debug_assert_eq!(len % LANES, 0);
+        debug_assert_eq!(len % CHUNK, 0);
         let freqs: Vec<f64> = ROW_HZ.iter().chain(COL_HZ.iter()).copied().collect();
-        let mut cos = vec![0f32; TONES * len];
-        let mut msin = vec![0f32; TONES * len];
-        let mut rot = [Cplx::default(); TONES];
+        let mut pairs = vec![[0i16; 2 * LANES]; len / 2];
+        let mut rot = Tones::default();
         let mut freq = [0f32; TONES];
+        let q = |v: f64| (v * TABLE_ONE as f64).round() as i16;
         for (t, &f) in freqs.iter().enumerate() {
             let w = std::f64::consts::TAU * f / sample_rate as f64;
-            for n in 0..len {
-                cos[t * len + n] = (w * n as f64).cos() as f32;
-                msin[t * len + n] = -(w * n as f64).sin() as f32;
+            for (p, pair) in pairs.iter_mut().enumerate() {
+                for k in 0..2 {
+                    let n = (2 * p + k) as f64;
+                    pair[2 * t + k] = q((w * n).cos());
+                    pair[2 * (TONES + t) + k] = q(-(w * n).sin());
+                }
             }
             let a = w * len as f64;
-            rot[t] = Cplx { re: a.cos() as f32, im: -a.sin() as f32 };
+            rot.re[t] = a.cos() as f32;
+            rot.im[t] = -a.sin() as f32;
             freq[t] = f as f32;
         }
-        Bank {
-            sample_rate,
-            len,
-            cos: cos.into_boxed_slice(),
-            msin: msin.into_boxed_slice(),
-            rot,
-            freq,
-        }
+        Bank { sample_rate, len, pairs: pairs.into_boxed_slice(), rot, freq, avx2: simd::has_avx2() }
     }
 
     /// The shared bank for a supported rate (8, 16 or 48 kHz), built on first use.
@@ -118,43 +162,168 @@ impl Bank {
 
     /// Analyses one sub-block (`x.len() == self.len`).
     #[inline]
-    pub fn analyse(&self, x: &[f32]) -> SubBlock {
+    pub fn analyse(&self, x: &[i16]) -> SubBlock {
         debug_assert_eq!(x.len(), self.len);
-        let mut out = SubBlock::default();
-        let cos = self.cos.chunks_exact(self.len);
-        let msin = self.msin.chunks_exact(self.len);
-        for ((y, c), s) in out.y.iter_mut().zip(cos).zip(msin) {
-            y.re = dot(x, c);
-            y.im = dot(x, s);
-        }
-        let mut e = [0f32; LANES];
-        let mut m = [0f32; LANES];
-        for chunk in x.chunks_exact(LANES) {
-            for i in 0..LANES {
-                e[i] += chunk[i] * chunk[i];
-                m[i] += chunk[i];
+        let mut acc = [0f32; LANES];
+        for (xs, ps) in x.chunks_exact(CHUNK).zip(self.pairs.chunks_exact(CHUNK / 2)) {
+            let part = simd::correlate(self.avx2, xs, ps);
+            for (a, p) in acc.iter_mut().zip(part) {
+                *a += p as f32;
             }
         }
-        out.energy = reduce(e);
-        out.sum = reduce(m);
+        let mut out = SubBlock::default();
+        for t in 0..TONES {
+            // Dividing by a power of two is exact.
+            out.y.re[t] = acc[t] * (1.0 / TABLE_ONE);
+            out.y.im[t] = acc[TONES + t] * (1.0 / TABLE_ONE);
+        }
+        let (e, m) = simd::energy(self.avx2, x);
+        let sum8 = |a: [f32; 8]| ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+        out.energy = sum8(e);
+        out.sum = sum8(m);
         out
     }
 }
 
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
-        for i in 0..LANES {
-            acc[i] += ca[i] * cb[i];
+/// The correlator's inner loop over one [`CHUNK`] of samples, exact in 32-bit
+/// integers, and its AVX2 build chosen at run time.
+///
+/// Bound: |x| ≤ 2^15 and |table| ≤ 2^10, so each product is at most 2^25 in
+/// magnitude and a sum of 40 of them at most 1.35·10^9 < 2^31: no overflow.
+/// Integer sums are exact, so the portable and AVX2 builds agree bit for bit.
+///
+/// This is the one module of the core that needs `unsafe`: calling a
+/// `#[target_feature]` function and its unaligned vector loads/stores.
+#[allow(unsafe_code)]
+mod simd {
+    use super::{CHUNK, LANES};
+
+    fn correlate_portable(x: &[i16], pairs: &[[i16; 2 * LANES]]) -> [i32; LANES] {
+        let mut acc = [0i32; LANES];
+        for (xs, p) in x.chunks_exact(2).zip(pairs) {
+            let (x0, x1) = (xs[0] as i32, xs[1] as i32);
+            for j in 0..LANES {
+                acc[j] += x0 * p[2 * j] as i32 + x1 * p[2 * j + 1] as i32;
+            }
+        }
+        acc
+    }
+
+    /// Two `vpmaddwd` and two `vpaddd` per pair of samples.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn correlate_avx2(x: &[i16], pairs: &[[i16; 2 * LANES]]) -> [i32; LANES] {
+        use std::arch::x86_64::*;
+        let mut lo = _mm256_setzero_si256();
+        let mut hi = _mm256_setzero_si256();
+        for (xs, p) in x.chunks_exact(2).zip(pairs) {
+            // The two samples side by side, repeated in every 32-bit lane.
+            let both = (xs[0] as u16 as u32 | (xs[1] as u16 as u32) << 16) as i32;
+            let b = _mm256_set1_epi32(both);
+            // SAFETY: `p` is 32 i16 = 64 bytes; the loads read bytes 0..32
+            // and 32..64 of it, unaligned loads being allowed.
+            let (t0, t1) = unsafe {
+                (
+                    _mm256_loadu_si256(p.as_ptr().cast::<__m256i>()),
+                    _mm256_loadu_si256(p.as_ptr().add(16).cast::<__m256i>()),
+                )
+            };
+            lo = _mm256_add_epi32(lo, _mm256_madd_epi16(b, t0));
+            hi = _mm256_add_epi32(hi, _mm256_madd_epi16(b, t1));
+        }
+        let mut out = [0i32; LANES];
+        // SAFETY: `out` is 16 i32 = 64 bytes; the stores write its two halves.
+        unsafe {
+            _mm256_storeu_si256(out.as_mut_ptr().cast::<__m256i>(), lo);
+            _mm256_storeu_si256(out.as_mut_ptr().add(8).cast::<__m256i>(), hi);
+        }
+        out
+    }
+
+    pub(super) fn has_avx2() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx2")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
         }
     }
-    reduce(acc)
-}
 
-#[inline(always)]
-fn reduce(a: [f32; LANES]) -> f32 {
-    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+    /// Σx² and Σx on eight lanes, fixed summation order (identical in both builds).
+    #[inline(always)]
+    fn energy_body(x: &[i16]) -> ([f32; 8], [f32; 8]) {
+        let (mut e, mut m) = ([0f32; 8], [0f32; 8]);
+        for c in x.chunks_exact(8) {
+            for i in 0..8 {
+                let v = c[i] as f32;
+                e[i] += v * v;
+                m[i] += v;
+            }
+        }
+        (e, m)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn energy_avx2(x: &[i16]) -> ([f32; 8], [f32; 8]) {
+        energy_body(x)
+    }
+
+    /// Per-lane Σx² and Σx of a sub-block (length a multiple of 8).
+    #[inline]
+    pub(super) fn energy(avx2: bool, x: &[i16]) -> ([f32; 8], [f32; 8]) {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: as in `correlate`: AVX2 was detected at run time.
+            return unsafe { energy_avx2(x) };
+        }
+        let _ = avx2;
+        energy_body(x)
+    }
+
+    /// Correlates one chunk (`x.len() == CHUNK`, `pairs.len() == CHUNK / 2`).
+    #[inline]
+    pub(super) fn correlate(avx2: bool, x: &[i16], pairs: &[[i16; 2 * LANES]]) -> [i32; LANES] {
+        debug_assert!(x.len() == CHUNK && pairs.len() == CHUNK / 2);
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: `avx2` is true only when `has_avx2()` found the CPU
+            // feature at run time, which is all `correlate_avx2` requires.
+            return unsafe { correlate_avx2(x, pairs) };
+        }
+        let _ = avx2;
+        correlate_portable(x, pairs)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn both_builds_agree_bit_for_bit_even_at_the_overflow_bound() {
+            let table: Vec<[i16; 2 * LANES]> =
+                (0..CHUNK / 2).map(|p| std::array::from_fn(|j| (((p * 7 + j * 13) % 2049) as i32 - 1024) as i16)).collect();
+            let extreme: Vec<[i16; 2 * LANES]> = (0..CHUNK / 2).map(|_| [-1024; 2 * LANES]).collect();
+            let signals: [Vec<i16>; 3] = [
+                (0..CHUNK).map(|n| (((n * 31) % 23) as i32 * 2000 - 22000) as i16).collect(),
+                vec![i16::MIN; CHUNK],
+                (0..CHUNK).map(|n| if n % 2 == 0 { i16::MIN } else { i16::MAX }).collect(),
+            ];
+            for x in &signals {
+                for t in [&table, &extreme] {
+                    let a = correlate(false, x, t);
+                    assert_eq!(a, correlate(has_avx2(), x, t));
+                    // And both equal the sum in 64-bit arithmetic: nothing overflowed.
+                    for j in 0..LANES {
+                        let exact: i64 = (0..CHUNK).map(|n| x[n] as i64 * t[n / 2][2 * j + n % 2] as i64).sum();
+                        assert_eq!(a[j] as i64, exact);
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -165,12 +334,12 @@ mod tests {
     fn a_nominal_tone_lands_in_its_bin_with_amplitude_n_over_two() {
         let bank = Bank::for_rate(8000).unwrap();
         let w = std::f64::consts::TAU * 770.0 / 8000.0;
-        let x: Vec<f32> = (0..bank.len).map(|n| (1000.0 * (w * n as f64).cos()) as f32).collect();
+        let x: Vec<i16> = (0..bank.len).map(|n| (1000.0 * (w * n as f64).cos()).round() as i16).collect();
         let sb = bank.analyse(&x);
-        let mag = sb.y[1].norm_sqr().sqrt();
+        let mag = sb.y.at(1).norm_sqr().sqrt();
         // 40 samples: |X| ≈ A·N/2 plus a little leakage from the negative frequency.
         assert!((mag - 20_000.0).abs() < 600.0, "{mag}");
-        assert!(sb.y[1].re > 0.0);
+        assert!(sb.y.re[1] > 0.0);
     }
 
     #[test]

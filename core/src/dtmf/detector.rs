@@ -22,7 +22,7 @@
 //! formants and glides are not). The run ends after
 //! `max_misses` windows without the key, or when another key starts.
 
-use super::bank::{Bank, Cplx, SubBlock, TONES};
+use super::bank::{Bank, Cplx, SubBlock, TONES, Tones};
 use super::generator::amplitude_for_dbm0;
 use super::key::Key;
 use super::profile::{Params, Profile};
@@ -168,13 +168,13 @@ pub struct Detector {
     bank: &'static Bank,
     limits: Limits,
     /// Current sub-block being filled.
-    buf: Box<[f32]>,
+    buf: Box<[i16]>,
     fill: usize,
     /// Sub-blocks completed so far.
     blocks: u64,
     prev_block: SubBlock,
     /// The previous window's correlations (valid once `blocks >= 2`).
-    prev_window: [Cplx; TONES],
+    prev_window: Tones,
     /// The key the previous window hit, if any.
     prev_hit: Option<Key>,
     run: Option<Run>,
@@ -198,11 +198,11 @@ impl Detector {
         Ok(Detector {
             bank,
             limits: Limits::new(&config.profile.params(), bank),
-            buf: vec![0f32; bank.len].into_boxed_slice(),
+            buf: vec![0i16; bank.len].into_boxed_slice(),
             fill: 0,
             blocks: 0,
             prev_block: SubBlock::default(),
-            prev_window: [Cplx::default(); TONES],
+            prev_window: Tones::default(),
             prev_hit: None,
             run: None,
         })
@@ -233,9 +233,7 @@ impl Detector {
         let mut rest = samples;
         while !rest.is_empty() {
             let take = (self.bank.len - self.fill).min(rest.len());
-            for (d, &s) in self.buf[self.fill..self.fill + take].iter_mut().zip(rest) {
-                *d = s as f32;
-            }
+            self.buf[self.fill..self.fill + take].copy_from_slice(&rest[..take]);
             self.fill += take;
             rest = &rest[take..];
             if self.fill == self.bank.len {
@@ -259,10 +257,7 @@ impl Detector {
         self.blocks += 1;
         if self.blocks >= 2 {
             // Window k = (blocks − 1) covers sub-blocks k−1 and k.
-            let mut x = [Cplx::default(); TONES];
-            for (t, xt) in x.iter_mut().enumerate() {
-                *xt = self.prev_block.y[t].add(self.bank.rot[t].mul(sb.y[t]));
-            }
+            let x = self.prev_block.y.join(&self.bank.rot, &sb.y);
             let hit = if self.blocks >= 3 { self.judge(&x, &sb) } else { None };
             self.prev_window = x;
             self.prev_block = sb;
@@ -273,24 +268,35 @@ impl Detector {
     }
 
     /// Decides whether the current window (correlations `x`) hits a key.
-    fn judge(&self, x: &[Cplx; TONES], cur: &SubBlock) -> Option<Hit> {
+    fn judge(&self, x: &Tones, cur: &SubBlock) -> Option<Hit> {
         let l = &self.limits;
         let n = (2 * self.bank.len) as f32;
         let sum = self.prev_block.sum + cur.sum;
         let energy = self.prev_block.energy + cur.energy - sum * sum / n;
-        let mut p = [0f32; TONES];
-        for t in 0..TONES {
-            p[t] = x[t].norm_sqr();
-        }
+        let p = x.norm_sqr();
+        debug_assert_eq!(TONES, 8);
         let (row, row2) = best_two(&p[0..4]);
         let (col, col2) = best_two(&p[4..8]);
         let (r, c) = (row, 4 + col);
+        // Cheap tests first (most windows of speech, music or silence stop
+        // here); the trigonometry below runs only for tone-like windows.
+        // Amplitude² = 4|X|²/N²; the offset correction can at most double a
+        // power, so a tone that fails this even when doubled fails for good.
+        let scale = 4.0 / (n * n);
+        if 2.0 * p[r] * scale < l.min_amp_sq || 2.0 * p[c] * scale < l.min_amp_sq {
+            return None;
+        }
         if p[r] < l.min_dominance * row2 || p[c] < l.min_dominance * col2 {
             return None;
         }
+        // Tone energy over the window = A²/2·N = 2|X|²/N. Measured on the raw
+        // bins: the offset correction must not let a third component in.
+        if (p[r] + p[c]) * (2.0 / n) < l.min_fraction * energy {
+            return None;
+        }
         // Per-window frequency from the phase advance since the last window.
-        let adv_r = x[r].mul_conj(self.prev_window[r]);
-        let adv_c = x[c].mul_conj(self.prev_window[c]);
+        let adv_r = x.at(r).mul_conj(self.prev_window.at(r));
+        let adv_c = x.at(c).mul_conj(self.prev_window.at(c));
         let off_r = self.offset_hz(adv_r, r);
         let off_c = self.offset_hz(adv_c, c);
         if off_r.abs() > l.inst_tol[r] || off_c.abs() > l.inst_tol[c] {
@@ -300,19 +306,11 @@ impl Detector {
         // level and twist are measured right even at ±1.5 %.
         let pr = p[r] * self.gain_correction(off_r);
         let pc = p[c] * self.gain_correction(off_c);
-        // Amplitude² = 4|X|²/N².
-        let scale = 4.0 / (n * n);
         if pr * scale < l.min_amp_sq || pc * scale < l.min_amp_sq {
             return None;
         }
         let twist = pc / pr;
         if twist < l.min_twist || twist > l.max_twist {
-            return None;
-        }
-        // Tone energy over the window = A²/2·N = 2|X|²/N.
-        // Tone energy over the window = A²/2·N = 2|X|²/N. Measured on the raw
-        // bins: the offset correction must not let a third component in.
-        if (p[r] + p[c]) * (2.0 / n) < l.min_fraction * energy {
             return None;
         }
         Some(Hit { key: Key::from_row_col(row, col), advance: [adv_r, adv_c], power: [pr, pc] })
@@ -321,20 +319,21 @@ impl Detector {
     /// Frequency offset (Hz) from the phase advance over one hop at tone `t`.
     #[inline]
     fn offset_hz(&self, advance: Cplx, t: usize) -> f32 {
-        let a = advance.mul(self.bank.rot[t]).arg();
+        let a = advance.mul(self.bank.rot.at(t)).arg();
         a * (super::bank::SUB_BLOCKS_PER_SECOND as f32) / std::f32::consts::TAU
     }
 
     /// 1 / |window response|² at `offset` Hz, capped at 2 (3 dB).
     #[inline]
     fn gain_correction(&self, offset: f32) -> f32 {
-        let n = (2 * self.bank.len) as f32;
-        let x = std::f32::consts::PI * offset / self.bank.sample_rate as f32;
-        if x.abs() < 1e-6 {
-            return 1.0;
-        }
-        let d = (x * n).sin() / (n * x.sin());
-        (1.0 / (d * d)).min(2.0)
+        // The 10 ms window's response is sin(u)/u with u = π·offset·10 ms;
+        // u²/sin²u = 1 + u²/3 + u⁴/15 + 2u⁶/189 (within 1 % to u = 1.3,
+        // beyond which the cap applies anyway).
+        let u2 = {
+            let u = std::f32::consts::PI * offset * 0.01;
+            u * u
+        };
+        (1.0 + u2 * (1.0 / 3.0 + u2 * (1.0 / 15.0 + u2 * (2.0 / 189.0)))).min(2.0)
     }
 
     fn track<F: FnMut(DetectorEvent)>(&mut self, hit: Option<Hit>, on_event: &mut F) {
@@ -429,20 +428,37 @@ impl Detector {
     }
 }
 
-/// Index of the largest element, and the second-largest value.
+/// Index of the largest of four powers, and the second-largest value;
+/// written with selects rather than branches (the winner changes with every
+/// key, which a branch predictor cannot learn).
 #[inline]
 fn best_two(p: &[f32]) -> (usize, f32) {
-    let mut best = 0;
-    for i in 1..p.len() {
-        if p[i] > p[best] {
-            best = i;
-        }
-    }
-    let mut second = 0f32;
-    for (i, &v) in p.iter().enumerate() {
-        if i != best && v > second {
-            second = v;
-        }
-    }
+    let (p0, p1, p2, p3) = (p[0], p[1], p[2], p[3]);
+    let (i01, hi01, lo01) = if p1 > p0 { (1, p1, p0) } else { (0, p0, p1) };
+    let (i23, hi23, lo23) = if p3 > p2 { (3, p3, p2) } else { (2, p2, p3) };
+    let (best, second) = if hi23 > hi01 { (i23, hi01.max(lo23)) } else { (i01, hi23.max(lo01)) };
     (best, second)
+}
+
+#[cfg(test)]
+mod best_two_tests {
+    use super::best_two;
+
+    #[test]
+    fn finds_the_winner_and_runner_up_in_every_order() {
+        let vals = [1.0f32, 5.0, 3.0, 4.0];
+        for perm in 0..24usize {
+            let mut idx: Vec<usize> = (0..4).collect();
+            let mut k = perm;
+            let mut p = [0f32; 4];
+            for slot in &mut p {
+                let i = idx.remove(k % idx.len());
+                k /= 4;
+                *slot = vals[i];
+            }
+            let (b, s) = best_two(&p);
+            assert_eq!(p[b], 5.0, "{p:?}");
+            assert_eq!(s, 4.0, "{p:?}");
+        }
+    }
 }

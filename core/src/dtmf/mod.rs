@@ -7,6 +7,7 @@
 //! phase advance between consecutive windows, which separates a ±1.5 % tone
 //! (accept) from a ±3.5 % one (reject) where a plain 10 ms Goertzel cannot.
 
+mod approx;
 mod bank;
 mod detector;
 mod generator;
