@@ -8,11 +8,7 @@ fn main() {
     if std::env::var_os("CARDVEIL_NO_SPANDSP").is_some() {
         return;
     }
-    let found = Command::new("pkg-config")
-        .args(["--exists", "spandsp"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let found = Command::new("pkg-config").args(["--exists", "spandsp"]).status().map(|s| s.success()).unwrap_or(false);
     if found {
         println!("cargo::rustc-cfg=spandsp");
         println!("cargo::rustc-link-lib=spandsp");

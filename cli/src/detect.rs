@@ -39,7 +39,8 @@ pub fn detect_channels(w: &wav::Wav<'_>, profile: Profile) -> Vec<Vec<KeyPress>>
 /// Formats one key press as SPEC's JSON line.
 pub fn json_line(p: &KeyPress, rate: u32, channel: Option<usize>) -> String {
     let ms = |s: u64| s as f64 * 1000.0 / rate as f64;
-    let mut line = format!(r#"{{"digit":"{}","start_ms":{:.1},"end_ms":{:.1}"#, p.key.as_char(), ms(p.start), ms(p.end));
+    let mut line =
+        format!(r#"{{"digit":"{}","start_ms":{:.1},"end_ms":{:.1}"#, p.key.as_char(), ms(p.start), ms(p.end));
     if let Some(c) = channel {
         line.push_str(&format!(r#","channel":{c}"#));
     }

@@ -36,7 +36,7 @@ pub fn synthesize(rate: u32) -> (Vec<i16>, Vec<(Key, u64, u64)>) {
             rate,
             [lo * (1.0 + 0.01 * (rand() - 0.5)), hi * (1.0 + 0.01 * (rand() - 0.5))],
             [amplitude_for_dbm0(level), amplitude_for_dbm0(level + twist)],
-            [6.283 * rand(), 6.283 * rand()],
+            [std::f64::consts::TAU * rand(), std::f64::consts::TAU * rand()],
         );
         let start = pcm.len();
         pcm.resize(start + ms(60.0 + 80.0 * rand()), 0);

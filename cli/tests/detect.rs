@@ -58,7 +58,13 @@ fn parse_lines(out: &Output) -> Vec<(char, f64, f64, Option<u32>)> {
 
 #[test]
 fn prints_exactly_the_keyed_card_number_with_times_for_every_format() {
-    for (encoding, rate) in [(Encoding::Pcm16, 8000), (Encoding::Ulaw, 8000), (Encoding::Alaw, 8000), (Encoding::Pcm16, 16000), (Encoding::Pcm16, 48000)] {
+    for (encoding, rate) in [
+        (Encoding::Pcm16, 8000),
+        (Encoding::Ulaw, 8000),
+        (Encoding::Alaw, 8000),
+        (Encoding::Pcm16, 16000),
+        (Encoding::Pcm16, 48000),
+    ] {
         let (pcm, truth) = synthesize(rate);
         let path = tmp(&format!("card-{encoding:?}-{rate}.wav"));
         write_wav(&path, encoding, rate, &[pcm]);
@@ -109,7 +115,7 @@ fn bad_input_gets_one_line_and_a_nonzero_exit() {
 
     let (pcm, _) = synthesize(8000);
     let good = tmp("good.wav");
-    write_wav(&good, Encoding::Pcm16, 8000, &[pcm.clone()]);
+    write_wav(&good, Encoding::Pcm16, 8000, std::slice::from_ref(&pcm));
     let bytes = std::fs::read(&good).unwrap();
     let truncated = tmp("truncated.wav");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
@@ -134,7 +140,10 @@ fn bad_input_gets_one_line_and_a_nonzero_exit() {
     assert_one_line_error(&bin().arg("detect").arg(&float).output().unwrap(), "unsupported WAV encoding");
 
     assert_one_line_error(&bin().args(["detect", "--frobnicate"]).arg(&good).output().unwrap(), "--frobnicate");
-    assert_one_line_error(&bin().args(["detect", "--profile", "bogus"]).arg(&good).output().unwrap(), "unknown profile");
+    assert_one_line_error(
+        &bin().args(["detect", "--profile", "bogus"]).arg(&good).output().unwrap(),
+        "unknown profile",
+    );
     assert_one_line_error(&bin().arg("detect").output().unwrap(), "required");
 }
 
@@ -150,5 +159,8 @@ fn example_writes_a_file_that_detect_reads_and_fails_cleanly() {
     let bad_dir = tmp("no-such-dir").join("x.wav");
     assert_one_line_error(&bin().arg("example").arg(&bad_dir).output().unwrap(), "cannot write");
     assert!(!bad_dir.exists());
-    assert_one_line_error(&bin().args(["example", "--encoding", "ulaw", "--rate", "16000"]).arg(tmp("u16.wav")).output().unwrap(), "unsupported rate");
+    assert_one_line_error(
+        &bin().args(["example", "--encoding", "ulaw", "--rate", "16000"]).arg(tmp("u16.wav")).output().unwrap(),
+        "unsupported rate",
+    );
 }

@@ -22,7 +22,12 @@ pub struct Case {
 impl Case {
     /// Builds `trials` trials with `f`, which appends one trial's signal and
     /// returns the keys it should produce.
-    pub fn build(rate: u32, trials: usize, seed: u64, mut f: impl FnMut(&mut Track, &mut Rng, usize) -> String) -> Case {
+    pub fn build(
+        rate: u32,
+        trials: usize,
+        seed: u64,
+        mut f: impl FnMut(&mut Track, &mut Rng, usize) -> String,
+    ) -> Case {
         let mut rng = Rng::new(seed);
         let mut track = Track::new(rate);
         let mut regions = Vec::with_capacity(trials);
@@ -294,33 +299,23 @@ pub fn q24_rows(rate: u32, n: usize, noise_n: usize) -> Vec<Row> {
             format!("{}{}", a.as_char(), b.as_char())
         }),
     );
-    push(
-        "DC offset",
-        "50 ms tone at −20 dBm0 riding on a +4000 DC offset: accept",
-        Demand::All,
-        {
-            let mut c = Case::build(rate, n, 14, |t, r, _| single(t, r, |k| Tone::new(k, 50.0).level(-20.0), true));
-            c.track.add_dc(4000.0);
-            c
-        },
-    );
+    push("DC offset", "50 ms tone at −20 dBm0 riding on a +4000 DC offset: accept", Demand::All, {
+        let mut c = Case::build(rate, n, 14, |t, r, _| single(t, r, |k| Tone::new(k, 50.0).level(-20.0), true));
+        c.track.add_dc(4000.0);
+        c
+    });
     push(
         "clipped",
         "50 ms tone at +3 dBm0 per tone, hard-clipped at 16 bits: accept",
         Demand::All,
         Case::build(rate, n, 15, |t, r, _| single(t, r, |k| Tone::new(k, 50.0).level(3.0), true)),
     );
-    push(
-        "dial tone under",
-        "350+440 Hz dial tone 10 dB below the DTMF tones throughout: accept",
-        Demand::All,
-        {
-            let mut c = Case::build(rate, n, 16, |t, r, _| single(t, r, |k| Tone::new(k, 50.0), true));
-            let mut rng = Rng::new(160);
-            c.track.add_pair([350.0, 440.0], -20.0, &mut rng);
-            c
-        },
-    );
+    push("dial tone under", "350+440 Hz dial tone 10 dB below the DTMF tones throughout: accept", Demand::All, {
+        let mut c = Case::build(rate, n, 16, |t, r, _| single(t, r, |k| Tone::new(k, 50.0), true));
+        let mut rng = Rng::new(160);
+        c.track.add_pair([350.0, 440.0], -20.0, &mut rng);
+        c
+    });
     push(
         "third tone",
         "two keys of one row or column at once (three DTMF tones, equal level): reject",
@@ -348,7 +343,11 @@ pub fn q24_rows(rate: u32, n: usize, noise_n: usize) -> Vec<Row> {
         "one DTMF frequency alone (any of the 8, ±1 %), 200 ms, −30…0 dBm0: reject",
         Demand::All,
         Case::build(rate, n, 18, |t, r, _| {
-            let f = if r.below(2) == 0 { *r.pick(&cardveil_core::dtmf::ROW_HZ) } else { *r.pick(&cardveil_core::dtmf::COL_HZ) };
+            let f = if r.below(2) == 0 {
+                *r.pick(&cardveil_core::dtmf::ROW_HZ)
+            } else {
+                *r.pick(&cardveil_core::dtmf::COL_HZ)
+            };
             let level = r.range(-30.0, 0.0);
             t.sine(f * r.range(0.99, 1.01), level, 200.0, r);
             String::new()

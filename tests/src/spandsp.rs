@@ -36,7 +36,12 @@ mod imp {
         }
 
         /// A receiver with explicit parameters (`dtmf_rx_parms`).
-        pub fn with_parms(filter_dialtone: bool, twist_db: i32, reverse_twist_db: i32, threshold_dbm0: i32) -> SpanDtmf {
+        pub fn with_parms(
+            filter_dialtone: bool,
+            twist_db: i32,
+            reverse_twist_db: i32,
+            threshold_dbm0: i32,
+        ) -> SpanDtmf {
             let s = SpanDtmf::new();
             // SAFETY: `s.state` is a live receiver.
             unsafe { dtmf_rx_parms(s.state, filter_dialtone as c_int, twist_db, reverse_twist_db, threshold_dbm0) };

@@ -19,9 +19,15 @@ fn check(rows: Vec<(Profile, Row)>, rate: u32) {
             Demand::All => o.as_expected == o.trials,
             Demand::AtLeast(share) => o.rate() >= share,
         };
-        println!("{rate:5} Hz {profile:?} {:28} {:5}/{:5} as expected, {} wrong keys", row.name, o.as_expected, o.trials, o.wrong_keys);
+        println!(
+            "{rate:5} Hz {profile:?} {:28} {:5}/{:5} as expected, {} wrong keys",
+            row.name, o.as_expected, o.trials, o.wrong_keys
+        );
         if !ok || o.wrong_keys > 0 {
-            failures.push(format!("{} ({profile:?}, {rate} Hz): {}/{} as expected, {} wrong keys; {:?}", row.name, o.as_expected, o.trials, o.wrong_keys, o.failures));
+            failures.push(format!(
+                "{} ({profile:?}, {rate} Hz): {}/{} as expected, {} wrong keys; {:?}",
+                row.name, o.as_expected, o.trials, o.wrong_keys, o.failures
+            ));
         }
     }
     assert!(failures.is_empty(), "conformance failures:\n{}", failures.join("\n"));
@@ -56,7 +62,15 @@ fn etsi_and_ntt_rows() {
 fn the_q24_tone_rows_hold_for_the_other_profiles_where_limits_agree() {
     // Nominal keys, noise, 93 ms signalling and talk-off-style rejects are
     // profile independent; check them under ETSI and NTT as well.
-    let keep = ["40 ms tone", "level 0…−25 dBm0", "93 ms per digit", "back-to-back keys", "single tones", "call progress", "freq ±3.5 %"];
+    let keep = [
+        "40 ms tone",
+        "level 0…−25 dBm0",
+        "93 ms per digit",
+        "back-to-back keys",
+        "single tones",
+        "call progress",
+        "freq ±3.5 %",
+    ];
     for p in [Profile::Etsi, Profile::Ntt] {
         let rows = q24_rows(8000, 200, 200).into_iter().filter(|r| keep.contains(&r.name)).map(|r| (p, r)).collect();
         check(rows, 8000);
@@ -91,7 +105,10 @@ fn start_end_within_one_block_and_reported_within_40_ms() {
             assert!(latency <= 40 * rate as u64 / 1000, "{rate} Hz: confirmed {latency} samples after onset");
             worst = (worst.0.max(ds.abs()), worst.1.max(de.abs()), worst.2.max(latency));
         }
-        println!("{rate} Hz: worst start error {} samples, end error {}, latency {} samples", worst.0, worst.1, worst.2);
+        println!(
+            "{rate} Hz: worst start error {} samples, end error {}, latency {} samples",
+            worst.0, worst.1, worst.2
+        );
     }
 }
 
@@ -125,7 +142,10 @@ fn g711_round_trips_give_the_same_keys_and_times() {
             let d = cardveil_detect(8000, Profile::Q24, &samples, 160);
             assert_eq!(keys_of(&d.presses), keys_of(&lin.presses), "{law}, seed {seed}");
             for (a, b) in d.presses.iter().zip(&lin.presses) {
-                assert!(a.start.abs_diff(b.start) <= 40 && a.end.abs_diff(b.end) <= 40, "{law} seed {seed}: {a:?} vs {b:?}");
+                assert!(
+                    a.start.abs_diff(b.start) <= 40 && a.end.abs_diff(b.end) <= 40,
+                    "{law} seed {seed}: {a:?} vs {b:?}"
+                );
             }
         }
     }

@@ -39,7 +39,13 @@ fn no_digits_in_thirty_minutes_of_speech() {
                         let sp = spandsp::SpanDtmf::new().process(&pcm8).len();
                         #[cfg(not(spandsp))]
                         let sp = 0usize;
-                        out.push((v.voice, pcm8.len() as f64 / 8000.0 + pcm16.len() as f64 / 16000.0, keys_of(&d8.presses), keys_of(&d16.presses), sp));
+                        out.push((
+                            v.voice,
+                            pcm8.len() as f64 / 8000.0 + pcm16.len() as f64 / 16000.0,
+                            keys_of(&d8.presses),
+                            keys_of(&d16.presses),
+                            sp,
+                        ));
                     }
                     out
                 })
@@ -56,7 +62,13 @@ fn no_digits_in_thirty_minutes_of_speech() {
             false_digits.push(format!("{voice}: {k8:?} {k16:?}"));
         }
     }
-    println!("speech: {:.1} min, cardveil false digits: {}, spandsp false digits: {} (available: {})", total_seconds / 60.0, false_digits.len(), spandsp_false, spandsp::available());
+    println!(
+        "speech: {:.1} min, cardveil false digits: {}, spandsp false digits: {} (available: {})",
+        total_seconds / 60.0,
+        false_digits.len(),
+        spandsp_false,
+        spandsp::available()
+    );
     assert!(total_seconds >= 30.0 * 60.0, "only {total_seconds} s of speech");
     assert!(false_digits.is_empty(), "talk-off: {false_digits:?}");
 }
@@ -70,7 +82,11 @@ fn no_digits_in_hold_music() {
         total += 100.0;
         let d = cardveil_detect(8000, Profile::Q24, &pcm, 160);
         #[cfg(spandsp)]
-        println!("music seed {seed}: cardveil {:?}, spandsp {:?}", keys_of(&d.presses), spandsp::SpanDtmf::new().process(&pcm));
+        println!(
+            "music seed {seed}: cardveil {:?}, spandsp {:?}",
+            keys_of(&d.presses),
+            spandsp::SpanDtmf::new().process(&pcm)
+        );
         assert!(d.presses.is_empty(), "music seed {seed} gave {:?}", keys_of(&d.presses));
         let pcm16 = music(30.0, 16000, level, seed + 10);
         let d = cardveil_detect(16000, Profile::Q24, &pcm16, 320);

@@ -9,11 +9,7 @@ const fn decode_slow(code: u8) -> i16 {
     let segment = ((a >> 4) & 0x07) as i32;
     let mantissa = (a & 0x0F) as i32;
     // 13-bit magnitude (mid-riser: half a step added), scaled to 16 bits.
-    let magnitude = if segment == 0 {
-        (mantissa << 1) + 1
-    } else {
-        ((mantissa << 1) + 33) << (segment - 1)
-    };
+    let magnitude = if segment == 0 { (mantissa << 1) + 1 } else { ((mantissa << 1) + 33) << (segment - 1) };
     let value = magnitude << 3;
     if a & 0x80 != 0 { value as i16 } else { -value as i16 }
 }

@@ -35,7 +35,9 @@ pub enum WavError {
     #[error("WAV file has no data chunk")]
     MissingData,
     /// An encoding other than 16-bit PCM, μ-law or A-law.
-    #[error("unsupported WAV encoding (format tag {tag:#06x}, {bits} bits per sample); supported: 16-bit PCM, 8-bit μ-law, 8-bit A-law")]
+    #[error(
+        "unsupported WAV encoding (format tag {tag:#06x}, {bits} bits per sample); supported: 16-bit PCM, 8-bit μ-law, 8-bit A-law"
+    )]
     UnsupportedEncoding {
         /// Format tag.
         tag: u16,
@@ -157,12 +159,13 @@ pub fn parse(file: &[u8]) -> Result<Wav<'_>, WavError> {
             }
             let data = &file[body_at..body_at + size];
             let fb = WavFormat::frame_bytes(&format);
-            if data.len() % fb != 0 {
+            if !data.len().is_multiple_of(fb) {
                 return Err(WavError::PartialFrame(data.len() as u64));
             }
             return Ok(Wav { format, data, data_offset: body_at });
         }
-        let body = file.get(body_at..body_at.checked_add(size).ok_or(WavError::Truncated)?).ok_or(WavError::Truncated)?;
+        let body =
+            file.get(body_at..body_at.checked_add(size).ok_or(WavError::Truncated)?).ok_or(WavError::Truncated)?;
         if id == b"fmt " {
             format = Some(parse_fmt(body)?);
         }
@@ -234,7 +237,13 @@ mod tests {
 
     #[test]
     fn round_trips_every_supported_format() {
-        for (encoding, rate) in [(Encoding::Pcm16, 8000), (Encoding::Pcm16, 16000), (Encoding::Pcm16, 48000), (Encoding::Ulaw, 8000), (Encoding::Alaw, 8000)] {
+        for (encoding, rate) in [
+            (Encoding::Pcm16, 8000),
+            (Encoding::Pcm16, 16000),
+            (Encoding::Pcm16, 48000),
+            (Encoding::Ulaw, 8000),
+            (Encoding::Alaw, 8000),
+        ] {
             for channels in [1u16, 2] {
                 let format = WavFormat { encoding, sample_rate: rate, channels };
                 let data: Vec<u8> = (0..format.frame_bytes() * 5).map(|i| i as u8).collect();

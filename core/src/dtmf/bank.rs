@@ -303,8 +303,9 @@ mod simd {
 
         #[test]
         fn both_builds_agree_bit_for_bit_even_at_the_overflow_bound() {
-            let table: Vec<[i16; 2 * LANES]> =
-                (0..CHUNK / 2).map(|p| std::array::from_fn(|j| (((p * 7 + j * 13) % 2049) as i32 - 1024) as i16)).collect();
+            let table: Vec<[i16; 2 * LANES]> = (0..CHUNK / 2)
+                .map(|p| std::array::from_fn(|j| (((p * 7 + j * 13) % 2049) as i32 - 1024) as i16))
+                .collect();
             let extreme: Vec<[i16; 2 * LANES]> = (0..CHUNK / 2).map(|_| [-1024; 2 * LANES]).collect();
             let signals: [Vec<i16>; 3] = [
                 (0..CHUNK).map(|n| (((n * 31) % 23) as i32 * 2000 - 22000) as i16).collect(),

@@ -193,8 +193,7 @@ struct Hit {
 impl Detector {
     /// A detector for `config`.
     pub fn new(config: DetectorConfig) -> Result<Detector, Error> {
-        let bank = Bank::for_rate(config.sample_rate)
-            .ok_or(Error::UnsupportedSampleRate(config.sample_rate))?;
+        let bank = Bank::for_rate(config.sample_rate).ok_or(Error::UnsupportedSampleRate(config.sample_rate))?;
         Ok(Detector {
             bank,
             limits: Limits::new(&config.profile.params(), bank),
@@ -349,7 +348,6 @@ impl Detector {
                 if prev_hit == Some(h.key) {
                     run.advance[0] = run.advance[0].add(h.advance[0]);
                     run.advance[1] = run.advance[1].add(h.advance[1]);
-
                 }
             }
             (Some(h), _) => {
@@ -460,5 +458,45 @@ mod best_two_tests {
             assert_eq!(p[b], 5.0, "{p:?}");
             assert_eq!(s, 4.0, "{p:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gain_correction_series_matches_the_window_response() {
+        for rate in [8000, 16000, 48000] {
+            let det = Detector::new(DetectorConfig { sample_rate: rate, profile: Profile::Q24 }).unwrap();
+            let n = (2 * det.block_len()) as f64;
+            for i in 0..=400 {
+                let offset = i as f64 * 0.1; // up to 40 Hz (2.5 % of 1633 Hz)
+                let x = std::f64::consts::PI * offset / rate as f64;
+                let d = if i == 0 { 1.0 } else { (x * n).sin() / (n * x.sin()) };
+                let exact = (1.0 / (d * d)).min(2.0);
+                let approx = det.gain_correction(offset as f32) as f64;
+                assert!((approx / exact - 1.0).abs() < 0.01, "{rate} Hz, {offset} Hz: {approx} vs {exact}");
+            }
+        }
+    }
+
+    #[test]
+    fn unsupported_rates_are_refused() {
+        assert_eq!(
+            Detector::new(DetectorConfig { sample_rate: 44100, profile: Profile::Q24 }).unwrap_err(),
+            Error::UnsupportedSampleRate(44100)
+        );
+    }
+
+    #[test]
+    fn silence_and_empty_input_report_nothing() {
+        let mut d = Detector::new(DetectorConfig::default()).unwrap();
+        let mut n = 0;
+        d.process(&[], |_| n += 1);
+        d.process(&[0; 8000], |_| n += 1);
+        d.finish(|_| n += 1);
+        assert_eq!(n, 0);
+        assert_eq!(d.position(), 8000);
     }
 }

@@ -47,9 +47,7 @@ const LAYOUT: [Key; 16] = [
     Key::D,
 ];
 
-const CHARS: [char; 16] = [
-    '1', '2', '3', 'A', '4', '5', '6', 'B', '7', '8', '9', 'C', '*', '0', '#', 'D',
-];
+const CHARS: [char; 16] = ['1', '2', '3', 'A', '4', '5', '6', 'B', '7', '8', '9', 'C', '*', '0', '#', 'D'];
 
 impl Key {
     /// All sixteen keys, in keypad order (row by row).

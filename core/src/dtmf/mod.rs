@@ -24,4 +24,5 @@ pub const SAMPLE_RATES: [u32; 3] = [8000, 16000, 48000];
 
 /// Level, in dBm0, of a full-scale sine (peak 32767): the level convention of
 /// G.711 and of this crate.
+#[allow(clippy::approx_constant)] // 3.14 dB is the G.711 level convention, not π.
 pub const FULL_SCALE_DBM0: f64 = 3.14;

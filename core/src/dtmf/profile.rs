@@ -56,12 +56,7 @@ impl Profile {
                 max_misses: 7,
                 ..base
             },
-            Profile::Ntt => Params {
-                freq_tol_pct: 1.8,
-                max_normal_twist_db: 7.5,
-                max_reverse_twist_db: 7.5,
-                ..base
-            },
+            Profile::Ntt => Params { freq_tol_pct: 1.8, max_normal_twist_db: 7.5, max_reverse_twist_db: 7.5, ..base },
         }
     }
 }

@@ -1,0 +1,99 @@
+//! The audio path never allocates: a counting global allocator watches the
+//! detector process a minute of keyed digits and noise in frames of every
+//! size after setup, confirming and ending keys along the way.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use cardveil_core::dtmf::{Detector, DetectorConfig, DetectorEvent, Profile};
+use cardveil_tests::rng::Rng;
+use cardveil_tests::stimulus::{Tone, Track};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// thread-local counter is a const-initialised Cell, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(|c| c.get())
+}
+
+#[test]
+fn processing_frames_allocates_nothing_after_setup() {
+    for rate in [8000u32, 16000, 48000] {
+        let mut rng = Rng::new(rate as u64);
+        let mut t = Track::new(rate);
+        while t.len() < 60 * rate as usize {
+            t.tone(&Tone::new(*rng.pick(&cardveil_core::dtmf::Key::ALL), rng.range(40.0, 200.0)), &mut rng);
+            t.silence(rng.range(40.0, 300.0));
+        }
+        t.add_noise(100.0, &mut rng);
+        let pcm = t.pcm16();
+        let sizes: Vec<usize> = (0..64).map(|_| 1 + rng.below(rate as u64 * 60 / 1000) as usize).collect();
+
+        let mut det = Detector::new(DetectorConfig { sample_rate: rate, profile: Profile::Q24 }).unwrap();
+        let mut downs = 0u32;
+        let mut ups = 0u32;
+        let before = allocations();
+        let mut rest = &pcm[..];
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = sizes[i % sizes.len()].min(rest.len());
+            det.process(&rest[..n], |e| match e {
+                DetectorEvent::Down(_) => downs += 1,
+                DetectorEvent::Up(_) => ups += 1,
+            });
+            rest = &rest[n..];
+            i += 1;
+        }
+        det.finish(|e| {
+            if let DetectorEvent::Up(_) = e {
+                ups += 1
+            }
+        });
+        let during = allocations() - before;
+        assert_eq!(during, 0, "{rate} Hz: {during} allocations while processing");
+        assert_eq!(downs as usize, t.truth.len(), "{rate} Hz: every key confirmed");
+        assert_eq!(ups, downs);
+    }
+}
+
+#[test]
+fn the_counter_does_count() {
+    let before = allocations();
+    let v: Vec<u8> = Vec::with_capacity(10);
+    std::hint::black_box(&v);
+    assert_eq!(allocations() - before, 1);
+}
+
+#[test]
+fn detector_state_is_small() {
+    // The per-channel state: the struct itself plus its one sub-block buffer.
+    let det = Detector::new(DetectorConfig::default()).unwrap();
+    let bytes = std::mem::size_of::<Detector>() + det.block_len() * std::mem::size_of::<i16>();
+    println!("detector state per 8 kHz channel: {bytes} bytes");
+    assert!(bytes <= 1024, "{bytes} bytes");
+}
