@@ -81,12 +81,17 @@ struct Limits {
     freq_tol: [f32; TONES],
     /// Per tone: per-window offset limit, Hz.
     inst_tol: [f32; TONES],
-    /// Minimum tone amplitude², in 16-bit units².
-    min_amp_sq: f32,
+    /// Minimum |X|² of a tone's bin: amplitude A gives |X| = A·N/2 over a
+    /// window of N samples.
+    min_bin_power: f32,
+    /// 1/N.
+    inv_window: f32,
     /// Twist limits as power ratios high/low.
     min_twist: f32,
     max_twist: f32,
-    min_fraction: f32,
+    /// The tones' energy over the window is 2|X|²/N, so "at least
+    /// `min_fraction` of the energy" is |X_r|² + |X_c|² ≥ min_fraction·N/2·E.
+    fraction_factor: f32,
     min_dominance: f32,
     max_level_spread: f32,
     min_hits: u32,
@@ -102,13 +107,15 @@ impl Limits {
             inst_tol[t] = bank.freq[t] * p.inst_tol_pct / 100.0;
         }
         let a = amplitude_for_dbm0(p.min_level_dbm0 as f64) as f32;
+        let window = (2 * bank.len) as f32;
         Limits {
             freq_tol,
             inst_tol,
-            min_amp_sq: a * a,
+            min_bin_power: (a * window / 2.0).powi(2),
+            inv_window: 1.0 / window,
             min_twist: db_to_power(-p.max_normal_twist_db),
             max_twist: db_to_power(p.max_reverse_twist_db),
-            min_fraction: p.min_fraction,
+            fraction_factor: p.min_fraction * window / 2.0,
             min_dominance: db_to_power(p.min_dominance_db),
             max_level_spread: db_to_power(p.max_level_spread_db),
             min_hits: p.min_hits,
@@ -230,14 +237,23 @@ impl Detector {
     /// Feeds samples; `on_event` is called for every key confirmed or ended.
     pub fn process<F: FnMut(DetectorEvent)>(&mut self, samples: &[i16], mut on_event: F) {
         let mut rest = samples;
+        let len = self.bank.len;
         while !rest.is_empty() {
-            let take = (self.bank.len - self.fill).min(rest.len());
+            if self.fill == 0 && rest.len() >= len {
+                // A whole sub-block in the caller's buffer: analyse it in place.
+                let sb = self.bank.analyse(&rest[..len]);
+                rest = &rest[len..];
+                self.block(sb, &mut on_event);
+                continue;
+            }
+            let take = (len - self.fill).min(rest.len());
             self.buf[self.fill..self.fill + take].copy_from_slice(&rest[..take]);
             self.fill += take;
             rest = &rest[take..];
-            if self.fill == self.bank.len {
+            if self.fill == len {
                 self.fill = 0;
-                self.block(&mut on_event);
+                let sb = self.bank.analyse(&self.buf);
+                self.block(sb, &mut on_event);
             }
         }
     }
@@ -251,8 +267,7 @@ impl Detector {
         self.prev_hit = None;
     }
 
-    fn block<F: FnMut(DetectorEvent)>(&mut self, on_event: &mut F) {
-        let sb = self.bank.analyse(&self.buf);
+    fn block<F: FnMut(DetectorEvent)>(&mut self, sb: SubBlock, on_event: &mut F) {
         self.blocks += 1;
         if self.blocks >= 2 {
             // Window k = (blocks − 1) covers sub-blocks k−1 and k.
@@ -269,9 +284,8 @@ impl Detector {
     /// Decides whether the current window (correlations `x`) hits a key.
     fn judge(&self, x: &Tones, cur: &SubBlock) -> Option<Hit> {
         let l = &self.limits;
-        let n = (2 * self.bank.len) as f32;
         let sum = self.prev_block.sum + cur.sum;
-        let energy = self.prev_block.energy + cur.energy - sum * sum / n;
+        let energy = self.prev_block.energy + cur.energy - sum * sum * l.inv_window;
         let p = x.norm_sqr();
         debug_assert_eq!(TONES, 8);
         let (row, row2) = best_two(&p[0..4]);
@@ -279,10 +293,9 @@ impl Detector {
         let (r, c) = (row, 4 + col);
         // Cheap tests first (most windows of speech, music or silence stop
         // here); the trigonometry below runs only for tone-like windows.
-        // Amplitude² = 4|X|²/N²; the offset correction can at most double a
-        // power, so a tone that fails this even when doubled fails for good.
-        let scale = 4.0 / (n * n);
-        if 2.0 * p[r] * scale < l.min_amp_sq || 2.0 * p[c] * scale < l.min_amp_sq {
+        // The offset correction can at most double a power, so a tone that
+        // fails the level test even when doubled fails for good.
+        if 2.0 * p[r] < l.min_bin_power || 2.0 * p[c] < l.min_bin_power {
             return None;
         }
         if p[r] < l.min_dominance * row2 || p[c] < l.min_dominance * col2 {
@@ -290,7 +303,7 @@ impl Detector {
         }
         // Tone energy over the window = A²/2·N = 2|X|²/N. Measured on the raw
         // bins: the offset correction must not let a third component in.
-        if (p[r] + p[c]) * (2.0 / n) < l.min_fraction * energy {
+        if p[r] + p[c] < l.fraction_factor * energy {
             return None;
         }
         // Per-window frequency from the phase advance since the last window.
@@ -305,7 +318,7 @@ impl Detector {
         // level and twist are measured right even at ±1.5 %.
         let pr = p[r] * self.gain_correction(off_r);
         let pc = p[c] * self.gain_correction(off_c);
-        if pr * scale < l.min_amp_sq || pc * scale < l.min_amp_sq {
+        if pr < l.min_bin_power || pc < l.min_bin_power {
             return None;
         }
         let twist = pc / pr;

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit, property, conformance, talk-off,
+# differential (spandsp), CLI and zero-allocation tests.
+#
+# Some tests need Debian packages: libspandsp-dev + pkg-config (reference
+# detector), espeak-ng (speech for talk-off), sox (G.711 cross-check and
+# resampling). Run as root, this script installs whichever are missing;
+# otherwise those tests print SKIPPED (and fail under CI=true).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
+command -v sox >/dev/null || need+=(sox)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+pkg-config --exists spandsp 2>/dev/null || need+=(libspandsp-dev)
+if ((${#need[@]})); then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        echo "installing test tools: ${need[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    else
+        echo "note: missing ${need[*]} (apt-get install ${need[*]}); the tests that need them will be skipped" >&2
+    fi
+fi
+
+cargo test --workspace "$@"
