@@ -37,6 +37,10 @@ impl Cplx {
         Cplx { re: self.re + o.re, im: self.im + o.im }
     }
     #[inline]
+    pub fn sub(self, o: Cplx) -> Cplx {
+        Cplx { re: self.re - o.re, im: self.im - o.im }
+    }
+    #[inline]
     pub fn norm_sqr(self) -> f32 {
         self.re * self.re + self.im * self.im
     }
@@ -119,6 +123,14 @@ pub(crate) struct Bank {
     pub freq: [f32; TONES],
     /// Whether this CPU runs the AVX2 build of the correlator.
     avx2: bool,
+    /// Leakage over one 10 ms window (two sub-blocks), see [`Bank::unmix`]:
+    /// `leak[a][b]` = K(ω_b − ω_a)/N (tone b's positive frequency into bin a),
+    /// `image[a][b]` = K(−ω_b − ω_a)/N (its negative frequency), where
+    /// K(Δ) = Σ_{n<N} e^{jΔn}.
+    leak: [[Cplx; TONES]; TONES],
+    image: [[Cplx; TONES]; TONES],
+    /// K(−ω_a)/N: a constant's leakage into bin a.
+    dc: [Cplx; TONES],
 }
 
 impl Bank {
@@ -144,7 +156,26 @@ impl Bank {
             rot.im[t] = -a.sin() as f32;
             freq[t] = f as f32;
         }
-        Bank { sample_rate, len, pairs: pairs.into_boxed_slice(), rot, freq, avx2: simd::has_avx2() }
+        let n = 2 * len;
+        let kernel = |delta: f64| {
+            let (mut re, mut im) = (0f64, 0f64);
+            for k in 0..n {
+                re += (delta * k as f64).cos();
+                im += (delta * k as f64).sin();
+            }
+            Cplx { re: (re / n as f64) as f32, im: (im / n as f64) as f32 }
+        };
+        let w: Vec<f64> = freqs.iter().map(|f| std::f64::consts::TAU * f / sample_rate as f64).collect();
+        let mut leak = [[Cplx::default(); TONES]; TONES];
+        let mut image = [[Cplx::default(); TONES]; TONES];
+        for a in 0..TONES {
+            for b in 0..TONES {
+                leak[a][b] = kernel(w[b] - w[a]);
+                image[a][b] = kernel(-w[b] - w[a]);
+            }
+        }
+        let dc: [Cplx; TONES] = std::array::from_fn(|a| kernel(-w[a]));
+        Bank { sample_rate, len, pairs: pairs.into_boxed_slice(), rot, freq, avx2: simd::has_avx2(), leak, image, dc }
     }
 
     /// The shared bank for a supported rate (8, 16 or 48 kHz), built on first use.
@@ -158,6 +189,28 @@ impl Bank {
             48000 => Some(&B48),
             _ => None,
         }
+    }
+
+    /// Window values of row tone `r` and column tone `c` (indices into the
+    /// bank) with the other tone's leakage and both tones' negative-frequency
+    /// images removed. In a 10 ms rectangular window the other tone of a pair
+    /// leaks 20 dB or less below itself into a bin and would swing the phase
+    /// (so the frequency estimate) by several hertz from window to window;
+    /// each tone's complex amplitude is its own bin value / N, so its leakage
+    /// into the other bin is known and subtracted. What remains is the
+    /// second-order error of using leaky values to estimate the leakage.
+    #[inline]
+    pub fn unmix(&self, x: &Tones, mean: f32, r: usize, c: usize) -> (Cplx, Cplx) {
+        // A DC offset leaks too: mean · K(−ω_a), i.e. mean · N · conj(leak to DC).
+        let n = (2 * self.len) as f32;
+        let dc = |a: usize| Cplx { re: mean * n * self.dc[a].re, im: mean * n * self.dc[a].im };
+        let (xr, xc) = (x.at(r).sub(dc(r)), x.at(c).sub(dc(c)));
+        let conj = |z: Cplx| Cplx { re: z.re, im: -z.im };
+        let clean = |a: usize, xa: Cplx, b: usize, xb: Cplx| {
+            let l = self.leak[a][b].mul(xb).add(self.image[a][b].mul(conj(xb))).add(self.image[a][a].mul(conj(xa)));
+            Cplx { re: xa.re - l.re, im: xa.im - l.im }
+        };
+        (clean(r, xr, c, xc), clean(c, xc, r, xr))
     }
 
     /// Analyses one sub-block (`x.len() == self.len`).

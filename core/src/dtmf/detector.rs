@@ -17,9 +17,14 @@
 //! Hits of the same key form a *run* that survives up to `max_misses - 1`
 //! missing windows (a short interruption). The key is confirmed once the run
 //! has `min_hits` hits, the run's accumulated phase advance puts both
-//! tones within the profile's frequency tolerance, and each tone's level has
-//! stayed within `max_level_spread_db` (a key's tones are steady; speech
-//! formants and glides are not). The run ends after
+//! tones within the profile's frequency tolerance, each tone's level has
+//! stayed within `max_level_spread_db`, and each tone's phase advances were
+//! coherent — |Σ a_k| ≥ `min_coherence` · Σ |a_k|, i.e. the frequency held
+//! still from window to window. A key's tones are steady; the harmonics and
+//! formants of speech glide. The phase measurements are made on bins with
+//! the pair's mutual leakage, their negative-frequency images and DC taken
+//! out ([`Bank::unmix`]), which keeps a real tone's per-window frequency
+//! within a few hertz even at 8 dB twist. The run ends after
 //! `max_misses` windows without the key, or when another key starts.
 
 use super::bank::{Bank, Cplx, SubBlock, TONES, Tones};
@@ -94,6 +99,7 @@ struct Limits {
     fraction_factor: f32,
     min_dominance: f32,
     max_level_spread: f32,
+    min_coherence: f32,
     min_hits: u32,
     max_misses: u32,
 }
@@ -118,6 +124,7 @@ impl Limits {
             fraction_factor: p.min_fraction * window / 2.0,
             min_dominance: db_to_power(p.min_dominance_db),
             max_level_spread: db_to_power(p.max_level_spread_db),
+            min_coherence: p.min_coherence,
             min_hits: p.min_hits,
             max_misses: p.max_misses,
         }
@@ -141,6 +148,10 @@ struct Run {
     confirmed: bool,
     /// Smallest and largest power of each tone over the run's hits.
     level: LevelRange,
+    /// Σ advance and Σ |advance| over the pairs after the run's first one
+    /// (whose first window may hold the previous key's tail).
+    coherent: [Cplx; 2],
+    magnitude: [f32; 2],
 }
 
 /// Smallest and largest (row, column) tone power seen.
@@ -182,6 +193,8 @@ pub struct Detector {
     prev_block: SubBlock,
     /// The previous window's correlations (valid once `blocks >= 2`).
     prev_window: Tones,
+    /// The previous window's mean (its DC).
+    prev_window_mean: f32,
     /// The key the previous window hit, if any.
     prev_hit: Option<Key>,
     run: Option<Run>,
@@ -209,6 +222,7 @@ impl Detector {
             blocks: 0,
             prev_block: SubBlock::default(),
             prev_window: Tones::default(),
+            prev_window_mean: 0.0,
             prev_hit: None,
             run: None,
         })
@@ -274,6 +288,7 @@ impl Detector {
             let x = self.prev_block.y.join(&self.bank.rot, &sb.y);
             let hit = if self.blocks >= 3 { self.judge(&x, &sb) } else { None };
             self.prev_window = x;
+            self.prev_window_mean = (self.prev_block.sum + sb.sum) * self.limits.inv_window;
             self.prev_block = sb;
             self.track(hit, on_event);
         } else {
@@ -307,8 +322,12 @@ impl Detector {
             return None;
         }
         // Per-window frequency from the phase advance since the last window.
-        let adv_r = x.at(r).mul_conj(self.prev_window.at(r));
-        let adv_c = x.at(c).mul_conj(self.prev_window.at(c));
+        // With the other tone's leakage (and each tone's negative-frequency
+        // image) taken out of both bins, in this window and the previous one.
+        let (xr, xc) = self.bank.unmix(x, sum * l.inv_window, r, c);
+        let (yr, yc) = self.bank.unmix(&self.prev_window, self.prev_window_mean, r, c);
+        let adv_r = xr.mul_conj(yr);
+        let adv_c = xc.mul_conj(yc);
         let off_r = self.offset_hz(adv_r, r);
         let off_c = self.offset_hz(adv_c, c);
         if off_r.abs() > l.inst_tol[r] || off_c.abs() > l.inst_tol[c] {
@@ -316,8 +335,8 @@ impl Detector {
         }
         // Tone power corrected for the window's response at that offset, so
         // level and twist are measured right even at ±1.5 %.
-        let pr = p[r] * self.gain_correction(off_r);
-        let pc = p[c] * self.gain_correction(off_c);
+        let pr = xr.norm_sqr() * self.gain_correction(off_r);
+        let pc = xc.norm_sqr() * self.gain_correction(off_c);
         if pr < l.min_bin_power || pc < l.min_bin_power {
             return None;
         }
@@ -361,6 +380,12 @@ impl Detector {
                 if prev_hit == Some(h.key) {
                     run.advance[0] = run.advance[0].add(h.advance[0]);
                     run.advance[1] = run.advance[1].add(h.advance[1]);
+                    if run.hits >= 3 {
+                        for k in 0..2 {
+                            run.coherent[k] = run.coherent[k].add(h.advance[k]);
+                            run.magnitude[k] += h.advance[k].norm_sqr().sqrt();
+                        }
+                    }
                 }
             }
             (Some(h), _) => {
@@ -376,6 +401,8 @@ impl Detector {
                     advance: [Cplx::default(); 2],
                     confirmed: false,
                     level: LevelRange::new(h.power),
+                    coherent: [Cplx::default(); 2],
+                    magnitude: [0.0; 2],
                 });
             }
             (None, Some(run)) => {
@@ -403,7 +430,8 @@ impl Detector {
         let off_c = self.offset_hz(adv_c, c);
         let l = &self.limits;
         let steady = run.level.steady(l.max_level_spread);
-        if steady && off_r.abs() <= l.freq_tol[r] && off_c.abs() <= l.freq_tol[c] {
+        let coherent = (0..2).all(|k| run.coherent[k].norm_sqr() >= (l.min_coherence * run.magnitude[k]).powi(2));
+        if steady && coherent && off_r.abs() <= l.freq_tol[r] && off_c.abs() <= l.freq_tol[c] {
             let (key, first_hit) = (run.key, run.first_hit);
             if let Some(active) = self.run.as_mut() {
                 active.confirmed = true;

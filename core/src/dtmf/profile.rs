@@ -44,6 +44,7 @@ impl Profile {
             min_fraction: 0.70,
             min_dominance_db: 3.0,
             max_level_spread_db: 6.0,
+            min_coherence: 0.987,
             min_hits: 6,
             max_misses: 6,
         };
@@ -85,6 +86,10 @@ pub(crate) struct Params {
     /// Largest level change of either tone over a run's hits, dB (edge
     /// windows that the tone only partly fills are ≈ 3 dB down).
     pub max_level_spread_db: f32,
+    /// Smallest |Σ a_k| / Σ |a_k| of each tone's phase advances a_k over the
+    /// run (after its first pair). Measured: ≥ 0.993 for every conformance
+    /// row, ≤ 0.982 for the speech that came closest to a key.
+    pub min_coherence: f32,
     /// Windows (5 ms hops) of the key needed to confirm it.
     pub min_hits: u32,
     /// Consecutive windows without the key that end it.
