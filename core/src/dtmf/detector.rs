@@ -20,8 +20,9 @@
 //! tones within the profile's frequency tolerance, each tone's level has
 //! stayed within `max_level_spread_db`, and each tone's phase advances were
 //! coherent — |Σ a_k| ≥ `min_coherence` · Σ |a_k|, i.e. the frequency held
-//! still from window to window. A key's tones are steady; the harmonics and
-//! formants of speech glide. The phase measurements are made on bins with
+//! still from window to window — and the two tones held on average at least
+//! `min_mean_fraction` of the energy. A key's tones are steady and alone;
+//! the harmonics and formants of speech glide and come with others. The phase measurements are made on bins with
 //! the pair's mutual leakage, their negative-frequency images and DC taken
 //! out ([`Bank::unmix`]), which keeps a real tone's per-window frequency
 //! within a few hertz even at 8 dB twist. The run ends after
@@ -97,9 +98,11 @@ struct Limits {
     /// The tones' energy over the window is 2|X|²/N, so "at least
     /// `min_fraction` of the energy" is |X_r|² + |X_c|² ≥ min_fraction·N/2·E.
     fraction_factor: f32,
+    min_fraction_raw: f32,
     min_dominance: f32,
     max_level_spread: f32,
     min_coherence: f32,
+    min_mean_fraction: f32,
     min_hits: u32,
     max_misses: u32,
 }
@@ -122,9 +125,11 @@ impl Limits {
             min_twist: db_to_power(-p.max_normal_twist_db),
             max_twist: db_to_power(p.max_reverse_twist_db),
             fraction_factor: p.min_fraction * window / 2.0,
+            min_fraction_raw: p.min_fraction,
             min_dominance: db_to_power(p.min_dominance_db),
             max_level_spread: db_to_power(p.max_level_spread_db),
             min_coherence: p.min_coherence,
+            min_mean_fraction: p.min_mean_fraction,
             min_hits: p.min_hits,
             max_misses: p.max_misses,
         }
@@ -152,6 +157,8 @@ struct Run {
     /// (whose first window may hold the previous key's tail).
     coherent: [Cplx; 2],
     magnitude: [f32; 2],
+    /// Σ fraction and count of the run's hits.
+    fraction: [f32; 2],
 }
 
 /// Smallest and largest (row, column) tone power seen.
@@ -208,6 +215,9 @@ struct Hit {
     advance: [Cplx; 2],
     /// Corrected power of the row and column tone.
     power: [f32; 2],
+    /// Share of the window's (AC) energy in the two tones, corrected for
+    /// the window's response at their measured offsets.
+    fraction: f32,
 }
 
 impl Detector {
@@ -344,7 +354,12 @@ impl Detector {
         if twist < l.min_twist || twist > l.max_twist {
             return None;
         }
-        Some(Hit { key: Key::from_row_col(row, col), advance: [adv_r, adv_c], power: [pr, pc] })
+        Some(Hit {
+            key: Key::from_row_col(row, col),
+            advance: [adv_r, adv_c],
+            power: [pr, pc],
+            fraction: (pr + pc) / (l.fraction_factor / l.min_fraction_raw * energy),
+        })
     }
 
     /// Frequency offset (Hz) from the phase advance over one hop at tone `t`.
@@ -377,6 +392,8 @@ impl Detector {
                 run.misses = 0;
                 run.last_hit = window;
                 run.level.include(h.power);
+                run.fraction[0] += h.fraction;
+                run.fraction[1] += 1.0;
                 if prev_hit == Some(h.key) {
                     run.advance[0] = run.advance[0].add(h.advance[0]);
                     run.advance[1] = run.advance[1].add(h.advance[1]);
@@ -403,6 +420,7 @@ impl Detector {
                     level: LevelRange::new(h.power),
                     coherent: [Cplx::default(); 2],
                     magnitude: [0.0; 2],
+                    fraction: [0.0; 2],
                 });
             }
             (None, Some(run)) => {
@@ -431,7 +449,8 @@ impl Detector {
         let l = &self.limits;
         let steady = run.level.steady(l.max_level_spread);
         let coherent = (0..2).all(|k| run.coherent[k].norm_sqr() >= (l.min_coherence * run.magnitude[k]).powi(2));
-        if steady && coherent && off_r.abs() <= l.freq_tol[r] && off_c.abs() <= l.freq_tol[c] {
+        let clean = run.fraction[0] >= l.min_mean_fraction * run.fraction[1];
+        if steady && coherent && clean && off_r.abs() <= l.freq_tol[r] && off_c.abs() <= l.freq_tol[c] {
             let (key, first_hit) = (run.key, run.first_hit);
             if let Some(active) = self.run.as_mut() {
                 active.confirmed = true;
