@@ -29,3 +29,31 @@ impl Encoding {
         }
     }
 }
+
+/// Converts `src` into `dst` sample by sample with `f` (equal lengths).
+///
+/// # Panics
+/// If the lengths differ (a programming error in the caller).
+#[inline]
+fn convert<A: Copy, B>(src: &[A], dst: &mut [B], f: impl Fn(A) -> B) {
+    assert_eq!(src.len(), dst.len(), "G.711 buffer length mismatch");
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = f(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn buffer_conversions_match_the_sample_functions() {
+        let pcm: Vec<i16> = (-40..40).map(|i| i * 800).collect();
+        let mut codes = vec![0u8; pcm.len()];
+        let mut back = vec![0i16; pcm.len()];
+        super::ulaw::encode_into(&pcm, &mut codes);
+        super::ulaw::decode_into(&codes, &mut back);
+        assert!(pcm.iter().zip(&back).all(|(&s, &b)| b == super::ulaw::decode(super::ulaw::encode(s))));
+        super::alaw::encode_into(&pcm, &mut codes);
+        super::alaw::decode_into(&codes, &mut back);
+        assert!(pcm.iter().zip(&back).all(|(&s, &b)| b == super::alaw::decode(super::alaw::encode(s))));
+    }
+}

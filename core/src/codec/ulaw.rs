@@ -67,10 +67,7 @@ pub fn encode(sample: i16) -> u8 {
 /// # Panics
 /// If the lengths differ (a programming error in the caller).
 pub fn decode_into(codes: &[u8], out: &mut [i16]) {
-    assert_eq!(codes.len(), out.len(), "decode_into: length mismatch");
-    for (o, &c) in out.iter_mut().zip(codes) {
-        *o = DECODE[c as usize];
-    }
+    super::convert(codes, out, decode)
 }
 
 /// Encodes a buffer of linear samples into μ-law codes. The slices must have equal length.
@@ -78,10 +75,7 @@ pub fn decode_into(codes: &[u8], out: &mut [i16]) {
 /// # Panics
 /// If the lengths differ (a programming error in the caller).
 pub fn encode_into(samples: &[i16], out: &mut [u8]) {
-    assert_eq!(samples.len(), out.len(), "encode_into: length mismatch");
-    for (o, &s) in out.iter_mut().zip(samples) {
-        *o = encode(s);
-    }
+    super::convert(samples, out, encode)
 }
 
 #[cfg(test)]
