@@ -157,7 +157,8 @@ struct Run {
     /// (whose first window may hold the previous key's tail).
     coherent: [Cplx; 2],
     magnitude: [f32; 2],
-    /// Σ fraction and count of the run's hits.
+    /// Σ fraction and count over the run's hits after the first (which a
+    /// tone only partly fills, or which may hold the previous key's tail).
     fraction: [f32; 2],
 }
 

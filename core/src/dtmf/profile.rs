@@ -92,7 +92,7 @@ pub(crate) struct Params {
     /// row; the speech that came closest to a key reached 0.989.
     pub min_coherence: f32,
     /// Smallest mean (offset-corrected) share of the energy in the two tones
-    /// over a run's hits. Measured: ≥ 0.877 for every conformance row (dial
+    /// over a run's hits after its first. Measured: ≥ 0.877 for every conformance row (dial
     /// tone 10 dB under), 0.80 for a high voice whose 3rd and 7th harmonics
     /// sat on 697 and 1633 Hz.
     pub min_mean_fraction: f32,
