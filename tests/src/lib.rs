@@ -7,7 +7,6 @@
 
 pub mod conformance;
 pub mod rng;
-pub mod score;
 pub mod spandsp;
 pub mod stimulus;
 pub mod talkoff;

@@ -16,7 +16,6 @@ mod imp {
         fn dtmf_rx_parms(s: *mut c_void, filter_dialtone: c_int, twist: c_int, reverse_twist: c_int, threshold: c_int);
         fn dtmf_rx(s: *mut c_void, amp: *const i16, samples: c_int) -> c_int;
         fn dtmf_rx_get(s: *mut c_void, digits: *mut c_char, max: c_int) -> usize;
-        fn dtmf_rx_status(s: *mut c_void) -> c_int;
         fn dtmf_rx_free(s: *mut c_void) -> c_int;
     }
 
@@ -64,12 +63,6 @@ mod imp {
         pub fn feed(&mut self, samples: &[i16]) {
             // SAFETY: pointer and length describe a live slice; state is live.
             unsafe { dtmf_rx(self.state, samples.as_ptr(), samples.len() as c_int) };
-        }
-
-        /// spandsp's current status (`'x'` maybe, a digit, or 0).
-        pub fn status(&mut self) -> c_int {
-            // SAFETY: state is live.
-            unsafe { dtmf_rx_status(self.state) }
         }
 
         fn drain(&mut self, out: &mut String) {
