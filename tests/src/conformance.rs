@@ -153,6 +153,30 @@ fn single(track: &mut Track, rng: &mut Rng, make: impl FnOnce(Key) -> Tone, acce
     if accept { tone.key.as_char().to_string() } else { String::new() }
 }
 
+/// One trial: a random key, `on_ms` on, a `gap_ms` dropout during which the
+/// oscillator keeps running (the tone resumes in phase), `on_ms` on again.
+fn dropout(t: &mut Track, r: &mut Rng, on_ms: f64, gap_ms: f64) -> String {
+    let k = random_key(r);
+    let mut g = t.generator(&Tone::new(k, 0.0), r);
+    let (on, gap) = (t.ms(on_ms), t.ms(gap_ms));
+    t.push_from(&mut g, on);
+    for _ in 0..gap {
+        g.next_f64();
+    }
+    t.silence_samples(gap);
+    t.push_from(&mut g, on);
+    k.as_char().to_string()
+}
+
+/// One trial: the same random key twice, 50 ms on, `pause_ms` off.
+fn repeat(t: &mut Track, r: &mut Rng, pause_ms: f64) -> String {
+    let k = random_key(r);
+    t.tone(&Tone::new(k, 50.0), r);
+    t.silence(pause_ms);
+    t.tone(&Tone::new(k, 50.0), r);
+    format!("{0}{0}", k.as_char())
+}
+
 /// Signs for frequency-error trials: cycles through (−,−) (−,+) (+,−) (+,+).
 fn signs(i: usize) -> (f64, f64) {
     (if i & 1 == 0 { -1.0 } else { 1.0 }, if i & 2 == 0 { -1.0 } else { 1.0 })
@@ -242,30 +266,13 @@ pub fn q24_rows(rate: u32, n: usize, noise_n: usize) -> Vec<Row> {
         "40 ms pause",
         "the same key twice, 50 ms on, 40 ms off: two digits",
         Demand::All,
-        Case::build(rate, n, 10, |t, r, _| {
-            let k = random_key(r);
-            t.tone(&Tone::new(k, 50.0), r);
-            t.silence(40.0);
-            t.tone(&Tone::new(k, 50.0), r);
-            format!("{0}{0}", k.as_char())
-        }),
+        Case::build(rate, n, 10, |t, r, _| repeat(t, r, 40.0)),
     );
     push(
         "10 ms interruption",
         "50 ms on, 10 ms dropout, 50 ms on (phase continues): one digit",
         Demand::All,
-        Case::build(rate, n, 11, |t, r, _| {
-            let k = random_key(r);
-            let mut g = t.generator(&Tone::new(k, 0.0), r);
-            let (on, gap) = (t.ms(50.0), t.ms(10.0));
-            t.push_from(&mut g, on);
-            for _ in 0..gap {
-                g.next_f64();
-            }
-            t.silence_samples(gap);
-            t.push_from(&mut g, on);
-            k.as_char().to_string()
-        }),
+        Case::build(rate, n, 11, |t, r, _| dropout(t, r, 50.0, 10.0)),
     );
     push(
         "93 ms per digit",
@@ -413,16 +420,8 @@ pub fn profile_rows(rate: u32, n: usize) -> Vec<(Profile, Row)> {
     push(
         Profile::Etsi,
         "ETSI 19 ms interruption",
-        "50 ms on, 19 ms dropout, 50 ms on: one digit",
-        Case::build(rate, n, 33, |t, r, _| {
-            let k = random_key(r);
-            let mut g = t.generator(&Tone::new(k, 0.0), r);
-            let (on, gap) = (t.ms(50.0), t.ms(19.0));
-            t.push_from(&mut g, on);
-            t.silence_samples(gap);
-            t.push_from(&mut g, on);
-            k.as_char().to_string()
-        }),
+        "50 ms on, 19 ms dropout, 50 ms on (phase continues): one digit",
+        Case::build(rate, n, 33, |t, r, _| dropout(t, r, 50.0, 19.0)),
     );
     push(
         Profile::Etsi,
@@ -469,13 +468,7 @@ pub fn profile_rows(rate: u32, n: usize) -> Vec<(Profile, Row)> {
         Profile::Ntt,
         "NTT 30 ms pause",
         "same key twice, 50 ms on, 30 ms off: two digits",
-        Case::build(rate, n, 45, |t, r, _| {
-            let k = random_key(r);
-            t.tone(&Tone::new(k, 50.0), r);
-            t.silence(30.0);
-            t.tone(&Tone::new(k, 50.0), r);
-            format!("{0}{0}", k.as_char())
-        }),
+        Case::build(rate, n, 45, |t, r, _| repeat(t, r, 30.0)),
     );
     rows
 }

@@ -129,7 +129,7 @@ pub(crate) struct Bank {
     /// K(Δ) = Σ_{n<N} e^{jΔn}.
     leak: [[Cplx; TONES]; TONES],
     image: [[Cplx; TONES]; TONES],
-    /// K(−ω_a)/N: a constant's leakage into bin a.
+    /// K(−ω_a): a constant's leakage into bin a, per unit of the constant.
     dc: [Cplx; TONES],
 }
 
@@ -174,7 +174,10 @@ impl Bank {
                 image[a][b] = kernel(-w[b] - w[a]);
             }
         }
-        let dc: [Cplx; TONES] = std::array::from_fn(|a| kernel(-w[a]));
+        let dc: [Cplx; TONES] = std::array::from_fn(|a| {
+            let k = kernel(-w[a]);
+            Cplx { re: k.re * n as f32, im: k.im * n as f32 }
+        });
         Bank { sample_rate, len, pairs: pairs.into_boxed_slice(), rot, freq, avx2: simd::has_avx2(), leak, image, dc }
     }
 
@@ -201,9 +204,8 @@ impl Bank {
     /// second-order error of using leaky values to estimate the leakage.
     #[inline]
     pub fn unmix(&self, x: &Tones, mean: f32, r: usize, c: usize) -> (Cplx, Cplx) {
-        // A DC offset leaks too: mean · K(−ω_a), i.e. mean · N · conj(leak to DC).
-        let n = (2 * self.len) as f32;
-        let dc = |a: usize| Cplx { re: mean * n * self.dc[a].re, im: mean * n * self.dc[a].im };
+        // A DC offset leaks too: mean · K(−ω_a).
+        let dc = |a: usize| Cplx { re: mean * self.dc[a].re, im: mean * self.dc[a].im };
         let (xr, xc) = (x.at(r).sub(dc(r)), x.at(c).sub(dc(c)));
         let conj = |z: Cplx| Cplx { re: z.re, im: -z.im };
         let clean = |a: usize, xa: Cplx, b: usize, xb: Cplx| {

@@ -98,7 +98,8 @@ struct Limits {
     /// The tones' energy over the window is 2|X|²/N, so "at least
     /// `min_fraction` of the energy" is |X_r|² + |X_c|² ≥ min_fraction·N/2·E.
     fraction_factor: f32,
-    min_fraction_raw: f32,
+    /// N/2, the factor between |X|² and a tone's energy over the window.
+    half_window: f32,
     min_dominance: f32,
     max_level_spread: f32,
     min_coherence: f32,
@@ -125,7 +126,7 @@ impl Limits {
             min_twist: db_to_power(-p.max_normal_twist_db),
             max_twist: db_to_power(p.max_reverse_twist_db),
             fraction_factor: p.min_fraction * window / 2.0,
-            min_fraction_raw: p.min_fraction,
+            half_window: window / 2.0,
             min_dominance: db_to_power(p.min_dominance_db),
             max_level_spread: db_to_power(p.max_level_spread_db),
             min_coherence: p.min_coherence,
@@ -359,7 +360,7 @@ impl Detector {
             key: Key::from_row_col(row, col),
             advance: [adv_r, adv_c],
             power: [pr, pc],
-            fraction: (pr + pc) / (l.fraction_factor / l.min_fraction_raw * energy),
+            fraction: (pr + pc) / (l.half_window * energy),
         })
     }
 
