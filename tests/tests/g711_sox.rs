@@ -7,31 +7,25 @@ use std::process::Command;
 use cardveil_core::codec::{alaw, ulaw};
 use cardveil_tests::tools::{require, run, s16le};
 
-fn sox_encode(all: &[u8], law: &str) -> Vec<u8> {
-    let dir = std::env::temp_dir().join(format!("cardveil-g711-{}-{law}", std::process::id()));
+/// Runs sox on raw `input` with `from` describing it and `to` the output.
+fn sox_raw(input: &[u8], from: &[&str], to: &[&str]) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("cardveil-g711-{}-{}", std::process::id(), to.join("")));
     std::fs::create_dir_all(&dir).unwrap();
-    let input = dir.join("in.raw");
-    std::fs::write(&input, all).unwrap();
+    let path = dir.join("in.raw");
+    std::fs::write(&path, input).unwrap();
     // -D: no dither, so sox encodes the exact samples.
-    let out = run(Command::new("sox")
-        .args(["-D", "-t", "raw", "-r", "8000", "-e", "signed", "-b", "16", "-c", "1", "-L"])
-        .arg(&input)
-        .args(["-t", "raw", "-e", law, "-b", "8", "-"]));
+    let out =
+        run(Command::new("sox").args(["-D", "-t", "raw", "-r", "8000", "-c", "1"]).args(from).arg(&path).args(to));
     let _ = std::fs::remove_dir_all(&dir);
     out
 }
 
+fn sox_encode(all: &[u8], law: &str) -> Vec<u8> {
+    sox_raw(all, &["-e", "signed", "-b", "16", "-L"], &["-t", "raw", "-e", law, "-b", "8", "-"])
+}
+
 fn sox_decode(codes: &[u8], law: &str) -> Vec<i16> {
-    let dir = std::env::temp_dir().join(format!("cardveil-g711d-{}-{law}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let input = dir.join("in.raw");
-    std::fs::write(&input, codes).unwrap();
-    let out = run(Command::new("sox")
-        .args(["-t", "raw", "-r", "8000", "-e", law, "-b", "8", "-c", "1"])
-        .arg(&input)
-        .args(["-t", "raw", "-e", "signed", "-b", "16", "-L", "-"]));
-    let _ = std::fs::remove_dir_all(&dir);
-    s16le(&out)
+    s16le(&sox_raw(codes, &["-e", law, "-b", "8"], &["-t", "raw", "-e", "signed", "-b", "16", "-L", "-"]))
 }
 
 #[test]
