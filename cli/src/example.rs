@@ -62,13 +62,7 @@ pub fn run(output: &Path, encoding: &str, rate: u32) -> Result<(), CliError> {
         "alaw" | "pcma" => Encoding::Alaw,
         other => return Err(CliError::Usage(format!("unknown encoding '{other}' (expected pcm16, ulaw or alaw)"))),
     };
-    let ok = match encoding {
-        Encoding::Pcm16 => matches!(rate, 8000 | 16000 | 48000),
-        _ => rate == 8000,
-    };
-    if !ok {
-        return Err(CliError::Usage(format!("unsupported rate {rate} Hz for this encoding")));
-    }
+    wav::check_rate(encoding, rate).map_err(|e| CliError::Usage(format!("unsupported rate: {e}")))?;
     let (pcm, _) = synthesize(rate);
     let data: Vec<u8> = match encoding {
         Encoding::Pcm16 => pcm.iter().flat_map(|s| s.to_le_bytes()).collect(),

@@ -122,19 +122,26 @@ fn parse_fmt(body: &[u8]) -> Result<WavFormat, WavError> {
     if !(1..=2).contains(&channels) {
         return Err(WavError::UnsupportedChannels(channels));
     }
+    check_rate(encoding, sample_rate)?;
+    Ok(WavFormat { encoding, sample_rate, channels })
+}
+
+/// Whether cardveil handles `encoding` at `sample_rate`: 16-bit PCM at 8,
+/// 16 or 48 kHz, G.711 at 8 kHz.
+pub fn check_rate(encoding: Encoding, sample_rate: u32) -> Result<(), WavError> {
     let ok = match encoding {
         Encoding::Pcm16 => matches!(sample_rate, 8000 | 16000 | 48000),
         Encoding::Ulaw | Encoding::Alaw => sample_rate == 8000,
     };
-    if !ok {
-        let (name, supported) = match encoding {
-            Encoding::Pcm16 => ("16-bit PCM", "8000, 16000, 48000"),
-            Encoding::Ulaw => ("μ-law", "8000"),
-            Encoding::Alaw => ("A-law", "8000"),
-        };
-        return Err(WavError::UnsupportedRate { rate: sample_rate, encoding: name, supported });
+    if ok {
+        return Ok(());
     }
-    Ok(WavFormat { encoding, sample_rate, channels })
+    let (name, supported) = match encoding {
+        Encoding::Pcm16 => ("16-bit PCM", "8000, 16000, 48000"),
+        Encoding::Ulaw => ("μ-law", "8000"),
+        Encoding::Alaw => ("A-law", "8000"),
+    };
+    Err(WavError::UnsupportedRate { rate: sample_rate, encoding: name, supported })
 }
 
 /// Parses a WAV file held in memory.
