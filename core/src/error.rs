@@ -3,11 +3,17 @@
 
 /// Errors from the core's constructors and configuration checks.
 ///
-/// The audio path itself does not fail: a frame of any length is accepted.
+/// The audio path fails only on a frame of the wrong type; any length is accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The sample rate is not one the detector supports.
     #[error("unsupported sample rate {0} Hz (supported: 8000, 16000, 48000)")]
     UnsupportedSampleRate(u32),
+    /// The look-ahead is longer than the masker supports.
+    #[error("look-ahead of {0} ms is too long (at most 200 ms)")]
+    LookaheadTooLong(u32),
+    /// A frame of the wrong sample type was passed (PCM16 to a G.711 masker or the reverse).
+    #[error("wrong frame type: this masker was set up for {0:?}")]
+    WrongFrameType(crate::codec::Encoding),
 }

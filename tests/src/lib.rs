@@ -6,6 +6,7 @@
 //! This crate is never shipped: it is the only place spandsp (LGPL) is linked.
 
 pub mod conformance;
+pub mod masking;
 pub mod rng;
 pub mod spandsp;
 pub mod stimulus;

@@ -80,6 +80,26 @@ pub enum DetectorEvent {
     Up(KeyPress),
 }
 
+/// Receives what the detector finds: its events and, for the masker, the
+/// verdict of the permissive candidate test on every window.
+pub(crate) trait Sink {
+    /// A key was confirmed or ended.
+    fn event(&mut self, event: DetectorEvent);
+    /// Window `k` (ending at stream position `end`) was judged; `candidate`
+    /// says whether it could be part of a tone (only with candidate limits);
+    /// `energy` is the AC energy of its second sub-block (the newest).
+    fn window(&mut self, _end: u64, _candidate: bool, _energy: f32) {}
+}
+
+/// A closure as a [`Sink`] that ignores windows.
+struct EventFn<F>(F);
+
+impl<F: FnMut(DetectorEvent)> Sink for EventFn<F> {
+    fn event(&mut self, event: DetectorEvent) {
+        (self.0)(event)
+    }
+}
+
 /// Decision thresholds in the units the detector computes in.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
@@ -136,6 +156,20 @@ impl Limits {
         }
     }
 }
+
+/// Candidate tier A (a nominal key): per-window offsets within 2.5 %,
+/// twist within ±6 dB, the raw energy share ≥ 0.7 (a 10 ms tone fills at
+/// least 3/4 of some window), each tone 2 dB above its group.
+const NOMINAL_OFFSET: f32 = 0.02;
+const NOMINAL_TWIST: f32 = 15.85; // 12 dB
+const NOMINAL_FRACTION: f32 = 0.72;
+const NOMINAL_DOMINANCE: f32 = 1.585; // 2 dB
+/// Candidate tier B (two pure tones anywhere within the loose limits): the
+/// corrected share of the window's energy, and of one sub-block's. A real
+/// tone measures 0.95–1.1 (the correction grows steeply with the offset, so
+/// more than that is a mismeasured offset, as in speech).
+const PURE: std::ops::RangeInclusive<f32> = 0.95..=1.1;
+const PURE_SUB_BLOCK: std::ops::RangeInclusive<f32> = 0.95..=1.12;
 
 fn db_to_power(db: f32) -> f32 {
     10f32.powf(db / 10.0)
@@ -207,6 +241,10 @@ pub struct Detector {
     /// The key the previous window hit, if any.
     prev_hit: Option<Key>,
     run: Option<Run>,
+    /// The masker's permissive limits, if it asked for candidate verdicts.
+    candidate: Option<Limits>,
+    /// Whether the previous window passed candidate tier B's purity test.
+    prev_pure: bool,
 }
 
 /// Where a window measured a key.
@@ -220,6 +258,15 @@ struct Hit {
     /// Share of the window's (AC) energy in the two tones, corrected for
     /// the window's response at their measured offsets.
     fraction: f32,
+    /// Row and column: bin indices, frequency offsets (Hz) and |X|² after unmixing.
+    tones: [usize; 2],
+    offset: [f32; 2],
+    bins: [f32; 2],
+    /// The uncorrected share of the energy, and the window's AC energy.
+    raw_fraction: f32,
+    energy: f32,
+    /// The weaker group's dominance (power ratio of best to second tone).
+    dominance: f32,
 }
 
 impl Detector {
@@ -237,7 +284,18 @@ impl Detector {
             prev_window_mean: 0.0,
             prev_hit: None,
             run: None,
+            candidate: None,
+            prev_pure: false,
         })
+    }
+
+    /// A detector that also judges every window with the permissive
+    /// candidate limits of [`Params::candidate`] and reports the verdicts to
+    /// its [`Sink`]; a window the strict test hits is always a candidate.
+    pub(crate) fn with_candidates(config: DetectorConfig) -> Result<Detector, Error> {
+        let mut d = Detector::new(config)?;
+        d.candidate = Some(Limits::new(&Params::candidate(), d.bank));
+        Ok(d)
     }
 
     /// The sample rate this detector was built for.
@@ -261,7 +319,17 @@ impl Detector {
     }
 
     /// Feeds samples; `on_event` is called for every key confirmed or ended.
-    pub fn process<F: FnMut(DetectorEvent)>(&mut self, samples: &[i16], mut on_event: F) {
+    pub fn process<F: FnMut(DetectorEvent)>(&mut self, samples: &[i16], on_event: F) {
+        self.process_into(samples, &mut EventFn(on_event));
+    }
+
+    /// Bytes this detector allocated (its sub-block buffer).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.buf)
+    }
+
+    /// [`Self::process`] with a [`Sink`].
+    pub(crate) fn process_into<S: Sink>(&mut self, samples: &[i16], sink: &mut S) {
         let mut rest = samples;
         let len = self.bank.len;
         while !rest.is_empty() {
@@ -269,7 +337,7 @@ impl Detector {
                 // A whole sub-block in the caller's buffer: analyse it in place.
                 let sb = self.bank.analyse(&rest[..len]);
                 rest = &rest[len..];
-                self.block(sb, &mut on_event);
+                self.block(sb, sink);
                 continue;
             }
             let take = (len - self.fill).min(rest.len());
@@ -279,38 +347,54 @@ impl Detector {
             if self.fill == len {
                 self.fill = 0;
                 let sb = self.bank.analyse(&self.buf);
-                self.block(sb, &mut on_event);
+                self.block(sb, sink);
             }
         }
     }
 
     /// Ends the stream: reports the key still sounding, if any. The detector
     /// can keep going afterwards as if silence had separated the two parts.
-    pub fn finish<F: FnMut(DetectorEvent)>(&mut self, mut on_event: F) {
+    pub fn finish<F: FnMut(DetectorEvent)>(&mut self, on_event: F) {
+        self.finish_into(&mut EventFn(on_event));
+    }
+
+    /// [`Self::finish`] with a [`Sink`].
+    pub(crate) fn finish_into<S: Sink>(&mut self, sink: &mut S) {
         if let Some(run) = self.run.take() {
-            self.end_run(run, &mut on_event);
+            self.end_run(run, sink);
         }
         self.prev_hit = None;
     }
 
-    fn block<F: FnMut(DetectorEvent)>(&mut self, sb: SubBlock, on_event: &mut F) {
+    fn block<S: Sink>(&mut self, sb: SubBlock, sink: &mut S) {
         self.blocks += 1;
         if self.blocks >= 2 {
             // Window k = (blocks − 1) covers sub-blocks k−1 and k.
             let x = self.prev_block.y.join(&self.bank.rot, &sb.y);
-            let hit = if self.blocks >= 3 { self.judge(&x, &sb) } else { None };
+            let hit = if self.blocks < 3 { None } else { self.judge(&self.limits, &x, &sb) };
+            if let Some(cand) = self.candidate
+                && self.blocks >= 3
+            {
+                // Whatever the strict test hits is a candidate too.
+                // A strict hit is a candidate when it continues one (single
+                // strict hits are common in speech; real keys go on).
+                let strict = hit.is_some_and(|h| self.prev_hit == Some(h.key));
+                let candidate = self.candidate(&cand, &x, &sb, strict);
+                let n = self.bank.len as f32;
+                sink.window(self.blocks * self.bank.len as u64, candidate, sb.energy - sb.sum * sb.sum / n);
+            }
             self.prev_window = x;
             self.prev_window_mean = (self.prev_block.sum + sb.sum) * self.limits.inv_window;
             self.prev_block = sb;
-            self.track(hit, on_event);
+            self.track(hit, sink);
         } else {
             self.prev_block = sb;
         }
     }
 
-    /// Decides whether the current window (correlations `x`) hits a key.
-    fn judge(&self, x: &Tones, cur: &SubBlock) -> Option<Hit> {
-        let l = &self.limits;
+    /// Decides whether the current window (correlations `x`) hits a key
+    /// under limits `l`.
+    fn judge(&self, l: &Limits, x: &Tones, cur: &SubBlock) -> Option<Hit> {
         let sum = self.prev_block.sum + cur.sum;
         let energy = self.prev_block.energy + cur.energy - sum * sum * l.inv_window;
         let p = x.norm_sqr();
@@ -361,7 +445,59 @@ impl Detector {
             advance: [adv_r, adv_c],
             power: [pr, pc],
             fraction: (pr + pc) / (l.half_window * energy),
+            tones: [r, c],
+            offset: [off_r, off_c],
+            bins: [xr.norm_sqr(), xc.norm_sqr()],
+            raw_fraction: (p[r] + p[c]) / (l.half_window * energy),
+            energy,
+            dominance: (p[r] / row2).min(p[c] / col2),
         })
+    }
+
+    /// The masker's candidate test (see [`Params::candidate`]): the window
+    /// continues a strict run (`strict`), or passes the loose limits `l` and
+    /// then either looks like a nominal key (tier A) or is two pure tones
+    /// (tier B) for the second window running. Pure means the two tones, each corrected for the window's
+    /// exact response at its measured offset, hold the energy of the 10 ms
+    /// window and of one of its two 5 ms sub-blocks (a tone fills at least
+    /// one sub-block whenever it lasts 10 ms or more). Tier B and strict
+    /// hits need two windows because single ones are common in high voices;
+    /// off-nominal tones are then masked from their second window's span,
+    /// still ahead of what a decoder needs to read a key.
+    fn candidate(&mut self, l: &Limits, x: &Tones, cur: &SubBlock, strict: bool) -> bool {
+        let was_pure = std::mem::replace(&mut self.prev_pure, false);
+        let Some(h) = self.judge(l, x, cur) else { return strict };
+        let [r, c] = h.tones;
+        let rel = |k: usize| (h.offset[k] / self.bank.freq[h.tones[k]]).abs();
+        let twist = h.bins[1] / h.bins[0];
+        let tier_a = rel(0) <= NOMINAL_OFFSET
+            && rel(1) <= NOMINAL_OFFSET
+            && (NOMINAL_TWIST.recip()..=NOMINAL_TWIST).contains(&twist)
+            && h.raw_fraction >= NOMINAL_FRACTION
+            && h.dominance >= NOMINAL_DOMINANCE;
+        if tier_a || strict {
+            self.prev_pure = true;
+            return true;
+        }
+        // |window response|⁻² at the offset, for a window of `secs`.
+        let inverse_response = |offset: f32, secs: f32| {
+            let u = std::f32::consts::PI * offset * secs;
+            if u.abs() < 1e-4 { 1.0 } else { (u / u.sin()).powi(2) }
+        };
+        let (g10, g5) = (
+            [inverse_response(h.offset[0], 0.01), inverse_response(h.offset[1], 0.01)],
+            [inverse_response(h.offset[0], 0.005), inverse_response(h.offset[1], 0.005)],
+        );
+        let window = (h.bins[0] * g10[0] + h.bins[1] * g10[1]) / (self.limits.half_window * h.energy);
+        let n = self.bank.len as f32;
+        let sub = |b: &SubBlock| {
+            let e = b.energy - b.sum * b.sum / n;
+            2.0 * (b.y.at(r).norm_sqr() * g5[0] + b.y.at(c).norm_sqr() * g5[1]) / (n * e.max(1.0))
+        };
+        let pure = PURE.contains(&window)
+            && (PURE_SUB_BLOCK.contains(&sub(&self.prev_block)) || PURE_SUB_BLOCK.contains(&sub(cur)));
+        self.prev_pure = pure;
+        pure && was_pure
     }
 
     /// Frequency offset (Hz) from the phase advance over one hop at tone `t`.
@@ -384,7 +520,7 @@ impl Detector {
         (1.0 + u2 * (1.0 / 3.0 + u2 * (1.0 / 15.0 + u2 * (2.0 / 189.0)))).min(2.0)
     }
 
-    fn track<F: FnMut(DetectorEvent)>(&mut self, hit: Option<Hit>, on_event: &mut F) {
+    fn track<S: Sink>(&mut self, hit: Option<Hit>, sink: &mut S) {
         let window = self.blocks - 1;
         let prev_hit = self.prev_hit;
         self.prev_hit = hit.map(|h| h.key);
@@ -409,7 +545,7 @@ impl Detector {
             }
             (Some(h), _) => {
                 if let Some(old) = self.run.take() {
-                    self.end_run(old, on_event);
+                    self.end_run(old, sink);
                 }
                 self.run = Some(Run {
                     key: h.key,
@@ -430,7 +566,7 @@ impl Detector {
                 if run.misses >= self.limits.max_misses {
                     let old = *run;
                     self.run = None;
-                    self.end_run(old, on_event);
+                    self.end_run(old, sink);
                 }
                 return;
             }
@@ -462,15 +598,15 @@ impl Detector {
                 start: self.window_start_estimate(first_hit),
                 confirmed_at: (window + 1) * self.bank.len as u64,
             };
-            on_event(DetectorEvent::Down(down));
+            sink.event(DetectorEvent::Down(down));
         }
     }
 
-    fn end_run<F: FnMut(DetectorEvent)>(&self, run: Run, on_event: &mut F) {
+    fn end_run<S: Sink>(&self, run: Run, sink: &mut S) {
         if run.confirmed {
             let start = self.window_start_estimate(run.first_hit);
             let end = self.window_end_estimate(run.last_hit).max(start + 1);
-            on_event(DetectorEvent::Up(KeyPress { key: run.key, start, end }));
+            sink.event(DetectorEvent::Up(KeyPress { key: run.key, start, end }));
         }
     }
 

@@ -14,6 +14,7 @@ mod generator;
 mod key;
 mod profile;
 
+pub(crate) use detector::Sink;
 pub use detector::{Detector, DetectorConfig, DetectorEvent, KeyDown, KeyPress};
 pub use generator::{ToneGenerator, amplitude_for_dbm0};
 pub use key::{COL_HZ, Key, ROW_HZ};

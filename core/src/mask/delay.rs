@@ -1,0 +1,164 @@
+//! The look-ahead delay line: frames in, the same frames out in place,
+//! delayed by the look-ahead and masked.
+
+use super::replace::Replacer;
+use super::{Analyser, Code, MAX_CHUNK_MS, MaskerConfig, MaskerEvent, check_encoding, encode, observe, replace_into};
+use crate::Error;
+use crate::codec::Encoding;
+
+/// A per-stream masker with a look-ahead delay line.
+///
+/// Each call overwrites the caller's frame with the delayed, masked audio:
+/// output sample `n` of the stream is input sample `n − lookahead` (digital
+/// silence for the first `lookahead` samples), replaced inside masked spans.
+/// Frames of any length (1 sample to 60 ms and beyond) may change from call
+/// to call. All memory is allocated in [`Masker::new`]; processing never
+/// allocates, locks or blocks.
+#[derive(Debug)]
+pub struct Masker {
+    analyser: Analyser,
+    replacer: Replacer,
+    encoding: Encoding,
+    /// Look-ahead in samples.
+    delay: u64,
+    /// Stored samples, indexed by stream position modulo its length.
+    ring: Box<[i16]>,
+    /// Input samples taken so far.
+    written: u64,
+    /// Largest piece processed at once (the ring holds delay + chunk).
+    chunk: usize,
+    /// Stored representation of digital silence.
+    silence: i16,
+}
+
+impl Masker {
+    /// A masker for `config`.
+    pub fn new(config: MaskerConfig) -> Result<Masker, Error> {
+        let analyser = Analyser::new(&config, config.lookahead_ms + MAX_CHUNK_MS)?;
+        let delay = config.ms_to_samples(config.lookahead_ms);
+        let chunk = config.ms_to_samples(MAX_CHUNK_MS);
+        Ok(Masker {
+            analyser,
+            replacer: Replacer::new(config.mode, config.sample_rate),
+            encoding: config.encoding,
+            delay: delay as u64,
+            ring: vec![encode(config.encoding, 0); delay + chunk].into_boxed_slice(),
+            written: 0,
+            chunk,
+            silence: encode(config.encoding, 0),
+        })
+    }
+
+    /// The look-ahead in samples: how far the output lags the input.
+    pub fn lookahead(&self) -> usize {
+        self.delay as usize
+    }
+
+    /// Per-stream memory in bytes: `(state, delay line)`. The state is
+    /// this struct, the detector and the span queue; the delay line holds the
+    /// look-ahead plus one 60 ms chunk.
+    pub fn memory(&self) -> (usize, usize) {
+        let state = std::mem::size_of::<Masker>() + self.analyser.heap_bytes();
+        (state, std::mem::size_of_val(&*self.ring))
+    }
+
+    /// Input samples taken so far.
+    pub fn position(&self) -> u64 {
+        self.written
+    }
+
+    /// Masks a PCM16 frame in place.
+    ///
+    /// # Errors
+    /// [`Error::WrongFrameType`] if the masker was set up for G.711.
+    pub fn process_pcm16<F: FnMut(MaskerEvent)>(&mut self, frame: &mut [i16], mut on_event: F) -> Result<(), Error> {
+        check_encoding(self.encoding, true)?;
+        self.process(frame, &mut on_event);
+        Ok(())
+    }
+
+    /// Masks a G.711 frame (μ-law or A-law codes, as set up) in place.
+    ///
+    /// # Errors
+    /// [`Error::WrongFrameType`] if the masker was set up for PCM16.
+    pub fn process_g711<F: FnMut(MaskerEvent)>(&mut self, frame: &mut [u8], mut on_event: F) -> Result<(), Error> {
+        check_encoding(self.encoding, false)?;
+        self.process(frame, &mut on_event);
+        Ok(())
+    }
+
+    /// Ends the stream: reports the key still sounding and every pending
+    /// span. To release the audio still in the delay line first, process
+    /// [`Self::lookahead`] samples of silence.
+    pub fn finish<F: FnMut(MaskerEvent)>(&mut self, mut on_event: F) {
+        self.analyser.finish(&mut on_event);
+    }
+
+    fn process<C: Code, F: FnMut(MaskerEvent)>(&mut self, frame: &mut [C], on_event: &mut F) {
+        let chunk = self.chunk;
+        for piece in frame.chunks_mut(chunk) {
+            self.step(piece, on_event);
+        }
+    }
+
+    /// One piece of at most `chunk` samples: store and analyse the input,
+    /// then overwrite it with the output.
+    fn step<C: Code, F: FnMut(MaskerEvent)>(&mut self, piece: &mut [C], on_event: &mut F) {
+        let n = piece.len() as u64;
+        let pos0 = self.written;
+        ring_write(&mut self.ring, pos0, piece);
+        // Output positions pos0 + i carry input positions pos0 + i − delay.
+        let first_out = pos0 as i64 - self.delay as i64;
+        let floor = first_out.max(0) as u64;
+        C::analyse(&mut self.analyser, piece, floor, on_event);
+        self.written += n;
+
+        // The first `delay` outputs of the stream are silence.
+        let lead = (-first_out).clamp(0, n as i64) as usize;
+        for c in &mut piece[..lead] {
+            *c = C::load(self.silence);
+        }
+        let mut src = floor;
+        let end = (pos0 + n).saturating_sub(self.delay);
+        let mut out = lead;
+        while src < end {
+            let (masked, until) = self.analyser.spans.segment(src, end);
+            let len = (until - src) as usize;
+            let dst = &mut piece[out..out + len];
+            if masked {
+                replace_into(&self.replacer, self.encoding, dst, src);
+            } else {
+                ring_read(&self.ring, src, dst);
+                observe(&mut self.replacer, self.encoding, dst);
+            }
+            src = until;
+            out += len;
+        }
+        self.analyser.spans.evict(end);
+    }
+}
+
+/// Stores `src` at stream positions `pos..` of the ring (at most its length).
+fn ring_write<C: Code>(ring: &mut [i16], pos: u64, src: &[C]) {
+    let at = (pos % ring.len() as u64) as usize;
+    let first = src.len().min(ring.len() - at);
+    for (r, c) in ring[at..at + first].iter_mut().zip(&src[..first]) {
+        *r = c.store();
+    }
+    for (r, c) in ring.iter_mut().zip(&src[first..]) {
+        *r = c.store();
+    }
+}
+
+/// Loads stream positions `pos..pos + dst.len()` from the ring.
+fn ring_read<C: Code>(ring: &[i16], pos: u64, dst: &mut [C]) {
+    let at = (pos % ring.len() as u64) as usize;
+    let first = dst.len().min(ring.len() - at);
+    let (head, tail) = dst.split_at_mut(first);
+    for (d, &r) in head.iter_mut().zip(&ring[at..at + first]) {
+        *d = C::load(r);
+    }
+    for (d, &r) in tail.iter_mut().zip(ring.iter()) {
+        *d = C::load(r);
+    }
+}

@@ -1,0 +1,308 @@
+//! Masking: every DTMF key press in the outgoing audio is replaced from its
+//! first sample, while the strict detector still decides which digits are
+//! reported.
+//!
+//! Five milliseconds of clean tone identify a key, and confirming one takes
+//! 30–40 ms, so masking after confirmation always leaks. The masker instead
+//! runs a permissive *candidate* test on every 10 ms analysis window (the
+//! same correlator bank and phase-advance frequency measurement as the
+//! detector, with wide limits: anything a lenient decoder could still read
+//! as a key, including ±3.5 % off-frequency, twisted and 10 ms tones) and
+//! masks a span from a little before the first candidate window to a
+//! little after the last (see [`spans`](self) for the bounds). Audio is
+//! released through a look-ahead delay line ([`Masker`]) long enough that
+//! the span's start has not been released yet when the candidate is found:
+//! 17 ms covers the tone's first sample with a 2 ms guard; the default is
+//! 20 ms. Hosts that already buffer audio use [`TwoPhaseMasker`] instead:
+//! analyse on arrival, mask at playout, no added latency.
+//!
+//! Outside masked spans the output is the input delayed by exactly the
+//! look-ahead, bit for bit (PCM16 and G.711 codes alike). Inside, the audio
+//! is replaced according to [`MaskMode`]; the replacement depends only on
+//! the stream position and on unmasked audio, never on the key.
+
+mod delay;
+mod replace;
+mod spans;
+mod two_phase;
+
+pub use delay::Masker;
+pub use replace::{FLAT_TONE_DBM0, FLAT_TONE_HZ};
+pub use two_phase::TwoPhaseMasker;
+
+use crate::Error;
+use crate::codec::{Encoding, alaw, ulaw};
+use crate::dtmf::{Detector, DetectorConfig, DetectorEvent, KeyDown, KeyPress, Profile};
+use spans::Spans;
+
+/// Longest look-ahead accepted, ms.
+pub const MAX_LOOKAHEAD_MS: u32 = 200;
+/// Default look-ahead, ms: one 20 ms frame.
+pub const DEFAULT_LOOKAHEAD_MS: u32 = 20;
+/// The shortest look-ahead that masks from 2 ms before a tone's first
+/// sample: a span can open two 5 ms sub-blocks and a 2 ms guard before the
+/// end of the candidate window found (add up to 5 ms for frames that are
+/// not whole multiples of 5 ms). Shorter look-aheads mask from as early as
+/// they still can.
+pub const ZERO_LEAK_LOOKAHEAD_MS: u32 = 17;
+
+/// Frames longer than this (60 ms) are processed in pieces internally.
+const MAX_CHUNK_MS: u32 = 60;
+/// Samples decoded or generated at once in a stack buffer.
+const PIECE: usize = 240;
+
+/// What replaces masked audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MaskMode {
+    /// Digital silence.
+    #[default]
+    Silence,
+    /// White noise at the level of the surrounding (unmasked) audio.
+    Noise,
+    /// One flat 500 Hz tone at −20 dBm0, the same for every key: the agent
+    /// hears that a key was pressed, not which.
+    Tone,
+}
+
+impl MaskMode {
+    /// Parses `silence`, `noise` or `tone` (any case).
+    pub fn from_name(name: &str) -> Option<MaskMode> {
+        match name.to_ascii_lowercase().as_str() {
+            "silence" => Some(MaskMode::Silence),
+            "noise" => Some(MaskMode::Noise),
+            "tone" => Some(MaskMode::Tone),
+            _ => None,
+        }
+    }
+}
+
+/// Masker settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaskerConfig {
+    /// Samples per second: 8000, 16000 or 48000 (G.711: 8000).
+    pub sample_rate: u32,
+    /// The encoding of the frames.
+    pub encoding: Encoding,
+    /// Look-ahead (delay) in ms, 0 to [`MAX_LOOKAHEAD_MS`]. For
+    /// [`TwoPhaseMasker`] this is the jitter-buffer depth the host promises.
+    pub lookahead_ms: u32,
+    /// Replacement.
+    pub mode: MaskMode,
+    /// The strict detector's profile (which digits are reported).
+    pub profile: Profile,
+}
+
+impl Default for MaskerConfig {
+    fn default() -> Self {
+        MaskerConfig {
+            sample_rate: 8000,
+            encoding: Encoding::Pcm16,
+            lookahead_ms: DEFAULT_LOOKAHEAD_MS,
+            mode: MaskMode::Silence,
+            profile: Profile::Q24,
+        }
+    }
+}
+
+impl MaskerConfig {
+    fn check(&self) -> Result<(), Error> {
+        if self.lookahead_ms > MAX_LOOKAHEAD_MS {
+            return Err(Error::LookaheadTooLong(self.lookahead_ms));
+        }
+        if self.encoding != Encoding::Pcm16 && self.sample_rate != 8000 {
+            return Err(Error::UnsupportedSampleRate(self.sample_rate));
+        }
+        Ok(())
+    }
+
+    fn ms_to_samples(&self, ms: u32) -> usize {
+        (self.sample_rate as u64 * ms as u64 / 1000) as usize
+    }
+}
+
+/// A masked span of the stream, `[start, end)` in input sample positions.
+/// It says when, never which key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaskedSpan {
+    /// First masked sample.
+    pub start: u64,
+    /// One past the last masked sample.
+    pub end: u64,
+}
+
+/// What the maskers report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaskerEvent {
+    /// The strict detector confirmed or ended a key (positions are input
+    /// stream positions). For capture; never print its key.
+    Key(DetectorEvent),
+    /// A span is final: it will be (or has been) masked.
+    Masked(MaskedSpan),
+}
+
+/// One stored sample in the encoding's own representation, so unmasked
+/// audio leaves exactly as it came (G.711 codes are never re-encoded).
+trait Code: Copy {
+    fn store(self) -> i16;
+    fn load(raw: i16) -> Self;
+    /// Runs the analysis on a frame of this type.
+    fn analyse<F: FnMut(MaskerEvent)>(an: &mut Analyser, frame: &[Self], floor: u64, on_event: &mut F);
+}
+
+impl Code for i16 {
+    #[inline]
+    fn store(self) -> i16 {
+        self
+    }
+    #[inline]
+    fn load(raw: i16) -> i16 {
+        raw
+    }
+    fn analyse<F: FnMut(MaskerEvent)>(an: &mut Analyser, frame: &[i16], floor: u64, on_event: &mut F) {
+        an.feed_linear(frame, floor, on_event);
+    }
+}
+
+impl Code for u8 {
+    #[inline]
+    fn store(self) -> i16 {
+        self as i16
+    }
+    #[inline]
+    fn load(raw: i16) -> u8 {
+        raw as u8
+    }
+    fn analyse<F: FnMut(MaskerEvent)>(an: &mut Analyser, frame: &[u8], floor: u64, on_event: &mut F) {
+        an.feed_g711(frame, floor, on_event);
+    }
+}
+
+/// Linear value of a stored sample.
+#[inline]
+fn decode(encoding: Encoding, raw: i16) -> i16 {
+    match encoding {
+        Encoding::Pcm16 => raw,
+        Encoding::Ulaw => ulaw::decode(raw as u8),
+        Encoding::Alaw => alaw::decode(raw as u8),
+    }
+}
+
+/// Stored representation of a linear value.
+#[inline]
+fn encode(encoding: Encoding, v: i16) -> i16 {
+    match encoding {
+        Encoding::Pcm16 => v,
+        Encoding::Ulaw => ulaw::encode(v) as i16,
+        Encoding::Alaw => alaw::encode(v) as i16,
+    }
+}
+
+/// Overwrites `out` with the replacement for stream positions `pos..`.
+fn replace_into<C: Code>(replacer: &replace::Replacer, encoding: Encoding, out: &mut [C], pos: u64) {
+    let mut buf = [0i16; PIECE];
+    for (i, piece) in out.chunks_mut(PIECE).enumerate() {
+        let fill = &mut buf[..piece.len()];
+        replacer.fill(pos + (i * PIECE) as u64, fill);
+        for (d, &v) in piece.iter_mut().zip(fill.iter()) {
+            *d = C::load(encode(encoding, v));
+        }
+    }
+}
+
+/// Lets the replacer hear unmasked output (noise mode measures its level).
+fn observe<C: Code>(replacer: &mut replace::Replacer, encoding: Encoding, out: &[C]) {
+    if replacer.observes() {
+        replacer.observe(out.iter().map(|c| decode(encoding, c.store())));
+    }
+}
+
+/// Checks that a PCM16 (`pcm16`) or G.711 frame suits a masker for `expected`.
+fn check_encoding(expected: Encoding, pcm16: bool) -> Result<(), Error> {
+    if (expected == Encoding::Pcm16) == pcm16 { Ok(()) } else { Err(Error::WrongFrameType(expected)) }
+}
+
+/// The analysis side shared by both maskers: the detector with candidate
+/// verdicts, the spans, and a buffer to decode G.711 into.
+#[derive(Debug)]
+struct Analyser {
+    detector: Detector,
+    spans: Spans,
+    encoding: Encoding,
+    /// Stream position of the detector's position 0.
+    offset: u64,
+}
+
+/// Connects the detector's [`crate::dtmf::detector`] sink to the spans and
+/// the caller's callback, translating positions.
+struct Feed<'a, F> {
+    spans: &'a mut Spans,
+    offset: u64,
+    floor: u64,
+    on_event: &'a mut F,
+}
+
+impl<F: FnMut(MaskerEvent)> crate::dtmf::Sink for Feed<'_, F> {
+    fn event(&mut self, event: DetectorEvent) {
+        let o = self.offset;
+        let shifted = match event {
+            DetectorEvent::Down(d) => {
+                DetectorEvent::Down(KeyDown { start: d.start + o, confirmed_at: d.confirmed_at + o, ..d })
+            }
+            DetectorEvent::Up(p) => DetectorEvent::Up(KeyPress { start: p.start + o, end: p.end + o, ..p }),
+        };
+        (self.on_event)(MaskerEvent::Key(shifted));
+    }
+
+    fn window(&mut self, end: u64, candidate: bool, energy: f32) {
+        self.spans.window(end + self.offset, candidate, energy, self.floor, self.on_event);
+    }
+}
+
+impl Analyser {
+    /// An analyser whose spans cover `window_ms` of stream.
+    fn new(config: &MaskerConfig, window_ms: u32) -> Result<Analyser, Error> {
+        config.check()?;
+        let detector =
+            Detector::with_candidates(DetectorConfig { sample_rate: config.sample_rate, profile: config.profile })?;
+        let spans = Spans::new(detector.block_len(), config.sample_rate, window_ms);
+        Ok(Analyser { detector, spans, encoding: config.encoding, offset: 0 })
+    }
+
+    /// Bytes allocated besides the struct itself.
+    fn heap_bytes(&self) -> usize {
+        self.detector.heap_bytes() + self.spans.heap_bytes()
+    }
+
+    /// Stream position of the next sample to analyse.
+    fn position(&self) -> u64 {
+        self.detector.position() + self.offset
+    }
+
+    /// Analyses linear samples. `floor`: first position not yet released.
+    fn feed_linear<F: FnMut(MaskerEvent)>(&mut self, x: &[i16], floor: u64, on_event: &mut F) {
+        let mut feed = Feed { spans: &mut self.spans, offset: self.offset, floor, on_event };
+        self.detector.process_into(x, &mut feed);
+    }
+
+    /// Analyses G.711 codes, decoding them piece by piece on the stack.
+    fn feed_g711<F: FnMut(MaskerEvent)>(&mut self, codes: &[u8], floor: u64, on_event: &mut F) {
+        let mut buf = [0i16; PIECE];
+        for piece in codes.chunks(PIECE) {
+            let decoded = &mut buf[..piece.len()];
+            match self.encoding {
+                Encoding::Alaw => alaw::decode_into(piece, decoded),
+                _ => ulaw::decode_into(piece, decoded),
+            }
+            let mut feed = Feed { spans: &mut self.spans, offset: self.offset, floor, on_event };
+            self.detector.process_into(decoded, &mut feed);
+        }
+    }
+
+    /// Ends the stream: the key still sounding ends, every span is final.
+    fn finish<F: FnMut(MaskerEvent)>(&mut self, on_event: &mut F) {
+        let floor = self.position();
+        let mut feed = Feed { spans: &mut self.spans, offset: self.offset, floor, on_event };
+        self.detector.finish_into(&mut feed);
+        self.spans.report_final(u64::MAX, on_event);
+    }
+}

@@ -1,0 +1,315 @@
+//! Masked spans: turns the candidate verdicts of the analysis windows into
+//! stream ranges to mask, and answers "is this position masked?" for the
+//! release side.
+//!
+//! Window `k` covers sub-blocks `k−1` and `k` and ends at `e = (k+1)·len`.
+//! A tone that starts in sub-block `b` makes a candidate of window `b+2` at
+//! the latest (both its sub-blocks are tone; windows `b` and `b+1` may fail
+//! on a partial fill), so its first sample is in sub-blocks `k−2 … k`.
+//! Which of those it starts in is read from their energies: the span opens
+//! at the earliest of them from which every sub-block up to `k` holds at
+//! least 1/256 of the window's louder sub-block, minus a guard of 2 ms
+//! (SPEC's margin; it also covers a tone filling a few samples of its
+//! first sub-block). Symmetrically a tone ends at most one sub-block after
+//! its last candidate window: the span closes at `e + len + guard`, or at
+//! `e + guard` once that next sub-block turns out quiet (at `e − len + guard`
+//! if the window's own second sub-block is quiet). Tying the bounds
+//! to the energy rather than to which window first passed makes them the
+//! same for every key with the same timing. Candidate windows whose spans
+//! touch merge into one span.
+
+use super::{MaskedSpan, MaskerEvent};
+
+/// Spans are at least `back + tail` (24 ms) long and separate ones do not
+/// touch, so a stretch of `window` ms holds at most `window / 24 + 2`; when
+/// the queue is full anyway (e.g. gap spans from heavy packet loss) the
+/// newest span grows instead: it masks more, never less.
+const MIN_SPAN_MS: u32 = 24;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u64,
+    end: u64,
+    /// Candidate spans are reported once final; gap spans (audio the
+    /// two-phase analysis never saw) are not reported.
+    candidate: bool,
+    reported: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Spans {
+    /// Spans in order of creation (so of start, for candidate spans).
+    items: Box<[Span]>,
+    /// Index of the oldest span, and how many there are.
+    first: usize,
+    len: usize,
+    guard: u64,
+    block: u64,
+    /// AC energy of the last few sub-blocks, by sub-block number mod 4, and
+    /// the number of the newest.
+    energy: [f32; 4],
+    newest_block: u64,
+    /// After a candidate window: its end and reference energy, to pull the
+    /// span's end in if the next sub-block is quiet.
+    pending_end: Option<(u64, f32)>,
+}
+
+/// A sub-block belongs to a tone's span if it holds at least this share of
+/// the candidate window's louder sub-block.
+const ONSET_SHARE: f32 = 1.0 / 256.0;
+
+impl Spans {
+    /// Spans for sub-blocks of `block` samples at `sample_rate`, enough for
+    /// `window_ms` of stream (the delay line, or the two-phase history).
+    pub fn new(block: usize, sample_rate: u32, window_ms: u32) -> Spans {
+        let guard = (2 * sample_rate / 1000) as u64;
+        let block = block as u64;
+        let capacity = (window_ms / MIN_SPAN_MS + 2) as usize;
+        Spans {
+            items: vec![Span::default(); capacity].into_boxed_slice(),
+            first: 0,
+            len: 0,
+            guard,
+            block,
+            energy: [0.0; 4],
+            newest_block: 0,
+            pending_end: None,
+        }
+    }
+
+    /// Bytes of span storage.
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.items)
+    }
+
+    fn at(&self, i: usize) -> &Span {
+        &self.items[(self.first + i) % self.items.len()]
+    }
+
+    fn newest_mut(&mut self) -> Option<&mut Span> {
+        if self.len == 0 {
+            return None;
+        }
+        let i = (self.first + self.len - 1) % self.items.len();
+        Some(&mut self.items[i])
+    }
+
+    fn push(&mut self, span: Span) {
+        if self.len == self.items.len() {
+            // Full: the newest span grows to cover the new one.
+            let newest = self.newest_mut().expect("full queue has a newest span");
+            newest.end = newest.end.max(span.end);
+            newest.start = newest.start.min(span.start);
+            return;
+        }
+        let i = (self.first + self.len) % self.items.len();
+        self.items[i] = span;
+        self.len += 1;
+    }
+
+    /// The verdict on the window ending at `end`, whose newest sub-block
+    /// has AC energy `energy`. `floor` is the first position that can still
+    /// be masked (earlier ones are released).
+    pub fn window<F: FnMut(MaskerEvent)>(
+        &mut self,
+        end: u64,
+        candidate: bool,
+        energy: f32,
+        floor: u64,
+        on_event: &mut F,
+    ) {
+        let k = end / self.block - 1;
+        self.newest_block = k;
+        self.energy[(k % 4) as usize] = energy;
+        let block_energy = |s: &Spans, j: u64| s.energy[(j % 4) as usize];
+        let guard = self.guard;
+        if let Some((at, reference)) = self.pending_end.take()
+            && at + self.block == end
+            && energy < ONSET_SHARE * reference
+            && let Some(s) = self.newest_mut()
+            && s.end == end + guard
+        {
+            // The sub-block after the last candidate window is quiet.
+            s.end = at + guard;
+        }
+        if candidate {
+            let reference = block_energy(self, k).max(block_energy(self, k.saturating_sub(1)));
+            // The earliest of sub-blocks k−3 … k from which all are loud enough.
+            let mut first = k;
+            while first > k.saturating_sub(2) && block_energy(self, first - 1) >= ONSET_SHARE * reference {
+                first -= 1;
+            }
+            let start = (first * self.block).saturating_sub(self.guard).max(floor);
+            let stop = if energy < ONSET_SHARE * reference {
+                // The tone is in the window's first sub-block only.
+                end - self.block + self.guard
+            } else {
+                // It may go on into the next sub-block: see there.
+                self.pending_end = Some((end, reference));
+                end + self.block + self.guard
+            };
+            match self.newest_mut() {
+                Some(s) if s.candidate && start <= s.end => s.end = s.end.max(stop),
+                _ => self.push(Span { start, end: stop, candidate: true, reported: false }),
+            }
+        }
+        // The next window's span could start two sub-blocks and a guard
+        // before its newest sub-block: a span ending before that is final.
+        let next_start = end.saturating_sub(2 * self.block + self.guard);
+        self.report_final(next_start, on_event);
+    }
+
+    /// Reports every candidate span that ends before `limit` and was not yet reported.
+    pub fn report_final<F: FnMut(MaskerEvent)>(&mut self, limit: u64, on_event: &mut F) {
+        for i in 0..self.len {
+            let k = (self.first + i) % self.items.len();
+            let s = &mut self.items[k];
+            if s.candidate && !s.reported && s.end < limit {
+                s.reported = true;
+                on_event(MaskerEvent::Masked(MaskedSpan { start: s.start, end: s.end }));
+            }
+        }
+    }
+
+    /// Marks `[start, end)` masked without reporting it (audio not analysed).
+    pub fn gap(&mut self, start: u64, end: u64) {
+        if start < end {
+            self.push(Span { start, end, candidate: false, reported: true });
+        }
+    }
+
+    /// Forgets spans that end at or before `pos`; returns the largest end
+    /// forgotten (0 if none). Unreported spans are kept.
+    pub fn evict(&mut self, pos: u64) -> u64 {
+        let mut forgot = 0;
+        while self.len > 0 {
+            let s = *self.at(0);
+            if s.end > pos || !s.reported {
+                break;
+            }
+            forgot = forgot.max(s.end);
+            self.first = (self.first + 1) % self.items.len();
+            self.len -= 1;
+        }
+        forgot
+    }
+
+    /// From position `pos`: whether it is masked, and the first position
+    /// (≤ `limit`) where that changes.
+    pub fn segment(&self, pos: u64, limit: u64) -> (bool, u64) {
+        // Furthest end reachable from `pos` through overlapping spans.
+        let mut until = pos;
+        loop {
+            let mut grown = until;
+            for i in 0..self.len {
+                let s = self.at(i);
+                if s.start <= until && until < s.end {
+                    grown = grown.max(s.end);
+                }
+            }
+            if grown == until {
+                break;
+            }
+            until = grown;
+        }
+        if until > pos {
+            return (true, until.min(limit));
+        }
+        let next = (0..self.len).map(|i| self.at(i).start).filter(|&s| s > pos).min().unwrap_or(limit);
+        (false, next.min(limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(spans: &Spans, from: u64, to: u64) -> Vec<(bool, u64, u64)> {
+        let mut out = Vec::new();
+        let mut p = from;
+        while p < to {
+            let (m, next) = spans.segment(p, to);
+            assert!(next > p);
+            out.push((m, p, next));
+            p = next;
+        }
+        out
+    }
+
+    /// Feeds windows ending at 40·(k+1) for sub-blocks with `energies`;
+    /// `candidates` lists the candidate windows.
+    fn feed(s: &mut Spans, energies: &[f32], candidates: &[u64], floor: u64) -> Vec<MaskerEvent> {
+        let mut events = Vec::new();
+        for (k, &e) in energies.iter().enumerate() {
+            let k = k as u64;
+            s.window(40 * (k + 1), candidates.contains(&k), e, floor, &mut |ev| events.push(ev));
+        }
+        events
+    }
+
+    #[test]
+    fn a_span_starts_where_the_energy_rises_and_ends_where_it_falls() {
+        // Quiet, then a tone from inside sub-block 10 to inside sub-block 12.
+        let mut energies = vec![1.0f32; 20];
+        energies[10] = 300.0;
+        energies[11] = 1000.0;
+        energies[12] = 500.0;
+        // Whichever window is the candidate, the span is the same: from
+        // sub-block 10's start − 16 to sub-block 12's end + 16.
+        for candidates in [&[11u64][..], &[12], &[11, 12], &[12, 13]] {
+            let mut s = Spans::new(40, 8000, 500);
+            let events = feed(&mut s, &energies, candidates, 0);
+            assert_eq!(
+                collect(&s, 0, 800),
+                vec![(false, 0, 384), (true, 384, 536), (false, 536, 800)],
+                "{candidates:?}"
+            );
+            assert_eq!(events, vec![MaskerEvent::Masked(MaskedSpan { start: 384, end: 536 })]);
+        }
+    }
+
+    #[test]
+    fn loud_surroundings_extend_the_span_to_its_limits_and_the_floor_clamps_it() {
+        let energies = vec![1000.0f32; 20];
+        let mut s = Spans::new(40, 8000, 500);
+        feed(&mut s, &energies, &[10], 0);
+        // Back two sub-blocks from window 10's newest, forward one after it.
+        assert_eq!(collect(&s, 0, 800)[1], (true, 8 * 40 - 16, 12 * 40 + 16));
+        let mut s = Spans::new(40, 8000, 500);
+        feed(&mut s, &energies, &[10], 310);
+        assert_eq!(collect(&s, 0, 800)[1], (true, 310, 12 * 40 + 16));
+    }
+
+    #[test]
+    fn gaps_overlap_candidates_and_eviction_keeps_unreported_spans() {
+        let mut s = Spans::new(40, 8000, 500);
+        let mut ev = |_| {};
+        s.gap(100, 200);
+        // A candidate window ending at 400 in loud audio: 264..456.
+        for k in 0..10u64 {
+            s.window(40 * (k + 1), k == 9, 1000.0, 0, &mut ev);
+        }
+        s.gap(300, 500);
+        assert_eq!(
+            collect(&s, 0, 1000),
+            vec![(false, 0, 100), (true, 100, 200), (false, 200, 264), (true, 264, 500), (false, 500, 1000)]
+        );
+        assert_eq!(s.evict(250), 200);
+        // The candidate span is not reported yet, so it stays (and so does the gap behind it).
+        assert_eq!(s.evict(10_000), 0);
+        assert_eq!(collect(&s, 0, 1000)[1], (true, 264, 500));
+    }
+
+    #[test]
+    fn a_full_queue_grows_the_newest_span() {
+        let mut s = Spans::new(40, 8000, 500);
+        let cap = s.items.len() as u64;
+        assert_eq!(cap, 500 / 24 + 2);
+        for i in 0..(cap + 5) {
+            s.gap(1000 * i, 1000 * i + 10);
+        }
+        let (m, until) = s.segment(1000 * (cap - 1), u64::MAX);
+        assert!(m);
+        assert_eq!(until, 1000 * (cap + 4) + 10);
+    }
+}

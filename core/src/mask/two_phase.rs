@@ -1,0 +1,198 @@
+//! The two-phase masker for hosts that buffer audio already: analyse each
+//! packet when it arrives, mask it at playout. The jitter buffer is the
+//! look-ahead, so nothing is delayed.
+
+use super::replace::Replacer;
+use super::{Analyser, Code, MaskerConfig, MaskerEvent, PIECE, check_encoding, observe, replace_into};
+use crate::Error;
+use crate::codec::Encoding;
+
+/// Stream position of the first analysed sample: room below it for
+/// timestamps that arrive out of order before the first packet.
+const ORIGIN: u64 = 1 << 32;
+/// A gap longer than this (silence suppression, a new talk spurt) is not
+/// filled sample by sample: the analysis is flushed and jumps.
+const MAX_FILLED_GAP_MS: u32 = 1000;
+/// Silence fed on such a jump so that a key in progress ends cleanly.
+const FLUSH_MS: u32 = 60;
+/// Spans are remembered this long behind the analysis head (at least the
+/// look-ahead); older positions count as unknown and are masked.
+const HISTORY_MS: u32 = 1000;
+
+/// A per-stream masker driven by RTP timestamps: [`Self::analyse_pcm16`] (or
+/// `_g711`) when a packet arrives, [`Self::mask_pcm16`] (or `_g711`) when
+/// it is played out.
+///
+/// With a jitter buffer at least [`super::ZERO_LEAK_LOOKAHEAD_MS`] deep, a
+/// key is masked from 2 ms before its first sample and nothing is delayed.
+/// Robustness, all without leaking:
+/// * duplicates and packets that arrive after their place was passed are
+///   ignored by the analysis; a late packet's place was a gap, so it is
+///   masked at playout anyway;
+/// * a gap (loss) is analysed as silence and masked at playout, whatever
+///   the host conceals it with, since nothing about it is known;
+/// * audio never analysed (played before it was analysed, before the first
+///   packet or more than [`HISTORY_MS`] ms behind the analysis) is masked.
+///
+/// All memory is allocated in [`TwoPhaseMasker::new`]; no call allocates,
+/// locks or blocks.
+#[derive(Debug)]
+pub struct TwoPhaseMasker {
+    analyser: Analyser,
+    replacer: Replacer,
+    encoding: Encoding,
+    /// RTP timestamp and stream position of the next sample to analyse.
+    head: Option<(u32, u64)>,
+    /// Positions before this are unknown.
+    known_from: u64,
+    history: u64,
+    max_gap: u64,
+    flush: u64,
+}
+
+impl TwoPhaseMasker {
+    /// A two-phase masker; `config.lookahead_ms` is the jitter-buffer depth
+    /// the host keeps (it sizes the span history, nothing is delayed).
+    pub fn new(config: MaskerConfig) -> Result<TwoPhaseMasker, Error> {
+        let history_ms = HISTORY_MS.max(config.lookahead_ms);
+        let analyser = Analyser::new(&config, history_ms)?;
+        let flush = config.ms_to_samples(FLUSH_MS);
+        Ok(TwoPhaseMasker {
+            analyser,
+            replacer: Replacer::new(config.mode, config.sample_rate),
+            encoding: config.encoding,
+            head: None,
+            known_from: ORIGIN,
+            history: config.ms_to_samples(history_ms) as u64,
+            max_gap: config.ms_to_samples(MAX_FILLED_GAP_MS) as u64,
+            flush: flush as u64,
+        })
+    }
+
+    /// Stream position of RTP timestamp `ts`, relative to the analysis head
+    /// (wrap-around safe within ±2³¹ samples).
+    fn position(&self, ts: u32) -> Option<u64> {
+        self.head.map(|(hts, hpos)| (hpos as i64 + ts.wrapping_sub(hts) as i32 as i64) as u64)
+    }
+
+    /// Analyses an arriving PCM16 packet whose first sample has RTP timestamp `ts`.
+    ///
+    /// # Errors
+    /// [`Error::WrongFrameType`] if the masker was set up for G.711.
+    pub fn analyse_pcm16<F: FnMut(MaskerEvent)>(
+        &mut self,
+        frame: &[i16],
+        ts: u32,
+        mut on_event: F,
+    ) -> Result<(), Error> {
+        check_encoding(self.encoding, true)?;
+        self.analyse(frame, ts, &mut on_event);
+        Ok(())
+    }
+
+    /// Analyses an arriving G.711 packet.
+    ///
+    /// # Errors
+    /// [`Error::WrongFrameType`] if the masker was set up for PCM16.
+    pub fn analyse_g711<F: FnMut(MaskerEvent)>(&mut self, frame: &[u8], ts: u32, mut on_event: F) -> Result<(), Error> {
+        check_encoding(self.encoding, false)?;
+        self.analyse(frame, ts, &mut on_event);
+        Ok(())
+    }
+
+    /// Masks a PCM16 frame in place at playout (`ts`: its first sample's RTP timestamp).
+    ///
+    /// # Errors
+    /// [`Error::WrongFrameType`] if the masker was set up for G.711.
+    pub fn mask_pcm16(&mut self, frame: &mut [i16], ts: u32) -> Result<(), Error> {
+        check_encoding(self.encoding, true)?;
+        self.mask(frame, ts);
+        Ok(())
+    }
+
+    /// Masks a G.711 frame in place at playout.
+    ///
+    /// # Errors
+    /// [`Error::WrongFrameType`] if the masker was set up for PCM16.
+    pub fn mask_g711(&mut self, frame: &mut [u8], ts: u32) -> Result<(), Error> {
+        check_encoding(self.encoding, false)?;
+        self.mask(frame, ts);
+        Ok(())
+    }
+
+    /// Ends the stream: reports the key still sounding and every pending span.
+    pub fn finish<F: FnMut(MaskerEvent)>(&mut self, mut on_event: F) {
+        self.analyser.finish(&mut on_event);
+    }
+
+    fn analyse<C: Code, F: FnMut(MaskerEvent)>(&mut self, frame: &[C], ts: u32, on_event: &mut F) {
+        if frame.is_empty() {
+            return;
+        }
+        let Some(p) = self.position(ts) else {
+            self.head = Some((ts, ORIGIN));
+            self.analyser.offset = ORIGIN;
+            C::analyse(&mut self.analyser, frame, 0, on_event);
+            self.head = Some((ts.wrapping_add(frame.len() as u32), ORIGIN + frame.len() as u64));
+            return;
+        };
+        let (_, h) = self.head.expect("position() found a head");
+        let end = p + frame.len() as u64;
+        if end <= h {
+            return; // a duplicate, or too late: its place is a gap span already
+        }
+        let new = if p < h { &frame[(h - p) as usize..] } else { frame };
+        if p > h {
+            self.fill_gap(h, p, on_event);
+        }
+        C::analyse(&mut self.analyser, new, 0, on_event);
+        self.head = Some((ts.wrapping_add(frame.len() as u32), end));
+        let forgotten = self.analyser.spans.evict(end.saturating_sub(self.history));
+        self.known_from = self.known_from.max(forgotten).max(end.saturating_sub(self.history));
+    }
+
+    /// Audio `[from, to)` never arrived: analysed as silence, masked at playout.
+    fn fill_gap<F: FnMut(MaskerEvent)>(&mut self, from: u64, to: u64, on_event: &mut F) {
+        self.analyser.spans.gap(from, to);
+        let gap = to - from;
+        let filled = if gap <= self.max_gap { gap } else { self.flush };
+        const ZEROS: [i16; PIECE] = [0; PIECE];
+        let mut left = filled;
+        while left > 0 {
+            let n = left.min(PIECE as u64) as usize;
+            self.analyser.feed_linear(&ZEROS[..n], 0, on_event);
+            left -= n as u64;
+        }
+        // After a long gap the analysis jumps to `to`.
+        self.analyser.offset += gap - filled;
+    }
+
+    fn mask<C: Code>(&mut self, frame: &mut [C], ts: u32) {
+        let n = frame.len() as u64;
+        let Some(p) = self.position(ts) else {
+            // Nothing analysed yet: nothing is known.
+            replace_into(&self.replacer, self.encoding, frame, 0);
+            return;
+        };
+        let (_, head) = self.head.expect("position() found a head");
+        let known_from = self.known_from;
+        let mut pos = p;
+        let end = p + n;
+        while pos < end {
+            let (masked, until) = if pos < known_from {
+                (true, known_from.min(end))
+            } else if pos >= head {
+                (true, end)
+            } else {
+                self.analyser.spans.segment(pos, end.min(head))
+            };
+            let range = (pos - p) as usize..(until - p) as usize;
+            if masked {
+                replace_into(&self.replacer, self.encoding, &mut frame[range], pos);
+            } else {
+                observe(&mut self.replacer, self.encoding, &frame[range]);
+            }
+            pos = until;
+        }
+    }
+}
