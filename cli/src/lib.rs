@@ -1,11 +1,12 @@
 //! The `cardveil` command, as a library so tests and fuzzers can drive it.
 //!
-//! Subcommands: `detect` (SPEC's CLI contract) and `example` (writes a WAV of
+//! Subcommands: `detect` and `mask` (SPEC's CLI contract) and `example` (writes a WAV of
 //! a keyed test card number to try the tool on). Every failure is one line on
 //! stderr and a non-zero exit status; no command leaves a partial file.
 
 pub mod detect;
 pub mod example;
+pub mod mask;
 pub mod output;
 
 use std::path::PathBuf;
@@ -29,6 +30,23 @@ pub enum Command {
         /// WAV file: 16-bit PCM at 8, 16 or 48 kHz, or G.711 μ-law/A-law at 8 kHz; mono or stereo.
         input: PathBuf,
         /// Detector profile: q24 (ITU-T Q.24, default), etsi or ntt.
+        #[arg(long, default_value = "q24")]
+        profile: String,
+    },
+    /// Mask every DTMF key press in a WAV file; one JSON line per masked span (never the key).
+    Mask {
+        /// Input WAV file (formats as for `detect`).
+        input: PathBuf,
+        /// Output WAV file: same format and length, sample-aligned with the input.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Replacement: silence, noise (comfort noise at the surrounding level) or tone (one flat tone for every key).
+        #[arg(long, default_value = "silence")]
+        mode: String,
+        /// Look-ahead in ms (0-200; 18 or more masks from 2 ms before each tone).
+        #[arg(long, default_value_t = cardveil_core::mask::DEFAULT_LOOKAHEAD_MS)]
+        lookahead_ms: u32,
+        /// Detector profile for the keys reported: q24 (default), etsi or ntt.
         #[arg(long, default_value = "q24")]
         profile: String,
     },
@@ -79,6 +97,10 @@ impl CliError {
 pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
     match cli.command {
         Command::Detect { input, profile } => detect::run(&input, &profile, out),
+        Command::Mask { input, output, mode, lookahead_ms, profile } => mask::run(
+            &mask::MaskArgs { input: &input, output: &output, mode: &mode, lookahead_ms, profile: &profile },
+            out,
+        ),
         Command::Example { output, encoding, rate } => example::run(&output, &encoding, rate),
     }
 }

@@ -1,51 +1,25 @@
 //! `cardveil detect` end to end: the real binary on generated WAV files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
+
+use common::{FORMATS, bin, field, lines, write_wav};
 
 use cardveil_cli::example::{KEYS, synthesize};
-use cardveil_core::codec::wav::{WavFormat, header};
-use cardveil_core::codec::{Encoding, alaw, ulaw};
+use cardveil_core::codec::Encoding;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cardveil"))
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cardveil-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn write_wav(path: &Path, encoding: Encoding, rate: u32, channels: &[Vec<i16>]) {
-    let n = channels[0].len();
-    let mut data = Vec::new();
-    for i in 0..n {
-        for ch in channels {
-            match encoding {
-                Encoding::Pcm16 => data.extend_from_slice(&ch[i].to_le_bytes()),
-                Encoding::Ulaw => data.push(ulaw::encode(ch[i])),
-                Encoding::Alaw => data.push(alaw::encode(ch[i])),
-            }
-        }
-    }
-    let format = WavFormat { encoding, sample_rate: rate, channels: channels.len() as u16 };
-    let mut f = header(format, data.len() as u32);
-    f.extend_from_slice(&data);
-    std::fs::write(path, f).unwrap();
+fn tmp(name: &str) -> std::path::PathBuf {
+    common::tmp("detect", name)
 }
 
 /// (digit, start_ms, end_ms, channel) parsed from the JSON lines.
 fn parse_lines(out: &Output) -> Vec<(char, f64, f64, Option<u32>)> {
-    let text = String::from_utf8(out.stdout.clone()).unwrap();
-    text.lines()
+    lines(out)
+        .iter()
         .map(|l| {
             assert!(l.starts_with("{\"digit\":\"") && l.ends_with('}'), "not SPEC's JSON line: {l}");
-            let field = |name: &str| -> Option<&str> {
-                let at = l.find(&format!("\"{name}\":"))? + name.len() + 3;
-                let rest = &l[at..];
-                Some(&rest[..rest.find([',', '}']).unwrap()])
-            };
+            let field = |name: &str| field(l, name);
             (
                 field("digit").unwrap().trim_matches('"').chars().next().unwrap(),
                 field("start_ms").unwrap().parse().unwrap(),
@@ -58,13 +32,7 @@ fn parse_lines(out: &Output) -> Vec<(char, f64, f64, Option<u32>)> {
 
 #[test]
 fn prints_exactly_the_keyed_card_number_with_times_for_every_format() {
-    for (encoding, rate) in [
-        (Encoding::Pcm16, 8000),
-        (Encoding::Ulaw, 8000),
-        (Encoding::Alaw, 8000),
-        (Encoding::Pcm16, 16000),
-        (Encoding::Pcm16, 48000),
-    ] {
+    for (encoding, rate) in FORMATS {
         let (pcm, truth) = synthesize(rate);
         let path = tmp(&format!("card-{encoding:?}-{rate}.wav"));
         write_wav(&path, encoding, rate, &[pcm]);

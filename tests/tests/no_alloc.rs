@@ -97,3 +97,80 @@ fn detector_state_is_small() {
     println!("detector state per 8 kHz channel: {bytes} bytes");
     assert!(bytes <= 1024, "{bytes} bytes");
 }
+
+/// A minute of keys (some in bursts at 40 ms on / 40 ms off) and noise at `rate`.
+fn keyed_minute(rate: u32, seed: u64) -> (Vec<i16>, usize) {
+    let mut rng = Rng::new(seed);
+    let mut t = Track::new(rate);
+    while t.len() < 60 * rate as usize {
+        t.tone(&Tone::new(*rng.pick(&cardveil_core::dtmf::Key::ALL), rng.range(40.0, 200.0)), &mut rng);
+        t.silence(rng.range(40.0, 300.0));
+    }
+    t.add_noise(100.0, &mut rng);
+    (t.pcm16(), t.truth.len())
+}
+
+#[test]
+fn masking_frames_allocates_nothing_after_setup() {
+    use cardveil_core::codec::{Encoding, ulaw};
+    use cardveil_core::mask::{MaskMode, Masker, MaskerConfig, MaskerEvent, TwoPhaseMasker};
+    for (rate, encoding, mode) in [
+        (8000, Encoding::Pcm16, MaskMode::Silence),
+        (8000, Encoding::Ulaw, MaskMode::Noise),
+        (16000, Encoding::Pcm16, MaskMode::Tone),
+        (48000, Encoding::Pcm16, MaskMode::Noise),
+    ] {
+        let (pcm, keys) = keyed_minute(rate, rate as u64 + 1);
+        let mut rng = Rng::new(9);
+        let sizes: Vec<usize> = (0..64).map(|_| 1 + rng.below(rate as u64 * 60 / 1000) as usize).collect();
+        let config = MaskerConfig { sample_rate: rate, encoding, mode, ..MaskerConfig::default() };
+        let mut masker = Masker::new(config).unwrap();
+        let mut two = TwoPhaseMasker::new(config).unwrap();
+        let mut pcm_frame = pcm.clone();
+        let mut codes: Vec<u8> = pcm.iter().map(|&s| ulaw::encode(s)).collect();
+        let mut codes2 = codes.clone();
+        let mut pcm2 = pcm.clone();
+        let (mut spans, mut presses) = (0u32, 0u32);
+        let before = allocations();
+        let mut on = |e: MaskerEvent| match e {
+            MaskerEvent::Masked(_) => spans += 1,
+            MaskerEvent::Key(DetectorEvent::Up(_)) => presses += 1,
+            MaskerEvent::Key(_) => {}
+        };
+        let mut pos = 0;
+        let mut i = 0;
+        while pos < pcm.len() {
+            let n = sizes[i % sizes.len()].min(pcm.len() - pos);
+            let ts = pos as u32;
+            if encoding == Encoding::Pcm16 {
+                masker.process_pcm16(&mut pcm_frame[pos..pos + n], &mut on).unwrap();
+                two.analyse_pcm16(&pcm2[pos..pos + n], ts, &mut on).unwrap();
+                two.mask_pcm16(&mut pcm2[pos..pos + n], ts).unwrap();
+            } else {
+                masker.process_g711(&mut codes[pos..pos + n], &mut on).unwrap();
+                two.analyse_g711(&codes2[pos..pos + n], ts, &mut on).unwrap();
+                two.mask_g711(&mut codes2[pos..pos + n], ts).unwrap();
+            }
+            pos += n;
+            i += 1;
+        }
+        masker.finish(&mut on);
+        two.finish(&mut on);
+        let during = allocations() - before;
+        assert_eq!(during, 0, "{rate} Hz {encoding:?}: {during} allocations while masking");
+        // Both maskers saw every key (so the paths that mask and report ran).
+        assert_eq!(presses as usize, 2 * keys, "{rate} Hz {encoding:?}");
+        assert!(spans as usize >= 2 * keys);
+    }
+}
+
+#[test]
+fn masker_state_is_small() {
+    use cardveil_core::mask::{Masker, MaskerConfig};
+    let m = Masker::new(MaskerConfig::default()).unwrap();
+    let (state, delay_line) = m.memory();
+    println!(
+        "masker state per 8 kHz channel: {state} bytes, plus a {delay_line}-byte delay line (20 ms look-ahead + 60 ms)"
+    );
+    assert!(state <= 1024, "{state} bytes");
+}

@@ -12,7 +12,7 @@
 //! little after the last (see [`spans`](self) for the bounds). Audio is
 //! released through a look-ahead delay line ([`Masker`]) long enough that
 //! the span's start has not been released yet when the candidate is found:
-//! 17 ms covers the tone's first sample with a 2 ms guard; the default is
+//! 18 ms covers the tone's first sample with a 2 ms guard; the default is
 //! 20 ms. Hosts that already buffer audio use [`TwoPhaseMasker`] instead:
 //! analyse on arrival, mask at playout, no added latency.
 //!
@@ -40,11 +40,11 @@ pub const MAX_LOOKAHEAD_MS: u32 = 200;
 /// Default look-ahead, ms: one 20 ms frame.
 pub const DEFAULT_LOOKAHEAD_MS: u32 = 20;
 /// The shortest look-ahead that masks from 2 ms before a tone's first
-/// sample: a span can open two 5 ms sub-blocks and a 2 ms guard before the
-/// end of the candidate window found (add up to 5 ms for frames that are
+/// sample: a span can open three 5 ms sub-blocks and a 2.6 ms guard before
+/// the end of the candidate window found (add up to 5 ms for frames that are
 /// not whole multiples of 5 ms). Shorter look-aheads mask from as early as
 /// they still can.
-pub const ZERO_LEAK_LOOKAHEAD_MS: u32 = 17;
+pub const ZERO_LEAK_LOOKAHEAD_MS: u32 = 18;
 
 /// Frames longer than this (60 ms) are processed in pieces internally.
 const MAX_CHUNK_MS: u32 = 60;

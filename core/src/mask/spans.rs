@@ -9,8 +9,8 @@
 //! Which of those it starts in is read from their energies: the span opens
 //! at the earliest of them from which every sub-block up to `k` holds at
 //! least 1/256 of the window's louder sub-block, minus a guard of 2 ms
-//! (SPEC's margin; it also covers a tone filling a few samples of its
-//! first sub-block). Symmetrically a tone ends at most one sub-block after
+//! (SPEC's margin) plus 1/8 sub-block (a tone filling only a few samples of
+//! its first or last sub-block may not count in its energy). Symmetrically a tone ends at most one sub-block after
 //! its last candidate window: the span closes at `e + len + guard`, or at
 //! `e + guard` once that next sub-block turns out quiet (at `e − len + guard`
 //! if the window's own second sub-block is quiet). Tying the bounds
@@ -45,8 +45,8 @@ pub(crate) struct Spans {
     len: usize,
     guard: u64,
     block: u64,
-    /// AC energy of the last few sub-blocks, by sub-block number mod 4, and
-    /// the number of the newest.
+    /// AC energy of the last few sub-blocks, by sub-block count mod 4, and
+    /// the count of the newest (starting at 4 so that k − 3 never underflows).
     energy: [f32; 4],
     newest_block: u64,
     /// After a candidate window: its end and reference energy, to pull the
@@ -62,8 +62,10 @@ impl Spans {
     /// Spans for sub-blocks of `block` samples at `sample_rate`, enough for
     /// `window_ms` of stream (the delay line, or the two-phase history).
     pub fn new(block: usize, sample_rate: u32, window_ms: u32) -> Spans {
-        let guard = (2 * sample_rate / 1000) as u64;
         let block = block as u64;
+        // 2 ms, plus 1/8 sub-block for a tone's last (or first) few samples
+        // that are too weak to count in their sub-block's energy.
+        let guard = (2 * sample_rate / 1000) as u64 + block / 8;
         let capacity = (window_ms / MIN_SPAN_MS + 2) as usize;
         Spans {
             items: vec![Span::default(); capacity].into_boxed_slice(),
@@ -72,7 +74,7 @@ impl Spans {
             guard,
             block,
             energy: [0.0; 4],
-            newest_block: 0,
+            newest_block: 4,
             pending_end: None,
         }
     }
@@ -118,8 +120,10 @@ impl Spans {
         floor: u64,
         on_event: &mut F,
     ) {
-        let k = end / self.block - 1;
-        self.newest_block = k;
+        // Sub-blocks are counted, not derived from `end`: stream positions
+        // need not be multiples of the sub-block length.
+        self.newest_block += 1;
+        let k = self.newest_block;
         self.energy[(k % 4) as usize] = energy;
         let block_energy = |s: &Spans, j: u64| s.energy[(j % 4) as usize];
         let guard = self.guard;
@@ -133,13 +137,14 @@ impl Spans {
             s.end = at + guard;
         }
         if candidate {
-            let reference = block_energy(self, k).max(block_energy(self, k.saturating_sub(1)));
-            // The earliest of sub-blocks k−3 … k from which all are loud enough.
-            let mut first = k;
-            while first > k.saturating_sub(2) && block_energy(self, first - 1) >= ONSET_SHARE * reference {
-                first -= 1;
+            let reference = block_energy(self, k).max(block_energy(self, k - 1));
+            // How many of the two sub-blocks before the window's newest are
+            // loud enough, going back without a gap.
+            let mut back = 0;
+            while back < 2 && block_energy(self, k - 1 - back) >= ONSET_SHARE * reference {
+                back += 1;
             }
-            let start = (first * self.block).saturating_sub(self.guard).max(floor);
+            let start = end.saturating_sub((back + 1) * self.block + self.guard).max(floor);
             let stop = if energy < ONSET_SHARE * reference {
                 // The tone is in the window's first sub-block only.
                 end - self.block + self.guard
@@ -255,16 +260,16 @@ mod tests {
         energies[11] = 1000.0;
         energies[12] = 500.0;
         // Whichever window is the candidate, the span is the same: from
-        // sub-block 10's start − 16 to sub-block 12's end + 16.
+        // sub-block 10's start − 21 to sub-block 12's end + 21 (guard: 16 + 5).
         for candidates in [&[11u64][..], &[12], &[11, 12], &[12, 13]] {
             let mut s = Spans::new(40, 8000, 500);
             let events = feed(&mut s, &energies, candidates, 0);
             assert_eq!(
                 collect(&s, 0, 800),
-                vec![(false, 0, 384), (true, 384, 536), (false, 536, 800)],
+                vec![(false, 0, 379), (true, 379, 541), (false, 541, 800)],
                 "{candidates:?}"
             );
-            assert_eq!(events, vec![MaskerEvent::Masked(MaskedSpan { start: 384, end: 536 })]);
+            assert_eq!(events, vec![MaskerEvent::Masked(MaskedSpan { start: 379, end: 541 })]);
         }
     }
 
@@ -274,10 +279,10 @@ mod tests {
         let mut s = Spans::new(40, 8000, 500);
         feed(&mut s, &energies, &[10], 0);
         // Back two sub-blocks from window 10's newest, forward one after it.
-        assert_eq!(collect(&s, 0, 800)[1], (true, 8 * 40 - 16, 12 * 40 + 16));
+        assert_eq!(collect(&s, 0, 800)[1], (true, 8 * 40 - 21, 12 * 40 + 21));
         let mut s = Spans::new(40, 8000, 500);
         feed(&mut s, &energies, &[10], 310);
-        assert_eq!(collect(&s, 0, 800)[1], (true, 310, 12 * 40 + 16));
+        assert_eq!(collect(&s, 0, 800)[1], (true, 310, 12 * 40 + 21));
     }
 
     #[test]
@@ -285,19 +290,19 @@ mod tests {
         let mut s = Spans::new(40, 8000, 500);
         let mut ev = |_| {};
         s.gap(100, 200);
-        // A candidate window ending at 400 in loud audio: 264..456.
+        // A candidate window ending at 400 in loud audio: 259..461.
         for k in 0..10u64 {
             s.window(40 * (k + 1), k == 9, 1000.0, 0, &mut ev);
         }
         s.gap(300, 500);
         assert_eq!(
             collect(&s, 0, 1000),
-            vec![(false, 0, 100), (true, 100, 200), (false, 200, 264), (true, 264, 500), (false, 500, 1000)]
+            vec![(false, 0, 100), (true, 100, 200), (false, 200, 259), (true, 259, 500), (false, 500, 1000)]
         );
         assert_eq!(s.evict(250), 200);
         // The candidate span is not reported yet, so it stays (and so does the gap behind it).
         assert_eq!(s.evict(10_000), 0);
-        assert_eq!(collect(&s, 0, 1000)[1], (true, 264, 500));
+        assert_eq!(collect(&s, 0, 1000)[1], (true, 259, 500));
     }
 
     #[test]

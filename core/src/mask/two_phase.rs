@@ -9,7 +9,7 @@ use crate::codec::Encoding;
 
 /// Stream position of the first analysed sample: room below it for
 /// timestamps that arrive out of order before the first packet.
-const ORIGIN: u64 = 1 << 32;
+const ORIGIN: u64 = 1 << 33;
 /// A gap longer than this (silence suppression, a new talk spurt) is not
 /// filled sample by sample: the analysis is flushed and jumps.
 const MAX_FILLED_GAP_MS: u32 = 1000;
@@ -188,7 +188,9 @@ impl TwoPhaseMasker {
             };
             let range = (pos - p) as usize..(until - p) as usize;
             if masked {
-                replace_into(&self.replacer, self.encoding, &mut frame[range], pos);
+                // Replacements are keyed by the position in the stream as
+                // the host numbers it from its first packet.
+                replace_into(&self.replacer, self.encoding, &mut frame[range], pos.wrapping_sub(ORIGIN));
             } else {
                 observe(&mut self.replacer, self.encoding, &frame[range]);
             }
