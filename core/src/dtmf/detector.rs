@@ -262,6 +262,8 @@ struct Hit {
     tones: [usize; 2],
     offset: [f32; 2],
     bins: [f32; 2],
+    /// |X|² of the two tones' bins as measured (before unmixing).
+    raw: [f32; 2],
     /// The uncorrected share of the energy, and the window's AC energy.
     raw_fraction: f32,
     energy: f32,
@@ -371,18 +373,24 @@ impl Detector {
         if self.blocks >= 2 {
             // Window k = (blocks − 1) covers sub-blocks k−1 and k.
             let x = self.prev_block.y.join(&self.bank.rot, &sb.y);
-            let hit = if self.blocks < 3 { None } else { self.judge(&self.limits, &x, &sb) };
-            if let Some(cand) = self.candidate
-                && self.blocks >= 3
-            {
-                // Whatever the strict test hits is a candidate too.
+            let hit = if self.blocks < 3 {
+                None
+            } else if let Some(cand) = self.candidate {
+                // The strict limits lie inside the loose ones and both judge
+                // the same tones, so the strict verdict is the loose
+                // measurement checked against tighter limits.
+                let loose = self.judge(&cand, &x, &sb);
+                let hit = loose.filter(|h| self.within(&self.limits, h));
                 // A strict hit is a candidate when it continues one (single
                 // strict hits are common in speech; real keys go on).
                 let strict = hit.is_some_and(|h| self.prev_hit == Some(h.key));
-                let candidate = self.candidate(&cand, &x, &sb, strict);
+                let candidate = self.candidate(loose.as_ref(), &sb, strict);
                 let n = self.bank.len as f32;
                 sink.window(self.blocks * self.bank.len as u64, candidate, sb.energy - sb.sum * sb.sum / n);
-            }
+                hit
+            } else {
+                self.judge(&self.limits, &x, &sb)
+            };
             self.prev_window = x;
             self.prev_window_mean = (self.prev_block.sum + sb.sum) * self.limits.inv_window;
             self.prev_block = sb;
@@ -448,6 +456,7 @@ impl Detector {
             tones: [r, c],
             offset: [off_r, off_c],
             bins: [xr.norm_sqr(), xc.norm_sqr()],
+            raw: [p[r], p[c]],
             raw_fraction: (p[r] + p[c]) / (l.half_window * energy),
             energy,
             dominance: (p[r] / row2).min(p[c] / col2),
@@ -455,8 +464,8 @@ impl Detector {
     }
 
     /// The masker's candidate test (see [`Params::candidate`]): the window
-    /// continues a strict run (`strict`), or passes the loose limits `l` and
-    /// then either looks like a nominal key (tier A) or is two pure tones
+    /// continues a strict run (`strict`), or passed the loose limits (its
+    /// measurement is `loose`) and then either looks like a nominal key (tier A) or is two pure tones
     /// (tier B) for the second window running. Pure means the two tones, each corrected for the window's
     /// exact response at its measured offset, hold the energy of the 10 ms
     /// window and of one of its two 5 ms sub-blocks (a tone fills at least
@@ -464,9 +473,9 @@ impl Detector {
     /// hits need two windows because single ones are common in high voices;
     /// off-nominal tones are then masked from their second window's span,
     /// still ahead of what a decoder needs to read a key.
-    fn candidate(&mut self, l: &Limits, x: &Tones, cur: &SubBlock, strict: bool) -> bool {
+    fn candidate(&mut self, loose: Option<&Hit>, cur: &SubBlock, strict: bool) -> bool {
         let was_pure = std::mem::replace(&mut self.prev_pure, false);
-        let Some(h) = self.judge(l, x, cur) else { return strict };
+        let Some(h) = loose else { return strict };
         let [r, c] = h.tones;
         let rel = |k: usize| (h.offset[k] / self.bank.freq[h.tones[k]]).abs();
         let twist = h.bins[1] / h.bins[0];
@@ -498,6 +507,23 @@ impl Detector {
             && (PURE_SUB_BLOCK.contains(&sub(&self.prev_block)) || PURE_SUB_BLOCK.contains(&sub(cur)));
         self.prev_pure = pure;
         pure && was_pure
+    }
+
+    /// Whether a hit measured under looser limits also meets `l` (the same
+    /// tests as [`Self::judge`], on the values it measured).
+    fn within(&self, l: &Limits, h: &Hit) -> bool {
+        let [r, c] = h.tones;
+        let twist = h.power[1] / h.power[0];
+        2.0 * h.raw[0] >= l.min_bin_power
+            && 2.0 * h.raw[1] >= l.min_bin_power
+            && h.dominance >= l.min_dominance
+            && h.raw_fraction * l.half_window >= l.fraction_factor
+            && h.offset[0].abs() <= l.inst_tol[r]
+            && h.offset[1].abs() <= l.inst_tol[c]
+            && h.power[0] >= l.min_bin_power
+            && h.power[1] >= l.min_bin_power
+            && twist >= l.min_twist
+            && twist <= l.max_twist
     }
 
     /// Frequency offset (Hz) from the phase advance over one hop at tone `t`.

@@ -199,6 +199,10 @@ fn encode(encoding: Encoding, v: i16) -> i16 {
 
 /// Overwrites `out` with the replacement for stream positions `pos..`.
 fn replace_into<C: Code>(replacer: &replace::Replacer, encoding: Encoding, out: &mut [C], pos: u64) {
+    if replacer.is_silence() {
+        out.fill(C::load(encode(encoding, 0)));
+        return;
+    }
     let mut buf = [0i16; PIECE];
     for (i, piece) in out.chunks_mut(PIECE).enumerate() {
         let fill = &mut buf[..piece.len()];
@@ -212,7 +216,14 @@ fn replace_into<C: Code>(replacer: &replace::Replacer, encoding: Encoding, out: 
 /// Lets the replacer hear unmasked output (noise mode measures its level).
 fn observe<C: Code>(replacer: &mut replace::Replacer, encoding: Encoding, out: &[C]) {
     if replacer.observes() {
-        replacer.observe(out.iter().map(|c| decode(encoding, c.store())));
+        let mut buf = [0i16; PIECE];
+        for piece in out.chunks(PIECE) {
+            let linear = &mut buf[..piece.len()];
+            for (l, c) in linear.iter_mut().zip(piece) {
+                *l = decode(encoding, c.store());
+            }
+            replacer.observe(linear);
+        }
     }
 }
 

@@ -23,7 +23,7 @@ pub(crate) struct Replacer {
     tone: Box<[i16]>,
     /// Surrounding level: mean square of unmasked audio, smoothed.
     mean_square: f32,
-    acc: f32,
+    acc: u64,
     count: u32,
     block: u32,
 }
@@ -37,7 +37,7 @@ impl Replacer {
         } else {
             Box::new([])
         };
-        Replacer { mode, tone, mean_square: 0.0, acc: 0.0, count: 0, block: sample_rate * LEVEL_BLOCK_MS / 1000 }
+        Replacer { mode, tone, mean_square: 0.0, acc: 0, count: 0, block: sample_rate * LEVEL_BLOCK_MS / 1000 }
     }
 
     /// Whether [`Self::observe`] needs the unmasked audio.
@@ -45,18 +45,28 @@ impl Replacer {
         self.mode == MaskMode::Noise
     }
 
+    /// Whether the replacement is digital silence (a constant).
+    pub fn is_silence(&self) -> bool {
+        self.mode == MaskMode::Silence
+    }
+
     /// Takes unmasked (released) samples into the surrounding level.
-    pub fn observe(&mut self, samples: impl Iterator<Item = i16>) {
-        for s in samples {
-            let v = s as f32;
-            self.acc += v * v;
-            self.count += 1;
+    pub fn observe(&mut self, samples: &[i16]) {
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let n = rest.len().min((self.block - self.count) as usize);
+            let (now, later) = rest.split_at(n);
+            // Exact integer squares (|s|² < 2³⁰, at most 240 per block): the
+            // sum vectorises and does not depend on how frames were cut.
+            self.acc += now.iter().map(|&s| (s as i32 * s as i32) as u64).sum::<u64>();
+            self.count += n as u32;
             if self.count == self.block {
-                let ms = self.acc / self.count as f32;
+                let ms = self.acc as f32 / self.count as f32;
                 self.mean_square += LEVEL_WEIGHT * (ms - self.mean_square);
-                self.acc = 0.0;
+                self.acc = 0;
                 self.count = 0;
             }
+            rest = later;
         }
     }
 
@@ -75,7 +85,8 @@ impl Replacer {
                 let scale = (3.0 * self.mean_square).sqrt();
                 for (i, o) in out.iter_mut().enumerate() {
                     let u = noise(pos + i as u64);
-                    *o = (u * scale).round().clamp(-32768.0, 32767.0) as i16;
+                    // `as` saturates; truncating toward zero is as good as rounding for noise.
+                    *o = (u * scale) as i16;
                 }
             }
         }
@@ -101,7 +112,10 @@ mod tests {
     fn noise_follows_the_surrounding_level_and_only_the_position() {
         let mut r = Replacer::new(MaskMode::Noise, 8000);
         let surround: Vec<i16> = (0..4000).map(|n| if n % 2 == 0 { 1000 } else { -1000 }).collect();
-        r.observe(surround.iter().copied());
+        // In uneven pieces: the level is the same however it arrives.
+        for piece in surround.chunks(37) {
+            r.observe(piece);
+        }
         let mut a = vec![0i16; 8000];
         r.fill(123, &mut a);
         let rms = (a.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / a.len() as f64).sqrt();
