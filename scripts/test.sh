@@ -3,8 +3,9 @@
 # differential (spandsp), CLI and zero-allocation tests.
 #
 # Some tests need Debian packages: libspandsp-dev + pkg-config (reference
-# detector), espeak-ng (speech for talk-off), sox (G.711 cross-check and
-# resampling). Run as root, this script installs whichever are missing;
+# detector), espeak-ng (speech for talk-off and over-masking), sox (G.711
+# cross-check and resampling), multimon-ng and dtmf2num (decoders the masked
+# audio must defeat). Run as root, this script installs whichever are missing;
 # otherwise those tests print SKIPPED (and fail under CI=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
+command -v multimon-ng >/dev/null || need+=(multimon-ng)
+command -v dtmf2num >/dev/null || need+=(dtmf2num)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists spandsp 2>/dev/null || need+=(libspandsp-dev)
 if ((${#need[@]})); then

@@ -206,7 +206,7 @@ fn replace_into<C: Code>(replacer: &replace::Replacer, encoding: Encoding, out: 
     let mut buf = [0i16; PIECE];
     for (i, piece) in out.chunks_mut(PIECE).enumerate() {
         let fill = &mut buf[..piece.len()];
-        replacer.fill(pos + (i * PIECE) as u64, fill);
+        replacer.fill(pos.wrapping_add((i * PIECE) as u64), fill);
         for (d, &v) in piece.iter_mut().zip(fill.iter()) {
             *d = C::load(encode(encoding, v));
         }

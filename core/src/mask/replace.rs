@@ -77,14 +77,14 @@ impl Replacer {
             MaskMode::Tone => {
                 let period = self.tone.len() as u64;
                 for (i, o) in out.iter_mut().enumerate() {
-                    *o = self.tone[((pos + i as u64) % period) as usize];
+                    *o = self.tone[(pos.wrapping_add(i as u64) % period) as usize];
                 }
             }
             MaskMode::Noise => {
                 // Uniform noise in ±√3·rms has the surrounding mean square.
                 let scale = (3.0 * self.mean_square).sqrt();
                 for (i, o) in out.iter_mut().enumerate() {
-                    let u = noise(pos + i as u64);
+                    let u = noise(pos.wrapping_add(i as u64));
                     // `as` saturates; truncating toward zero is as good as rounding for noise.
                     *o = (u * scale) as i16;
                 }
