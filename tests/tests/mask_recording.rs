@@ -7,7 +7,9 @@ use cardveil_cli::{Cli, run};
 use cardveil_core::codec::wav::{self, WavFormat};
 use cardveil_core::codec::{Encoding, ulaw};
 use cardveil_core::dtmf::Key;
-use cardveil_tests::masking::{decode_cardveil, decode_dtmf2num, decode_multimon, decode_spandsp, decode_spandsp_sensitive};
+use cardveil_tests::masking::{
+    decode_cardveil, decode_dtmf2num, decode_multimon, decode_spandsp, decode_spandsp_sensitive,
+};
 use cardveil_tests::rng::Rng;
 use cardveil_tests::stimulus::{Tone, Track};
 use cardveil_tests::talkoff::{speech, voices};
@@ -44,7 +46,8 @@ fn a_ulaw_card_entry_recording_is_masked_for_every_decoder_and_its_speech_kept()
     let output = dir.join("call-masked.wav");
     std::fs::write(&input, &file).unwrap();
 
-    let cli = Cli::try_parse_from(["cardveil", "mask", input.to_str().unwrap(), "-o", output.to_str().unwrap()]).unwrap();
+    let cli =
+        Cli::try_parse_from(["cardveil", "mask", input.to_str().unwrap(), "-o", output.to_str().unwrap()]).unwrap();
     let mut stdout = Vec::new();
     run(cli, &mut stdout).unwrap();
     let text = String::from_utf8(stdout).unwrap();
