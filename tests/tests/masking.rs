@@ -153,6 +153,22 @@ fn the_matrix_is_masked_from_2_ms_before_onset_to_2_ms_after_in_every_encoding()
 fn assert_masked_for_decoders(tones: &[Tone], seed: u64, what: &str) {
     let s = Stimuli::build(RATE, tones, &[0, 9, 21, 33], seed);
     let m = mask_linear(config(RATE, Encoding::Pcm16, MaskMode::Silence), &s.pcm, || 160);
+    // CARDVEIL_MASK_SPANS=1 lists the tones not covered by one span from
+    // 2 ms before to 2 ms after (positions relative to the onset).
+    if std::env::var_os("CARDVEIL_MASK_SPANS").is_some() {
+        for (t, a, b) in &s.tones {
+            let sp: Vec<_> = m
+                .spans
+                .iter()
+                .filter(|x| x.end as usize > *a && (x.start as usize) < *b)
+                .map(|x| (x.start as i64 - *a as i64, x.end as i64 - *a as i64))
+                .collect();
+            let ok = sp.len() == 1 && sp[0].0 <= -16 && sp[0].1 >= (*b - *a) as i64 + 16;
+            if !ok {
+                println!("{:?} {:?} {} ms: {} samples, spans {sp:?}", t.key, t.freq_error, t.duration_ms as u32, b - a);
+            }
+        }
+    }
     // Not valid keys, so the minimum read from the input is 0; the lenient
     // decoders still read many of them (printed).
     assert_undecodable(RATE, &s.pcm, &m.linear, 0, what);
