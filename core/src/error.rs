@@ -10,6 +10,9 @@ pub enum Error {
     /// The sample rate is not one the detector supports.
     #[error("unsupported sample rate {0} Hz (supported: 8000, 16000, 48000)")]
     UnsupportedSampleRate(u32),
+    /// G.711 was asked for at a rate other than 8000 Hz.
+    #[error("G.711 (μ-law, A-law) is 8000 Hz only, not {0} Hz")]
+    G711Rate(u32),
     /// The look-ahead is longer than the masker supports.
     #[error("look-ahead of {0} ms is too long (at most 200 ms)")]
     LookaheadTooLong(u32),

@@ -144,3 +144,39 @@ fn audio_never_analysed_is_masked() {
     let mut g = TwoPhaseMasker::new(MaskerConfig { encoding: Encoding::Ulaw, ..config(MaskMode::Silence) }).unwrap();
     assert!(g.analyse_pcm16(&[0; 10], 0, |_| {}).is_err());
 }
+
+#[test]
+fn a_timestamp_reset_starts_over_and_events_count_from_the_first_packet() {
+    let x = card_call(5);
+    let mut m = TwoPhaseMasker::new(config(MaskMode::Silence)).unwrap();
+    let mut presses = Vec::new();
+    let mut out = Vec::new();
+    // Two calls' worth of packets; the second source starts its timestamps lower.
+    for (base, call) in [(3_000_000u32, 0), (17u32, 1)] {
+        for (i, f) in x.chunks(FRAME).enumerate() {
+            let ts = base.wrapping_add((i * FRAME) as u32);
+            m.analyse_pcm16(f, ts, |e| {
+                if let MaskerEvent::Key(cardveil_core::dtmf::DetectorEvent::Up(p)) = e {
+                    presses.push((call, p));
+                }
+            })
+            .unwrap();
+            // Played out two frames later.
+            if i >= 2 {
+                let j = i - 2;
+                let mut g = x[j * FRAME..(j + 1) * FRAME].to_vec();
+                m.mask_pcm16(&mut g, base.wrapping_add((j * FRAME) as u32)).unwrap();
+                out.extend_from_slice(&g);
+            }
+        }
+    }
+    m.finish(|_| {});
+    let keys = |c: usize| presses.iter().filter(|(k, _)| *k == c).map(|(_, p)| p.key.as_char()).collect::<String>();
+    assert_eq!(keys(0), "4111111111111111");
+    assert_eq!(keys(1), "4111111111111111", "the second source's keys");
+    assert_eq!(decode_cardveil(RATE, &out), "", "keys leaked");
+    // The first call's events count samples from its first packet.
+    let first = presses[0].1;
+    let truth = cardveil_tests::cardveil_detect(RATE, cardveil_core::dtmf::Profile::Q24, &x, FRAME).presses[0];
+    assert_eq!((first.start, first.end), (truth.start, truth.end));
+}

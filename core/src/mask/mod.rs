@@ -110,7 +110,7 @@ impl MaskerConfig {
             return Err(Error::LookaheadTooLong(self.lookahead_ms));
         }
         if self.encoding != Encoding::Pcm16 && self.sample_rate != 8000 {
-            return Err(Error::UnsupportedSampleRate(self.sample_rate));
+            return Err(Error::G711Rate(self.sample_rate));
         }
         Ok(())
     }
@@ -315,5 +315,41 @@ impl Analyser {
         let mut feed = Feed { spans: &mut self.spans, offset: self.offset, floor, on_event };
         self.detector.finish_into(&mut feed);
         self.spans.report_final(u64::MAX, on_event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_configurations_are_refused_with_their_reason() {
+        let bad = |c: MaskerConfig| Masker::new(c).unwrap_err();
+        let d = MaskerConfig::default();
+        assert_eq!(bad(MaskerConfig { lookahead_ms: 201, ..d }), Error::LookaheadTooLong(201));
+        assert_eq!(bad(MaskerConfig { sample_rate: 44100, ..d }), Error::UnsupportedSampleRate(44100));
+        assert_eq!(bad(MaskerConfig { encoding: Encoding::Alaw, sample_rate: 16000, ..d }), Error::G711Rate(16000));
+        assert!(TwoPhaseMasker::new(MaskerConfig { lookahead_ms: 1000, ..d }).is_err());
+        let mut m = Masker::new(d).unwrap();
+        assert_eq!(m.process_g711(&mut [0u8; 4], |_| {}), Err(Error::WrongFrameType(Encoding::Pcm16)));
+        assert_eq!(MaskMode::from_name("NOISE"), Some(MaskMode::Noise));
+        assert_eq!(MaskMode::from_name("beep"), None);
+    }
+
+    #[test]
+    fn the_output_is_the_input_delayed_by_the_lookahead() {
+        for lookahead_ms in [0, 1, 20, 200] {
+            let mut m = Masker::new(MaskerConfig { lookahead_ms, ..MaskerConfig::default() }).unwrap();
+            let delay = m.lookahead();
+            assert_eq!(delay, 8 * lookahead_ms as usize);
+            // Quiet noise-like input, no tones: nothing is masked.
+            let input: Vec<i16> = (0..8000).map(|n| ((n * 7919 % 61) as i16) - 30).collect();
+            let mut out = input.clone();
+            for chunk in out.chunks_mut(37) {
+                m.process_pcm16(chunk, |_| panic!("no events expected")).unwrap();
+            }
+            assert!(out[..delay].iter().all(|&s| s == 0));
+            assert_eq!(&out[delay..], &input[..input.len() - delay]);
+        }
     }
 }

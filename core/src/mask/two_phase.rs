@@ -19,6 +19,22 @@ const FLUSH_MS: u32 = 60;
 /// look-ahead); older positions count as unknown and are masked.
 const HISTORY_MS: u32 = 1000;
 
+/// Positions in the events count samples from the first packet's timestamp
+/// (wrapping below it for audio numbered before the first packet).
+fn rebase(e: MaskerEvent) -> MaskerEvent {
+    use crate::dtmf::{DetectorEvent, KeyDown, KeyPress};
+    let b = |x: u64| x.wrapping_sub(ORIGIN);
+    match e {
+        MaskerEvent::Masked(s) => MaskerEvent::Masked(super::MaskedSpan { start: b(s.start), end: b(s.end) }),
+        MaskerEvent::Key(DetectorEvent::Down(d)) => {
+            MaskerEvent::Key(DetectorEvent::Down(KeyDown { start: b(d.start), confirmed_at: b(d.confirmed_at), ..d }))
+        }
+        MaskerEvent::Key(DetectorEvent::Up(k)) => {
+            MaskerEvent::Key(DetectorEvent::Up(KeyPress { start: b(k.start), end: b(k.end), ..k }))
+        }
+    }
+}
+
 /// A per-stream masker driven by RTP timestamps: [`Self::analyse_pcm16`] (or
 /// `_g711`) when a packet arrives, [`Self::mask_pcm16`] (or `_g711`) when
 /// it is played out.
@@ -32,7 +48,9 @@ const HISTORY_MS: u32 = 1000;
 /// * a gap (loss) is analysed as silence and masked at playout, whatever
 ///   the host conceals it with, since nothing about it is known;
 /// * audio never analysed (played before it was analysed, before the first
-///   packet or more than [`HISTORY_MS`] ms behind the analysis) is masked.
+///   packet or more than [`HISTORY_MS`] ms behind the analysis) is masked;
+/// * a packet more than a second behind the analysis means the timestamps
+///   were reset: the analysis goes on from there.
 ///
 /// All memory is allocated in [`TwoPhaseMasker::new`]; no call allocates,
 /// locks or blocks.
@@ -86,7 +104,7 @@ impl TwoPhaseMasker {
         mut on_event: F,
     ) -> Result<(), Error> {
         check_encoding(self.encoding, true)?;
-        self.analyse(frame, ts, &mut on_event);
+        self.analyse(frame, ts, &mut |e| on_event(rebase(e)));
         Ok(())
     }
 
@@ -96,7 +114,7 @@ impl TwoPhaseMasker {
     /// [`Error::WrongFrameType`] if the masker was set up for PCM16.
     pub fn analyse_g711<F: FnMut(MaskerEvent)>(&mut self, frame: &[u8], ts: u32, mut on_event: F) -> Result<(), Error> {
         check_encoding(self.encoding, false)?;
-        self.analyse(frame, ts, &mut on_event);
+        self.analyse(frame, ts, &mut |e| on_event(rebase(e)));
         Ok(())
     }
 
@@ -122,7 +140,7 @@ impl TwoPhaseMasker {
 
     /// Ends the stream: reports the key still sounding and every pending span.
     pub fn finish<F: FnMut(MaskerEvent)>(&mut self, mut on_event: F) {
-        self.analyser.finish(&mut on_event);
+        self.analyser.finish(&mut |e| on_event(rebase(e)));
     }
 
     fn analyse<C: Code, F: FnMut(MaskerEvent)>(&mut self, frame: &[C], ts: u32, on_event: &mut F) {
@@ -136,10 +154,20 @@ impl TwoPhaseMasker {
             self.head = Some((ts.wrapping_add(frame.len() as u32), ORIGIN + frame.len() as u64));
             return;
         };
-        let (_, h) = self.head.expect("position() found a head");
-        let end = p + frame.len() as u64;
+        let (_, mut h) = self.head.expect("position() found a head");
+        let (mut p, mut end) = (p, p + frame.len() as u64);
         if end <= h {
-            return; // a duplicate, or too late: its place is a gap span already
+            if h - p <= self.max_gap {
+                return; // a duplicate, or too late: its place is a gap span already
+            }
+            // Far behind the analysis: the timestamps were reset (a new
+            // source). End what was sounding and go on from the head; audio
+            // of the old numbering still played out maps far off and is
+            // masked as unknown.
+            self.fill_gap(h, h + self.flush, on_event);
+            h += self.flush;
+            self.head = Some((ts, h));
+            (p, end) = (h, h + frame.len() as u64);
         }
         let new = if p < h { &frame[(h - p) as usize..] } else { frame };
         if p > h {
