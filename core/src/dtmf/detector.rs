@@ -157,6 +157,15 @@ impl Limits {
     }
 }
 
+/// Consecutive strict hits that make a candidate (single strict hits, and
+/// pairs, are common in high voices).
+const STRICT_CANDIDATE_HITS: u32 = 4;
+
+/// A strict run stays a candidate while its phase advances are coherent to
+/// within this factor of the confirmation threshold (speech harmonics glide
+/// and fall out within a few windows; a key, even a mistuned one, holds).
+const RUN_COHERENCE_SLACK: f32 = 0.99;
+
 /// Candidate tier A (a nominal key): per-window offsets within 2.5 %,
 /// twist within ±6 dB, the raw energy share ≥ 0.7 (a 10 ms tone fills at
 /// least 3/4 of some window), each tone 2 dB above its group.
@@ -383,7 +392,9 @@ impl Detector {
                 let hit = loose.filter(|h| self.within(&self.limits, h));
                 // A strict hit is a candidate when it continues one (single
                 // strict hits are common in speech; real keys go on).
-                let strict = hit.is_some_and(|h| self.prev_hit == Some(h.key));
+                let strict = hit.is_some_and(|h| self.prev_hit == Some(h.key))
+                    && self.run.is_some_and(|r| r.hits + 1 >= STRICT_CANDIDATE_HITS)
+                    && self.run_is_steady();
                 let candidate = self.candidate(loose.as_ref(), &sb, strict);
                 let n = self.bank.len as f32;
                 sink.window(self.blocks * self.bank.len as u64, candidate, sb.energy - sb.sum * sb.sum / n);
@@ -507,6 +518,20 @@ impl Detector {
             && (PURE_SUB_BLOCK.contains(&sub(&self.prev_block)) || PURE_SUB_BLOCK.contains(&sub(cur)));
         self.prev_pure = pure;
         pure && was_pure
+    }
+
+    /// Whether the current run has so far met the guards confirmation
+    /// applies against speech — coherent phase advances (with a little
+    /// slack), steady levels, tones holding most of the energy — though not
+    /// necessarily the frequency tolerance; true until there is anything to judge.
+    fn run_is_steady(&self) -> bool {
+        let Some(run) = &self.run else { return true };
+        let l = &self.limits;
+        let slack = RUN_COHERENCE_SLACK * l.min_coherence;
+        let coherent =
+            (0..2).all(|k| run.magnitude[k] == 0.0 || run.coherent[k].norm_sqr() >= (slack * run.magnitude[k]).powi(2));
+        let clean = run.fraction[1] == 0.0 || run.fraction[0] >= l.min_mean_fraction * run.fraction[1];
+        coherent && clean && run.level.steady(l.max_level_spread)
     }
 
     /// Whether a hit measured under looser limits also meets `l` (the same
