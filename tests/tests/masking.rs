@@ -416,12 +416,12 @@ fn a_pan_keyed_fast_is_fully_masked_and_reported_exactly() {
 const SPEECH_SECONDS_PER_VOICE: f64 = 130.0;
 
 /// SPEC's over-masking target. Not met yet: on this 30-minute set cardveil
-/// masks 0.106 % of the time and its longest span is 75 ms (three high
+/// masks 0.104 % of the time and its longest span is 75 ms (three high
 /// espeak-ng voices — en+f3, en+Annie, en-us+belinda — hold two harmonics on
 /// a DTMF pair for a few windows). Run it with `--ignored`; issue 3's note
 /// has the figures.
 #[test]
-#[ignore = "over-masking target not met yet: 0.106 % masked, longest span 75 ms (see issue 3)"]
+#[ignore = "over-masking target not met yet: 0.104 % masked, longest span 75 ms (see issue 3)"]
 fn speech_and_music_without_keys_are_hardly_masked() {
     use cardveil_tests::talkoff::{music, speech, voices};
     if !tools::require("espeak-ng", "over-masking on speech") || !tools::require("sox", "over-masking on speech") {

@@ -166,13 +166,14 @@ const STRICT_CANDIDATE_HITS: u32 = 4;
 /// and fall out within a few windows; a key, even a mistuned one, holds).
 const RUN_COHERENCE_SLACK: f32 = 0.99;
 
-/// Candidate tier A (a nominal key): per-window offsets within 2.5 %,
-/// twist within ±6 dB, the raw energy share ≥ 0.7 (a 10 ms tone fills at
-/// least 3/4 of some window), each tone 2 dB above its group.
+/// Candidate tier A (a nominal key): per-window offsets within 2 % (a valid
+/// key 1.5 % off measures up to about 2 % in single windows), twist within
+/// ±12 dB, the raw energy share ≥ 0.72 (a 10 ms tone fills at least 3/4 of
+/// some window), each tone 3 dB above its group.
 const NOMINAL_OFFSET: f32 = 0.02;
 const NOMINAL_TWIST: f32 = 15.85; // 12 dB
 const NOMINAL_FRACTION: f32 = 0.72;
-const NOMINAL_DOMINANCE: f32 = 1.585; // 2 dB
+const NOMINAL_DOMINANCE: f32 = 1.995; // 3 dB
 /// Candidate tier B (two pure tones anywhere within the loose limits): the
 /// corrected share of the window's energy, and of one sub-block's. A real
 /// tone measures 0.95–1.1 (the correction grows steeply with the offset, so
