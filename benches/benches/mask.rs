@@ -46,9 +46,34 @@ fn mask_on(c: &mut Criterion, name: &str, input: &[i16]) {
             })
         });
     }
-    let mut m = Masker::new(MaskerConfig { mode: MaskMode::Noise, ..MaskerConfig::default() }).unwrap();
+    let mut m = Masker::new(MaskerConfig::default()).unwrap();
+    let pcm_frames: Vec<[i16; 160]> = frames
+        .iter()
+        .map(|f| {
+            let mut p = [0i16; 160];
+            ulaw::decode_into(f, &mut p);
+            p
+        })
+        .collect();
     let mut pcm = [0i16; 160];
     let mut i = 0;
+    g.bench_function("cardveil_pcm16_in_place_silence", |b| {
+        b.iter(|| {
+            pcm.copy_from_slice(&pcm_frames[i]);
+            m.process_pcm16(black_box(&mut pcm), |_| events += 1).unwrap();
+            i = (i + 1) % frames.len();
+        })
+    });
+    let mut d = cardveil_core::dtmf::Detector::new(cardveil_core::dtmf::DetectorConfig::default()).unwrap();
+    let mut i = 0;
+    g.bench_function("cardveil_detect_only", |b| {
+        b.iter(|| {
+            d.process(black_box(&pcm_frames[i]), |_| events += 1);
+            i = (i + 1) % frames.len();
+        })
+    });
+    let mut m = Masker::new(MaskerConfig { mode: MaskMode::Noise, ..MaskerConfig::default() }).unwrap();
+    i = 0;
     g.bench_function("cardveil_decode_mask_encode", |b| {
         b.iter(|| {
             ulaw::decode_into(black_box(frames[i]), &mut pcm);

@@ -38,10 +38,9 @@ struct Span {
 
 #[derive(Debug)]
 pub(crate) struct Spans {
-    /// Spans in order of creation (so of start, for candidate spans).
+    /// Spans in order of creation (so of start, for candidate spans): the
+    /// first `len` are in use. Few enough that evicting shifts them down.
     items: Box<[Span]>,
-    /// Index of the oldest span, and how many there are.
-    first: usize,
     len: usize,
     guard: u64,
     block: u64,
@@ -69,7 +68,6 @@ impl Spans {
         let capacity = (window_ms / MIN_SPAN_MS + 2) as usize;
         Spans {
             items: vec![Span::default(); capacity].into_boxed_slice(),
-            first: 0,
             len: 0,
             guard,
             block,
@@ -84,16 +82,12 @@ impl Spans {
         std::mem::size_of_val(&*self.items)
     }
 
-    fn at(&self, i: usize) -> &Span {
-        &self.items[(self.first + i) % self.items.len()]
+    fn live(&self) -> &[Span] {
+        &self.items[..self.len]
     }
 
     fn newest_mut(&mut self) -> Option<&mut Span> {
-        if self.len == 0 {
-            return None;
-        }
-        let i = (self.first + self.len - 1) % self.items.len();
-        Some(&mut self.items[i])
+        self.items[..self.len].last_mut()
     }
 
     fn push(&mut self, span: Span) {
@@ -104,8 +98,7 @@ impl Spans {
             newest.start = newest.start.min(span.start);
             return;
         }
-        let i = (self.first + self.len) % self.items.len();
-        self.items[i] = span;
+        self.items[self.len] = span;
         self.len += 1;
     }
 
@@ -166,9 +159,7 @@ impl Spans {
 
     /// Reports every candidate span that ends before `limit` and was not yet reported.
     pub fn report_final<F: FnMut(MaskerEvent)>(&mut self, limit: u64, on_event: &mut F) {
-        for i in 0..self.len {
-            let k = (self.first + i) % self.items.len();
-            let s = &mut self.items[k];
+        for s in &mut self.items[..self.len] {
             if s.candidate && !s.reported && s.end < limit {
                 s.reported = true;
                 on_event(MaskerEvent::Masked(MaskedSpan { start: s.start, end: s.end }));
@@ -186,15 +177,11 @@ impl Spans {
     /// Forgets spans that end at or before `pos`; returns the largest end
     /// forgotten (0 if none). Unreported spans are kept.
     pub fn evict(&mut self, pos: u64) -> u64 {
-        let mut forgot = 0;
-        while self.len > 0 {
-            let s = *self.at(0);
-            if s.end > pos || !s.reported {
-                break;
-            }
-            forgot = forgot.max(s.end);
-            self.first = (self.first + 1) % self.items.len();
-            self.len -= 1;
+        let gone = self.live().iter().take_while(|s| s.end <= pos && s.reported).count();
+        let forgot = self.live()[..gone].iter().map(|s| s.end).max().unwrap_or(0);
+        if gone > 0 {
+            self.items.copy_within(gone..self.len, 0);
+            self.len -= gone;
         }
         forgot
     }
@@ -206,8 +193,7 @@ impl Spans {
         let mut until = pos;
         loop {
             let mut grown = until;
-            for i in 0..self.len {
-                let s = self.at(i);
+            for s in self.live() {
                 if s.start <= until && until < s.end {
                     grown = grown.max(s.end);
                 }
@@ -220,7 +206,7 @@ impl Spans {
         if until > pos {
             return (true, until.min(limit));
         }
-        let next = (0..self.len).map(|i| self.at(i).start).filter(|&s| s > pos).min().unwrap_or(limit);
+        let next = self.live().iter().map(|s| s.start).filter(|&s| s > pos).min().unwrap_or(limit);
         (false, next.min(limit))
     }
 }
