@@ -25,6 +25,8 @@ pub struct Masker {
     ring: Box<[i16]>,
     /// Input samples taken so far.
     written: u64,
+    /// `written` modulo the ring's length (kept, not divided out per call).
+    write_at: usize,
     /// Largest piece processed at once (the ring holds delay + chunk).
     chunk: usize,
     /// Stored representation of digital silence.
@@ -44,6 +46,7 @@ impl Masker {
             delay: delay as u64,
             ring: vec![encode(config.encoding, 0); delay + chunk].into_boxed_slice(),
             written: 0,
+            write_at: 0,
             chunk,
             silence: encode(config.encoding, 0),
         })
@@ -106,12 +109,13 @@ impl Masker {
     fn step<C: Code, F: FnMut(MaskerEvent)>(&mut self, piece: &mut [C], on_event: &mut F) {
         let n = piece.len() as u64;
         let pos0 = self.written;
-        ring_write(&mut self.ring, pos0, piece);
+        ring_write(&mut self.ring, self.write_at, piece);
         // Output positions pos0 + i carry input positions pos0 + i − delay.
         let first_out = pos0 as i64 - self.delay as i64;
         let floor = first_out.max(0) as u64;
         C::analyse(&mut self.analyser, piece, floor, on_event);
         self.written += n;
+        self.write_at = wrap(self.write_at + piece.len(), self.ring.len());
 
         // The first `delay` outputs of the stream are silence.
         let lead = (-first_out).clamp(0, n as i64) as usize;
@@ -128,7 +132,9 @@ impl Masker {
             if masked {
                 replace_into(&self.replacer, self.encoding, dst, src);
             } else {
-                ring_read(&self.ring, src, dst);
+                // `src` is within the ring's length behind `written`.
+                let back = (self.written - src) as usize;
+                ring_read(&self.ring, wrap(self.write_at + self.ring.len() - back, self.ring.len()), dst);
                 observe(&mut self.replacer, self.encoding, dst);
             }
             src = until;
@@ -138,9 +144,14 @@ impl Masker {
     }
 }
 
-/// Stores `src` at stream positions `pos..` of the ring (at most its length).
-fn ring_write<C: Code>(ring: &mut [i16], pos: u64, src: &[C]) {
-    let at = (pos % ring.len() as u64) as usize;
+/// `i` (less than twice `len`) modulo `len`.
+#[inline]
+fn wrap(i: usize, len: usize) -> usize {
+    if i >= len { i - len } else { i }
+}
+
+/// Stores `src` from slot `at` of the ring on, wrapping (at most its length).
+fn ring_write<C: Code>(ring: &mut [i16], at: usize, src: &[C]) {
     let first = src.len().min(ring.len() - at);
     for (r, c) in ring[at..at + first].iter_mut().zip(&src[..first]) {
         *r = c.store();
@@ -150,9 +161,8 @@ fn ring_write<C: Code>(ring: &mut [i16], pos: u64, src: &[C]) {
     }
 }
 
-/// Loads stream positions `pos..pos + dst.len()` from the ring.
-fn ring_read<C: Code>(ring: &[i16], pos: u64, dst: &mut [C]) {
-    let at = (pos % ring.len() as u64) as usize;
+/// Loads `dst.len()` samples from slot `at` of the ring on, wrapping.
+fn ring_read<C: Code>(ring: &[i16], at: usize, dst: &mut [C]) {
     let first = dst.len().min(ring.len() - at);
     let (head, tail) = dst.split_at_mut(first);
     for (d, &r) in head.iter_mut().zip(&ring[at..at + first]) {
