@@ -175,11 +175,11 @@ const NOMINAL_TWIST: f32 = 15.85; // 12 dB
 const NOMINAL_FRACTION: f32 = 0.72;
 const NOMINAL_DOMINANCE: f32 = 1.995; // 3 dB
 /// Candidate tier B (two pure tones anywhere within the loose limits): the
-/// corrected share of the window's energy, and of one sub-block's. A real
-/// tone measures 0.95–1.1 (the correction grows steeply with the offset, so
-/// more than that is a mismeasured offset, as in speech).
-const PURE: std::ops::RangeInclusive<f32> = 0.95..=1.1;
-const PURE_SUB_BLOCK: std::ops::RangeInclusive<f32> = 0.95..=1.12;
+/// energy of the two tones fitted at their measured frequencies over the
+/// energy of the window, and of one of its sub-blocks. A real pair measures
+/// 1.00 ± 0.03; speech that puts two harmonics on a pair rarely does.
+const PURE: std::ops::RangeInclusive<f32> = 0.96..=1.05;
+const PURE_SUB_BLOCK: std::ops::RangeInclusive<f32> = 0.96..=1.05;
 
 fn db_to_power(db: f32) -> f32 {
     10f32.powf(db / 10.0)
@@ -396,7 +396,7 @@ impl Detector {
                 let strict = hit.is_some_and(|h| self.prev_hit == Some(h.key))
                     && self.run.is_some_and(|r| r.hits + 1 >= STRICT_CANDIDATE_HITS)
                     && self.run_is_steady();
-                let candidate = self.candidate(loose.as_ref(), &sb, strict);
+                let candidate = self.candidate(loose.as_ref(), &x, &sb, strict);
                 let n = self.bank.len as f32;
                 sink.window(self.blocks * self.bank.len as u64, candidate, sb.energy - sb.sum * sb.sum / n);
                 hit
@@ -476,16 +476,20 @@ impl Detector {
     }
 
     /// The masker's candidate test (see [`Params::candidate`]): the window
-    /// continues a strict run (`strict`), or passed the loose limits (its
-    /// measurement is `loose`) and then either looks like a nominal key (tier A) or is two pure tones
-    /// (tier B) for the second window running. Pure means the two tones, each corrected for the window's
-    /// exact response at its measured offset, hold the energy of the 10 ms
-    /// window and of one of its two 5 ms sub-blocks (a tone fills at least
-    /// one sub-block whenever it lasts 10 ms or more). Tier B and strict
-    /// hits need two windows because single ones are common in high voices;
-    /// off-nominal tones are then masked from their second window's span,
-    /// still ahead of what a decoder needs to read a key.
-    fn candidate(&mut self, loose: Option<&Hit>, cur: &SubBlock, strict: bool) -> bool {
+    /// continues a steady strict run (`strict`), or passed the loose limits
+    /// (its measurement is `loose`) and then either looks like a nominal key
+    /// (tier A) or is two pure tones (tier B) for the second window running.
+    /// Pure: the frequencies are measured again with the pair's leakage and
+    /// images computed at the first measurement (two mistuned tones'
+    /// leakage otherwise swings them by ±1 % from window to window), the two
+    /// tones are fitted to their bins at those frequencies, and the fitted
+    /// pair — cross terms included — holds the energy of the 10 ms window
+    /// and of one of its 5 ms sub-blocks (a tone fills at least one
+    /// sub-block whenever it lasts 10 ms or more). Tier B and strict hits
+    /// need more than one window because single ones are common in high
+    /// voices; off-nominal tones are then masked from a little after their
+    /// onset, still ahead of what a decoder needs to read a key.
+    fn candidate(&mut self, loose: Option<&Hit>, x: &Tones, cur: &SubBlock, strict: bool) -> bool {
         let was_pure = std::mem::replace(&mut self.prev_pure, false);
         let Some(h) = loose else { return strict };
         let [r, c] = h.tones;
@@ -500,20 +504,25 @@ impl Detector {
             self.prev_pure = true;
             return true;
         }
-        // |window response|⁻² at the offset, for a window of `secs`.
-        let inverse_response = |offset: f32, secs: f32| {
-            let u = std::f32::consts::PI * offset * secs;
-            if u.abs() < 1e-4 { 1.0 } else { (u / u.sin()).powi(2) }
-        };
-        let (g10, g5) = (
-            [inverse_response(h.offset[0], 0.01), inverse_response(h.offset[1], 0.01)],
-            [inverse_response(h.offset[0], 0.005), inverse_response(h.offset[1], 0.005)],
-        );
-        let window = (h.bins[0] * g10[0] + h.bins[1] * g10[1]) / (self.limits.half_window * h.energy);
+        // Measure the offsets again with the leakage computed at the
+        // frequencies first measured (two mistuned tones' leakage otherwise
+        // swings them by up to ±1 % from window to window).
+        let window_len = 2 * self.bank.len;
+        let first = [self.bank.freq[r] + h.offset[0], self.bank.freq[c] + h.offset[1]];
+        let mean = (self.prev_block.sum + cur.sum) * self.limits.inv_window;
+        let (xr, xc) = self.bank.unmix_at(x, window_len, mean, r, c, first).own;
+        let (yr, yc) = self.bank.unmix_at(&self.prev_window, window_len, self.prev_window_mean, r, c, first).own;
+        let offset = [self.offset_hz(xr.mul_conj(yr), r), self.offset_hz(xc.mul_conj(yc), c)];
+        // The two tones' share of the energy — the pair fitted at the
+        // measured frequencies, cross terms included — of the window and of
+        // each sub-block.
+        let hz = [self.bank.freq[r] + offset[0], self.bank.freq[c] + offset[1]];
+        let window = self.bank.unmix_at(x, window_len, mean, r, c, hz).energy / h.energy.max(1.0);
         let n = self.bank.len as f32;
         let sub = |b: &SubBlock| {
-            let e = b.energy - b.sum * b.sum / n;
-            2.0 * (b.y.at(r).norm_sqr() * g5[0] + b.y.at(c).norm_sqr() * g5[1]) / (n * e.max(1.0))
+            let mean = b.sum / n;
+            let e = b.energy - b.sum * mean;
+            self.bank.unmix_at(&b.y, self.bank.len, mean, r, c, hz).energy / e.max(1.0)
         };
         let pure = PURE.contains(&window)
             && (PURE_SUB_BLOCK.contains(&sub(&self.prev_block)) || PURE_SUB_BLOCK.contains(&sub(cur)));

@@ -74,7 +74,7 @@ impl Params {
             max_normal_twist_db: 16.0,
             max_reverse_twist_db: 16.0,
             min_level_dbm0: -45.0,
-            min_fraction: 0.5,
+            min_fraction: 0.4,
             min_dominance_db: 0.0,
             ..Profile::Q24.params()
         }
