@@ -179,6 +179,8 @@ const NOMINAL_DOMINANCE: f32 = 1.995; // 3 dB
 /// energy of the window, and of one of its sub-blocks. A real pair measures
 /// 1.00 ± 0.03; speech that puts two harmonics on a pair rarely does.
 const PURE: std::ops::RangeInclusive<f32> = 0.96..=1.05;
+/// The cheap pre-test of tier B (see `Detector::candidate`).
+const FIRST_LOOK: std::ops::RangeInclusive<f32> = 0.7..=1.6;
 const PURE_SUB_BLOCK: std::ops::RangeInclusive<f32> = 0.96..=1.05;
 
 fn db_to_power(db: f32) -> f32 {
@@ -503,6 +505,17 @@ impl Detector {
         if tier_a || strict {
             self.prev_pure = true;
             return true;
+        }
+        // A cheap first look: the share with the nominal-frequency unmixing
+        // and the window response at the first offsets. Two mistuned tones
+        // read 0.75–1.35 here; a tone's partial first or last window, or
+        // most speech, much less. Only then the exact measurement (a few
+        // dozen sines).
+        let first_look = (h.bins[0] * self.gain_correction(h.offset[0])
+            + h.bins[1] * self.gain_correction(h.offset[1]))
+            / (self.limits.half_window * h.energy);
+        if !FIRST_LOOK.contains(&first_look) {
+            return false;
         }
         // Measure the offsets again with the leakage computed at the
         // frequencies first measured (two mistuned tones' leakage otherwise
