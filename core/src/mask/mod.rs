@@ -9,7 +9,7 @@
 //! detector, with wide limits: anything a lenient decoder could still read
 //! as a key, including ±3.5 % off-frequency, twisted and 10 ms tones) and
 //! masks a span from a little before the first candidate window to a
-//! little after the last (see [`spans`](self) for the bounds). Audio is
+//! little after the last (`spans.rs` explains the bounds). Audio is
 //! released through a look-ahead delay line ([`Masker`]) long enough that
 //! the span's start has not been released yet when the candidate is found:
 //! 18 ms covers the tone's first sample with a 2 ms guard; the default is

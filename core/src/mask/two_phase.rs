@@ -48,7 +48,7 @@ fn rebase(e: MaskerEvent) -> MaskerEvent {
 /// * a gap (loss) is analysed as silence and masked at playout, whatever
 ///   the host conceals it with, since nothing about it is known;
 /// * audio never analysed (played before it was analysed, before the first
-///   packet or more than [`HISTORY_MS`] ms behind the analysis) is masked;
+///   packet or more than a second behind the analysis) is masked;
 /// * a packet more than a second behind the analysis means the timestamps
 ///   were reset: the analysis goes on from there.
 ///
