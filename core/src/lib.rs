@@ -1,7 +1,7 @@
 //! cardveil-core: the plain-Rust heart of cardveil.
 //!
 //! Data flows one way: [`codec`] (G.711, sample formats) → [`dtmf`] (detection,
-//! tone generation) → [`mask`] → capture → vault. This crate contains no
+//! tone generation) → [`mask`] → [`capture`] → vault. This crate contains no
 //! `unsafe` code except one line that calls the AVX2 build of the DTMF
 //! correlator after checking the CPU has it; it does no I/O and never logs.
 //!
@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod capture;
 pub mod codec;
 pub mod dtmf;
 pub mod mask;

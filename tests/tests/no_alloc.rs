@@ -174,3 +174,27 @@ fn masker_state_is_small() {
     );
     assert!(state <= 1024, "{state} bytes");
 }
+
+#[test]
+fn capturing_a_card_allocates_nothing() {
+    use cardveil_core::capture::{Capture, CaptureConfig, CaptureEvent};
+    use cardveil_core::dtmf::Key;
+    let mut c = Capture::new(CaptureConfig::standard(8000, (2026, 11)));
+    let keys: Vec<Key> = "4111111111111111#1229#123#".chars().map(|ch| Key::from_char(ch).unwrap()).collect();
+    let before = allocations();
+    let mut complete = false;
+    for round in 0..50u64 {
+        c.begin(round * 100_000);
+        for (i, &k) in keys.iter().enumerate() {
+            c.key(k, round * 100_000 + i as u64 * 800);
+            while let Some(e) = c.poll() {
+                complete |= e == CaptureEvent::Complete;
+            }
+        }
+        let card = c.take_card();
+        assert!(card.is_some_and(|card| card.pan.is_some_and(|p| p.len() == 16)));
+    }
+    let during = allocations() - before;
+    assert_eq!(during, 0, "{during} allocations while capturing");
+    assert!(complete);
+}
