@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod call;
 pub mod capture;
 pub mod codec;
 pub mod dtmf;
