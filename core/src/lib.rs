@@ -14,6 +14,7 @@ pub mod capture;
 pub mod codec;
 pub mod dtmf;
 pub mod mask;
+pub mod vault;
 
 mod error;
 pub use error::Error;
