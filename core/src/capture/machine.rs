@@ -99,7 +99,8 @@ pub enum CaptureEvent {
 /// Capture settings. Times are in samples of media time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CaptureConfig {
-    /// Fields in the order they are keyed (1 to 3 of them, no repeats).
+    /// Fields in the order they are keyed (1 to 3 of them, no repeats; the
+    /// first `None` ends the list).
     pub fields: [Option<Field>; 3],
     /// Refusals of one field allowed before the capture fails.
     pub max_retries: u8,
