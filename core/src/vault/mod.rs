@@ -1,5 +1,7 @@
-//! The token vault. So far: the token formats of SPEC (`token`). The
-//! encrypted records, stores, audit chain and key rotation are still to come
-//! (issue 4).
+//! The token vault. So far: the token formats of SPEC ([`token`]) and the
+//! record cryptography ([`crypto`]: sealing, opening, KEK rotation,
+//! fingerprints). The `Vault` trait, its stores, the audit chain and the
+//! CVV holder are still to come (issue 4).
 
+pub mod crypto;
 pub mod token;
