@@ -1,9 +1,11 @@
 //! cardveil-core: the plain-Rust heart of cardveil.
 //!
 //! Data flows one way: [`codec`] (G.711, sample formats) → [`dtmf`] (detection,
-//! tone generation) → [`mask`] → [`capture`] → vault. This crate contains no
+//! tone generation) → [`mask`] → [`capture`] → [`vault`]; [`call`] ties one
+//! call's two streams and its capture together. This crate contains no
 //! `unsafe` code except one line that calls the AVX2 build of the DTMF
-//! correlator after checking the CPU has it; it does no I/O and never logs.
+//! correlator after checking the CPU has it; it never logs and does no file
+//! or network I/O (the vault reads the OS random source).
 //!
 //! See `../shared/SPEC.md` for the standards each module meets.
 #![deny(unsafe_code)]
