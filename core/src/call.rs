@@ -55,15 +55,7 @@ impl Call {
     /// # Errors
     /// [`Error::WrongFrameType`] if the call was set up for G.711.
     pub fn process_pcm16(&mut self, direction: Direction, frame: &mut [i16]) -> Result<(), Error> {
-        match direction {
-            Direction::CallerToAgent => {
-                let (capture, capturing) = (&mut self.capture, self.capturing);
-                self.caller.process_pcm16(frame, |e| feed(capture, capturing, e))?;
-                self.tick();
-                Ok(())
-            }
-            Direction::AgentToCaller => self.agent.process_pcm16(frame, |_| {}),
-        }
+        self.on_leg(direction, |m, on| m.process_pcm16(frame, on))
     }
 
     /// Masks a G.711 frame of one direction in place.
@@ -71,14 +63,24 @@ impl Call {
     /// # Errors
     /// [`Error::WrongFrameType`] if the call was set up for PCM16.
     pub fn process_g711(&mut self, direction: Direction, frame: &mut [u8]) -> Result<(), Error> {
+        self.on_leg(direction, |m, on| m.process_g711(frame, on))
+    }
+
+    /// Runs `process` on one direction's masker: the caller's key presses
+    /// feed the capture, whose timeouts then advance; the agent's are only
+    /// masked.
+    fn on_leg<P>(&mut self, direction: Direction, process: P) -> Result<(), Error>
+    where
+        P: FnOnce(&mut Masker, &mut dyn FnMut(MaskerEvent)) -> Result<(), Error>,
+    {
         match direction {
             Direction::CallerToAgent => {
                 let (capture, capturing) = (&mut self.capture, self.capturing);
-                self.caller.process_g711(frame, |e| feed(capture, capturing, e))?;
+                process(&mut self.caller, &mut |e| feed(capture, capturing, e))?;
                 self.tick();
                 Ok(())
             }
-            Direction::AgentToCaller => self.agent.process_g711(frame, |_| {}),
+            Direction::AgentToCaller => process(&mut self.agent, &mut |_| {}),
         }
     }
 
