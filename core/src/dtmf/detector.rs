@@ -279,8 +279,15 @@ struct Hit {
     /// The uncorrected share of the energy, and the window's AC energy.
     raw_fraction: f32,
     energy: f32,
+    /// |X|² of the runner-up in the row and in the column group.
+    second: [f32; 2],
+}
+
+impl Hit {
     /// The weaker group's dominance (power ratio of best to second tone).
-    dominance: f32,
+    fn dominance(&self) -> f32 {
+        (self.raw[0] / self.second[0]).min(self.raw[1] / self.second[1])
+    }
 }
 
 impl Detector {
@@ -448,21 +455,11 @@ impl Detector {
         let adv_c = xc.mul_conj(yc);
         let off_r = self.offset_hz(adv_r, r);
         let off_c = self.offset_hz(adv_c, c);
-        if off_r.abs() > l.inst_tol[r] || off_c.abs() > l.inst_tol[c] {
-            return None;
-        }
         // Tone power corrected for the window's response at that offset, so
         // level and twist are measured right even at ±1.5 %.
         let pr = xr.norm_sqr() * self.gain_correction(off_r);
         let pc = xc.norm_sqr() * self.gain_correction(off_c);
-        if pr < l.min_bin_power || pc < l.min_bin_power {
-            return None;
-        }
-        let twist = pc / pr;
-        if twist < l.min_twist || twist > l.max_twist {
-            return None;
-        }
-        Some(Hit {
+        let hit = Hit {
             key: Key::from_row_col(row, col),
             advance: [adv_r, adv_c],
             power: [pr, pc],
@@ -473,8 +470,10 @@ impl Detector {
             raw: [p[r], p[c]],
             raw_fraction: (p[r] + p[c]) / (l.half_window * energy),
             energy,
-            dominance: (p[r] / row2).min(p[c] / col2),
-        })
+            second: [row2, col2],
+        };
+        // The frequency, level and twist tests (and again the cheap ones).
+        self.within(l, &hit).then_some(hit)
     }
 
     /// The masker's candidate test (see [`Params::candidate`]): the window
@@ -501,7 +500,7 @@ impl Detector {
             && rel(1) <= NOMINAL_OFFSET
             && (NOMINAL_TWIST.recip()..=NOMINAL_TWIST).contains(&twist)
             && h.raw_fraction >= NOMINAL_FRACTION
-            && h.dominance >= NOMINAL_DOMINANCE;
+            && h.dominance() >= NOMINAL_DOMINANCE;
         if tier_a || strict {
             self.prev_pure = true;
             return true;
@@ -557,21 +556,24 @@ impl Detector {
         coherent && clean && run.level.steady(l.max_level_spread)
     }
 
-    /// Whether a hit measured under looser limits also meets `l` (the same
-    /// tests as [`Self::judge`], on the values it measured).
+    /// Whether a window's measurement meets `l`: the one statement of the
+    /// hit tests. [`Self::judge`] applies it (after its cheap early exits);
+    /// the masker applies it to the loose measurement for the strict verdict.
     fn within(&self, l: &Limits, h: &Hit) -> bool {
         let [r, c] = h.tones;
+        let [pr, pc] = h.raw;
         let twist = h.power[1] / h.power[0];
-        2.0 * h.raw[0] >= l.min_bin_power
-            && 2.0 * h.raw[1] >= l.min_bin_power
-            && h.dominance >= l.min_dominance
-            && h.raw_fraction * l.half_window >= l.fraction_factor
-            && h.offset[0].abs() <= l.inst_tol[r]
-            && h.offset[1].abs() <= l.inst_tol[c]
-            && h.power[0] >= l.min_bin_power
-            && h.power[1] >= l.min_bin_power
-            && twist >= l.min_twist
-            && twist <= l.max_twist
+        !(2.0 * pr < l.min_bin_power
+            || 2.0 * pc < l.min_bin_power
+            || pr < l.min_dominance * h.second[0]
+            || pc < l.min_dominance * h.second[1]
+            || pr + pc < l.fraction_factor * h.energy
+            || h.offset[0].abs() > l.inst_tol[r]
+            || h.offset[1].abs() > l.inst_tol[c]
+            || h.power[0] < l.min_bin_power
+            || h.power[1] < l.min_bin_power
+            || twist < l.min_twist
+            || twist > l.max_twist)
     }
 
     /// Frequency offset (Hz) from the phase advance over one hop at tone `t`.
