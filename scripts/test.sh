@@ -5,8 +5,10 @@
 # Some tests need Debian packages: libspandsp-dev + pkg-config (reference
 # detector), espeak-ng (speech for talk-off and over-masking), sox (G.711
 # cross-check and resampling), multimon-ng and dtmf2num (decoders the masked
-# audio must defeat). Run as root, this script installs whichever are missing;
-# otherwise those tests print SKIPPED (and fail under CI=true).
+# audio must defeat), postgresql (the shared vault store: this script starts a
+# throwaway server on loopback unless CARDVEIL_TEST_POSTGRES names one). Run as
+# root, this script installs whichever are missing; otherwise those tests print
+# SKIPPED (and fail under CI=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,7 @@ command -v multimon-ng >/dev/null || need+=(multimon-ng)
 command -v dtmf2num >/dev/null || need+=(dtmf2num)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists spandsp 2>/dev/null || need+=(libspandsp-dev)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if ((${#need[@]})); then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
         echo "installing test tools: ${need[*]}"
@@ -26,6 +29,14 @@ if ((${#need[@]})); then
     else
         echo "note: missing ${need[*]} (apt-get install ${need[*]}); the tests that need them will be skipped" >&2
     fi
+fi
+
+if [[ -z ${CARDVEIL_TEST_POSTGRES:-} ]] && compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    pgdir=$(mktemp)
+    CARDVEIL_TEST_POSTGRES=$(scripts/postgres.sh 2>"$pgdir")
+    export CARDVEIL_TEST_POSTGRES
+    pgdir=$(sed -n 's/^postgres: //p' "$pgdir")
+    trap 'scripts/postgres.sh stop "$pgdir"' EXIT
 fi
 
 cargo test --workspace "$@"

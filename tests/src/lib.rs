@@ -7,6 +7,7 @@
 
 pub mod conformance;
 pub mod masking;
+pub mod pg;
 pub mod rng;
 pub mod spandsp;
 pub mod stimulus;

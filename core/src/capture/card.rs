@@ -43,6 +43,12 @@ impl<const N: usize> Digits<N> {
         &self.digits[..self.len]
     }
 
+    /// Replaces these digits with a copy of `other`'s, in place.
+    pub fn copy_from(&mut self, other: &Digits<N>) {
+        self.digits = other.digits;
+        self.len = other.len;
+    }
+
     /// Forgets every digit (and wipes the storage).
     pub fn clear(&mut self) {
         self.zeroize();
@@ -86,6 +92,19 @@ macro_rules! card_field {
             /// The digits, 0–9 each. Handle with care: this is card data.
             pub fn expose(&self) -> &[u8] {
                 self.0.expose()
+            }
+
+            /// The field from ASCII digits (`b"4111…"`), or `None` if a
+            /// byte is not a digit or there are too many. The caller wipes
+            /// its own copy.
+            pub fn from_ascii(ascii: &[u8]) -> Option<Self> {
+                let mut f = Self::default();
+                for &b in ascii {
+                    if !b.is_ascii_digit() || !f.0.push(b - b'0') {
+                        return None;
+                    }
+                }
+                Some(f)
             }
 
             /// How many digits.
@@ -153,6 +172,18 @@ pub enum Brand {
 }
 
 impl Brand {
+    /// Every brand in the table.
+    pub const ALL: [Brand; 8] = [
+        Brand::Visa,
+        Brand::Mastercard,
+        Brand::Amex,
+        Brand::Discover,
+        Brand::Diners,
+        Brand::Jcb,
+        Brand::UnionPay,
+        Brand::Maestro,
+    ];
+
     /// Lowercase name, as in the events (`"visa"`).
     pub fn name(self) -> &'static str {
         match self {

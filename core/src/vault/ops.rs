@@ -1,0 +1,413 @@
+//! [`StoreVault`]: the vault's operations over any [`Store`].
+
+use ring::digest;
+use ring::rand::SystemRandom;
+
+use super::audit::{self, AuditRecord, Verifier};
+use super::crypto::{self, Kek, Sealed};
+use super::store::{META_SCHEMA, Row, SCHEMA_VERSION, Store, StoreError, Tx};
+use super::{Metadata, TokenFormat, Vault, VaultError, time, token};
+use crate::capture::{Brand, Expiry, Pan};
+
+/// The KEKs a vault holds: the current one (highest version) seals; older
+/// ones only open records not yet rewrapped.
+#[derive(Debug)]
+pub struct Keyring {
+    keks: Vec<Kek>,
+}
+
+impl Keyring {
+    /// A keyring with one KEK.
+    pub fn new(kek: Kek) -> Keyring {
+        Keyring { keks: vec![kek] }
+    }
+
+    /// Adds a KEK (replacing one of the same version); the highest version
+    /// becomes current.
+    pub fn add(&mut self, kek: Kek) {
+        self.keks.retain(|k| k.version() != kek.version());
+        self.keks.push(kek);
+        self.keks.sort_by_key(Kek::version);
+    }
+
+    /// The KEK that seals new records.
+    pub fn current(&self) -> &Kek {
+        self.keks.last().expect("a keyring has at least one KEK")
+    }
+
+    /// The KEK of `version`, if loaded.
+    pub fn get(&self, version: u32) -> Option<&Kek> {
+        self.keks.iter().find(|k| k.version() == version)
+    }
+
+    /// Versions loaded, ascending.
+    pub fn versions(&self) -> impl Iterator<Item = u32> + '_ {
+        self.keks.iter().map(Kek::version)
+    }
+}
+
+/// Vault settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VaultConfig {
+    /// Token format of new tokens.
+    pub format: TokenFormat,
+    /// Return the existing unexpired token when the same PAN comes again
+    /// (a keyed fingerprint finds it without decrypting).
+    pub same_card_same_token: bool,
+    /// TTL in seconds when no expiry is given (default 90 days).
+    pub default_ttl: i64,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        VaultConfig { format: TokenFormat::Opaque, same_card_same_token: false, default_ttl: 90 * 86_400 }
+    }
+}
+
+/// What one audited operation did.
+struct Step<T> {
+    outcome: String,
+    token: Option<String>,
+    result: Result<T, VaultError>,
+}
+
+fn step<T>(
+    outcome: impl Into<String>,
+    token: Option<&str>,
+    result: Result<T, VaultError>,
+) -> Result<Step<T>, VaultError> {
+    Ok(Step { outcome: outcome.into(), token: token.map(str::to_owned), result })
+}
+
+/// Records rewrapped per transaction during rotation.
+const REWRAP_BATCH: u32 = 256;
+
+/// The vault over a store: tokens, sealing, TTLs, rotation and the audit
+/// chain, each operation one transaction with its audit record.
+pub struct StoreVault<S: Store> {
+    store: S,
+    keys: Keyring,
+    config: VaultConfig,
+    rng: SystemRandom,
+    clock: fn() -> i64,
+}
+
+impl<S: Store> std::fmt::Debug for StoreVault<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreVault").field("keys", &self.keys).field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+fn check_actor(actor: &str) -> Result<(), VaultError> {
+    if actor.is_empty() || actor.len() > 128 || actor.chars().any(char::is_control) {
+        return Err(VaultError::Actor);
+    }
+    Ok(())
+}
+
+/// The 128-bit id bound into a record's seals: an opaque token's own bits,
+/// or a hash of a numeric token.
+fn token_id(token: &str) -> Result<[u8; 16], VaultError> {
+    if token.starts_with(token::PREFIX) {
+        return Ok(token::parse_opaque(token)?);
+    }
+    if !(12..=19).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(token::TokenError::Malformed.into());
+    }
+    let h =
+        digest::digest(&digest::SHA256, [b"cardveil numeric token ".as_slice(), token.as_bytes()].concat().as_slice());
+    Ok(h.as_ref()[..16].try_into().expect("16 bytes"))
+}
+
+fn brand_of(name: Option<&str>) -> Option<Brand> {
+    name.and_then(|n| Brand::ALL.iter().copied().find(|b| b.name() == n))
+}
+
+fn metadata(row: &Row, existing: bool) -> Metadata {
+    let mut last4 = [b'?'; 4];
+    if row.last4.len() == 4 {
+        last4.copy_from_slice(row.last4.as_bytes());
+    }
+    Metadata {
+        token: row.token.clone(),
+        brand: brand_of(row.brand.as_deref()),
+        last4,
+        digits: row.digits,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        existing,
+    }
+}
+
+/// A canary sealed under each KEK version the vault has seen, so a wrong
+/// key is refused on open instead of failing record by record.
+fn canary_key(version: u32) -> String {
+    format!("kek_check_v{version}")
+}
+const CANARY_TOKEN: [u8; 16] = *b"cardveil-canary!";
+
+fn canary_pan() -> Pan {
+    Pan::from_ascii(b"0000000000000000").expect("digits")
+}
+
+fn encode_sealed(s: &Sealed) -> Vec<u8> {
+    let mut v = Vec::with_capacity(2 + s.wrapped_key.len() + s.ciphertext.len());
+    v.extend_from_slice(&(s.wrapped_key.len() as u16).to_be_bytes());
+    v.extend_from_slice(&s.wrapped_key);
+    v.extend_from_slice(&s.ciphertext);
+    v
+}
+
+fn decode_sealed(v: &[u8], version: u32) -> Option<Sealed> {
+    let n = u16::from_be_bytes(v.get(..2)?.try_into().ok()?) as usize;
+    let wrapped_key = v.get(2..2 + n)?.to_vec();
+    let ciphertext = v.get(2 + n..)?.to_vec();
+    Some(Sealed { token_id: CANARY_TOKEN, kek_version: version, wrapped_key, ciphertext })
+}
+
+impl<S: Store> StoreVault<S> {
+    /// Opens the vault in `store` (creating its schema if new) with `keys`.
+    ///
+    /// # Errors
+    /// [`VaultError::WrongKey`] if a loaded KEK does not open the canary
+    /// the vault sealed under that version; [`VaultError::Schema`] for a
+    /// schema from a newer build; store errors.
+    pub fn open(store: S, keys: Keyring, config: VaultConfig) -> Result<StoreVault<S>, VaultError> {
+        let mut v = StoreVault { store, keys, config, rng: SystemRandom::new(), clock: time::now };
+        let (keys, rng) = (&v.keys, &v.rng);
+        v.store.transaction(&mut |tx| {
+            match tx.meta_get(META_SCHEMA)? {
+                None => tx.meta_put(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?,
+                Some(b) => {
+                    let found = b.as_slice().try_into().map(u32::from_be_bytes).unwrap_or(u32::MAX);
+                    if found != SCHEMA_VERSION {
+                        return Err(VaultError::Schema(found, SCHEMA_VERSION));
+                    }
+                }
+            }
+            for version in keys.versions() {
+                let kek = keys.get(version).expect("listed");
+                match tx.meta_get(&canary_key(version))? {
+                    Some(b) => {
+                        let ok = decode_sealed(&b, version).is_some_and(|s| crypto::open(&s, kek).is_ok());
+                        if !ok {
+                            return Err(VaultError::WrongKey(version));
+                        }
+                    }
+                    None => {
+                        let s = crypto::seal(&canary_pan(), CANARY_TOKEN, kek, rng)?;
+                        tx.meta_put(&canary_key(version), &encode_sealed(&s))?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(v)
+    }
+
+    /// Replaces the clock (Unix seconds), for tests of TTLs and purges.
+    pub fn set_clock(&mut self, clock: fn() -> i64) {
+        self.clock = clock;
+    }
+
+    /// The store.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Runs an operation in one transaction with its audit record. `body`
+    /// returns a [`Step`]: the outcome text, the token it concerned and the
+    /// operation's result; the record is written whatever the result (a
+    /// refused detokenize is audited too). Errors of the store itself roll
+    /// everything back.
+    fn audited<T>(
+        &mut self,
+        actor: &str,
+        operation: &str,
+        mut body: impl FnMut(&mut dyn Tx, &Keyring, &SystemRandom, i64) -> Result<Step<T>, VaultError>,
+    ) -> Result<T, VaultError> {
+        check_actor(actor)?;
+        let now = (self.clock)();
+        let (keys, rng) = (&self.keys, &self.rng);
+        let mut result = None;
+        self.store.transaction(&mut |tx| {
+            let head = tx.lock_audit_head()?;
+            let step = body(tx, keys, rng, now)?;
+            let record: AuditRecord = audit::next(head, now, actor, operation, step.token.as_deref(), &step.outcome);
+            tx.append_audit(&record)?;
+            result = Some(step.result);
+            Ok(())
+        })?;
+        result.expect("the transaction ran the body")
+    }
+
+    /// Verifies the audit chain from the first record to the recorded
+    /// head; returns how many records it holds.
+    ///
+    /// # Errors
+    /// [`VaultError::AuditBroken`] at the first record that does not verify.
+    pub fn verify_audit(&mut self) -> Result<u64, VaultError> {
+        let head = self.store.audit_head()?;
+        let mut v = Verifier::new();
+        let mut after = 0;
+        loop {
+            let batch = self.store.audit_records(after, 1000)?;
+            let Some(last) = batch.last() else { break };
+            after = last.seq;
+            for r in &batch {
+                v.check(r)?;
+            }
+        }
+        v.finish(head)
+    }
+
+    /// Makes `kek` current and rewraps every data key (and fingerprint)
+    /// under it; older KEKs stay loaded for records a concurrent writer
+    /// added meanwhile. Returns how many records were rewrapped.
+    pub fn rotate(&mut self, kek: Kek, actor: &str) -> Result<u64, VaultError> {
+        check_actor(actor)?;
+        let version = kek.version();
+        if version <= self.keys.current().version() {
+            return Err(VaultError::KekNotNewer(version, self.keys.current().version()));
+        }
+        let canary = crypto::seal(&canary_pan(), CANARY_TOKEN, &kek, &self.rng)?;
+        self.keys.add(kek);
+        self.store
+            .transaction(&mut |tx| tx.meta_put(&canary_key(version), &encode_sealed(&canary)).map_err(Into::into))?;
+        let mut total = 0u64;
+        loop {
+            let same_card = self.config.same_card_same_token;
+            let n = self.audited(actor, "rotate", |tx, keys, rng, _| {
+                let new = keys.current();
+                let rows = tx.not_at_version(new.version(), REWRAP_BATCH)?;
+                for row in &rows {
+                    let old = keys.get(row.kek_version).ok_or(VaultError::UnknownKekVersion(row.kek_version))?;
+                    let sealed = Sealed {
+                        token_id: token_id(&row.token)?,
+                        kek_version: row.kek_version,
+                        wrapped_key: row.wrapped_key.clone(),
+                        ciphertext: row.ciphertext.clone(),
+                    };
+                    let fingerprint = match (&row.fingerprint, same_card) {
+                        (Some(_), true) => Some(new.fingerprint(&crypto::open(&sealed, old)?).to_vec()),
+                        _ => None,
+                    };
+                    let r = crypto::rewrap(&sealed, old, new, rng)?;
+                    tx.rewrap(&row.token, new.version(), &r.wrapped_key, fingerprint.as_deref())?;
+                }
+                step(format!("rewrapped {} to KEK version {}", rows.len(), new.version()), None, Ok(rows.len() as u64))
+            })?;
+            total += n;
+            if n < REWRAP_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+impl<S: Store> Vault for StoreVault<S> {
+    fn tokenize(&mut self, pan: &Pan, expiry: Option<&Expiry>, actor: &str) -> Result<Metadata, VaultError> {
+        let digits = pan.expose();
+        if !(12..=19).contains(&digits.len()) {
+            return Err(VaultError::PanLength);
+        }
+        let config = self.config;
+        let last4: String = digits[digits.len() - 4..].iter().map(|&d| (b'0' + d) as char).collect();
+        let brand = Brand::of(digits).map(|b| b.name().to_owned());
+        self.audited(actor, "tokenize", |tx, keys, rng, now| {
+            let expires_at = expiry.and_then(time::end_of_expiry_month).unwrap_or(now + config.default_ttl);
+            let kek = keys.current();
+            let fingerprint = config.same_card_same_token.then(|| kek.fingerprint(pan).to_vec());
+            if let Some(fp) = &fingerprint
+                && let Some(row) = tx.by_fingerprint(fp, now)?
+            {
+                return step("existing", Some(&row.token), Ok(metadata(&row, true)));
+            }
+            // A numeric token can collide with an earlier one: draw again.
+            for _ in 0..16 {
+                let (token, id) = match config.format {
+                    TokenFormat::Opaque => token::opaque(rng)?,
+                    TokenFormat::Numeric => {
+                        let t = token::numeric(pan, rng)?;
+                        let id = token_id(&t)?;
+                        (t, id)
+                    }
+                };
+                let sealed = crypto::seal(pan, id, kek, rng)?;
+                let row = Row {
+                    token,
+                    kek_version: kek.version(),
+                    wrapped_key: sealed.wrapped_key,
+                    ciphertext: sealed.ciphertext,
+                    fingerprint: fingerprint.clone(),
+                    brand: brand.clone(),
+                    last4: last4.clone(),
+                    digits: digits.len() as u8,
+                    created_at: now,
+                    expires_at,
+                };
+                if tx.insert(&row)? {
+                    return step("ok", Some(&row.token), Ok(metadata(&row, false)));
+                }
+            }
+            step("error: no free token", None, Err(StoreError("no free token after 16 draws".into()).into()))
+        })
+    }
+
+    fn metadata(&mut self, token: &str, actor: &str) -> Result<Metadata, VaultError> {
+        self.audited(actor, "metadata", |tx, _, _, now| match tx.get(token)? {
+            None => step("not_found", Some(token), Err(VaultError::NotFound)),
+            Some(row) if row.expires_at <= now => step("expired", Some(token), Err(VaultError::Expired)),
+            Some(row) => step("ok", Some(token), Ok(metadata(&row, false))),
+        })
+    }
+
+    fn detokenize(&mut self, token: &str, actor: &str) -> Result<Pan, VaultError> {
+        let id = token_id(token);
+        self.audited(actor, "detokenize", |tx, keys, _, now| {
+            let t = Some(token);
+            let id = match &id {
+                Ok(id) => *id,
+                Err(_) => return step("malformed token", None, Err(token::TokenError::Malformed.into())),
+            };
+            match tx.get(token)? {
+                None => step("not_found", t, Err(VaultError::NotFound)),
+                Some(row) if row.expires_at <= now => step("expired", t, Err(VaultError::Expired)),
+                Some(row) => match keys.get(row.kek_version) {
+                    None => {
+                        step("error: key version not loaded", t, Err(VaultError::UnknownKekVersion(row.kek_version)))
+                    }
+                    Some(kek) => {
+                        let sealed = Sealed {
+                            token_id: id,
+                            kek_version: row.kek_version,
+                            wrapped_key: row.wrapped_key,
+                            ciphertext: row.ciphertext,
+                        };
+                        match crypto::open(&sealed, kek) {
+                            Ok(pan) => step("ok", t, Ok(pan)),
+                            Err(e) => step("error: record does not open", t, Err(e.into())),
+                        }
+                    }
+                },
+            }
+        })
+    }
+
+    fn delete(&mut self, token: &str, actor: &str) -> Result<(), VaultError> {
+        self.audited(actor, "delete", |tx, _, _, _| {
+            if tx.delete(token)? {
+                step("ok", Some(token), Ok(()))
+            } else {
+                step("not_found", Some(token), Err(VaultError::NotFound))
+            }
+        })
+    }
+
+    fn purge(&mut self, actor: &str) -> Result<u64, VaultError> {
+        self.audited(actor, "purge", |tx, _, _, now| {
+            let n = tx.purge(now)?;
+            step(format!("removed {n}"), None, Ok(n))
+        })
+    }
+}

@@ -1,0 +1,230 @@
+//! The vault over both stores, with one suite: tokens of both formats,
+//! metadata, audited detokenize, same card → same token, TTL and purge,
+//! delete, KEK rotation and wrong keys, the audit chain and its tampering,
+//! and no PAN in clear in the stored bytes.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use cardveil_core::capture::{Expiry, Pan, luhn};
+use cardveil_core::vault::crypto::Kek;
+use cardveil_core::vault::time::days_from_civil;
+use cardveil_core::vault::{
+    Keyring, PostgresStore, SqliteStore, Store, StoreVault, TokenFormat, Vault, VaultConfig, VaultError,
+};
+
+const T0: i64 = 1_795_824_000; // 2026-11-28
+
+fn pan(s: &str) -> Pan {
+    Pan::from_ascii(s.as_bytes()).unwrap()
+}
+
+fn keys(version: u32, byte: u8) -> Keyring {
+    Keyring::new(Kek::new(version, &[byte; 32]))
+}
+
+/// Runs the suite against stores from `open` (each call opens the same
+/// vault again, as after a restart), with `now` as the clock's value and
+/// `tamper` running SQL on the vault behind its back.
+fn suite<S: Store>(open: &dyn Fn() -> S, now: &'static AtomicI64, clock: fn() -> i64, tamper: &dyn Fn(&str)) {
+    now.store(T0, Ordering::SeqCst);
+    let vault = |config: VaultConfig, keys: Keyring| {
+        let mut v = StoreVault::open(open(), keys, config).unwrap();
+        v.set_clock(clock);
+        v
+    };
+    let mut v = vault(VaultConfig::default(), keys(1, 7));
+    let visa = pan("4111111111111111");
+    let expiry = Expiry::from_ascii(b"1229").unwrap();
+
+    // Opaque token, metadata, audited detokenize.
+    let m = v.tokenize(&visa, Some(&expiry), "agent:42").unwrap();
+    assert!(m.token.starts_with("tok_") && m.token.len() == 32, "{}", m.token);
+    assert_eq!((m.brand.map(|b| b.name()), m.last4_str(), m.digits), (Some("visa"), "1111", 16));
+    assert_eq!(m.expires_at, days_from_civil(2030, 1, 1) * 86_400, "TTL runs to the end of the expiry month");
+    assert!(!m.existing);
+    assert_eq!(v.metadata(&m.token, "agent:42").unwrap().last4, *b"1111");
+    assert_eq!(v.detokenize(&m.token, "payments").unwrap().expose(), visa.expose());
+    // A second tokenization of the same card is a new token by default.
+    let m2 = v.tokenize(&visa, None, "agent:42").unwrap();
+    assert_ne!(m2.token, m.token);
+    assert_eq!(m2.expires_at, T0 + 90 * 86_400, "default TTL without an expiry");
+
+    // Refusals: typo, unknown, bad actor, bad PAN length.
+    let mut typo = m.token.clone().into_bytes();
+    typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
+    let typo = String::from_utf8(typo).unwrap();
+    assert!(matches!(v.detokenize(&typo, "payments"), Err(VaultError::Token(_))));
+    let unknown = cardveil_core::vault::token::format_opaque(&[9; 16]);
+    assert!(matches!(v.detokenize(&unknown, "payments"), Err(VaultError::NotFound)));
+    assert!(matches!(v.detokenize(&m.token, ""), Err(VaultError::Actor)));
+    assert!(matches!(v.detokenize(&m.token, "a\nb"), Err(VaultError::Actor)));
+    assert!(matches!(v.tokenize(&pan("41111111111"), None, "x"), Err(VaultError::PanLength)));
+
+    // Delete.
+    v.delete(&m2.token, "agent:42").unwrap();
+    assert!(matches!(v.detokenize(&m2.token, "payments"), Err(VaultError::NotFound)));
+    assert!(matches!(v.delete(&m2.token, "agent:42"), Err(VaultError::NotFound)));
+
+    // Numeric tokens, and same card → same token.
+    let mut n = vault(
+        VaultConfig { format: TokenFormat::Numeric, same_card_same_token: true, ..VaultConfig::default() },
+        keys(1, 7),
+    );
+    let amex = pan("378282246310005");
+    let a = n.tokenize(&amex, None, "agent:42").unwrap();
+    assert_eq!(a.token.len(), 15);
+    assert!(a.token.ends_with("0005") && a.token.starts_with('9'));
+    assert!(!luhn(&a.token.bytes().map(|b| b - b'0').collect::<Vec<_>>()));
+    let again = n.tokenize(&amex, None, "agent:43").unwrap();
+    assert_eq!((again.token.as_str(), again.existing), (a.token.as_str(), true));
+    assert_eq!(n.detokenize(&a.token, "payments").unwrap().expose(), amex.expose());
+    assert_ne!(n.tokenize(&pan("371449635398431"), None, "agent:42").unwrap().token, a.token);
+
+    // TTL and purge: 2027-03-01 is past the 90-day default, not past 12/29.
+    now.store(days_from_civil(2027, 3, 1) * 86_400, Ordering::SeqCst);
+    assert!(matches!(n.detokenize(&a.token, "payments"), Err(VaultError::Expired)));
+    assert_eq!(v.detokenize(&m.token, "payments").unwrap().expose(), visa.expose());
+    assert_eq!(v.purge("scheduler").unwrap(), 2, "both 90-day numeric tokens");
+    assert!(matches!(n.detokenize(&a.token, "payments"), Err(VaultError::NotFound)));
+    // An expired fingerprint is not reused.
+    let fresh = n.tokenize(&amex, None, "agent:42").unwrap();
+    assert!(!fresh.existing);
+    drop(n);
+
+    // Rotation: every record rewrapped; the new key alone opens them.
+    let rewrapped = v.rotate(Kek::new(2, &[8; 32]), "security").unwrap();
+    assert_eq!(rewrapped, 2, "the visa token and the fresh amex token");
+    drop(v);
+    let mut v2 = vault(VaultConfig::default(), keys(2, 8));
+    assert_eq!(v2.detokenize(&m.token, "payments").unwrap().expose(), visa.expose());
+    assert_eq!(v2.detokenize(&fresh.token, "payments").unwrap().expose(), amex.expose());
+    assert!(matches!(v2.rotate(Kek::new(2, &[9; 32]), "security"), Err(VaultError::KekNotNewer(2, 2))));
+    // A wrong key of a known version is refused on open.
+    assert!(matches!(StoreVault::open(open(), keys(2, 9), VaultConfig::default()), Err(VaultError::WrongKey(2))));
+
+    // The audit chain holds every operation and finds tampering.
+    let records = v2.verify_audit().unwrap();
+    assert!(records >= 20, "{records} records");
+    let mut log = Vec::new();
+    let mut after = 0;
+    loop {
+        let batch = v2.store_mut().audit_records(after, 7).unwrap();
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        log.extend(batch);
+    }
+    assert_eq!(log.len() as u64, records);
+    let ops: Vec<_> = log.iter().map(|r| (r.operation.as_str(), r.outcome.as_str())).collect();
+    for want in [
+        ("tokenize", "ok"),
+        ("tokenize", "existing"),
+        ("detokenize", "ok"),
+        ("detokenize", "not_found"),
+        ("detokenize", "expired"),
+        ("detokenize", "malformed token"),
+        ("delete", "ok"),
+        ("purge", "removed 2"),
+        ("rotate", "rewrapped 2 to KEK version 2"),
+    ] {
+        assert!(ops.contains(&want), "no {want:?} in {ops:?}");
+    }
+    let detok = log.iter().find(|r| r.operation == "detokenize").unwrap();
+    assert_eq!((detok.actor.as_str(), detok.token.as_deref()), ("payments", Some(m.token.as_str())));
+    for r in &log {
+        let text = format!("{r:?}");
+        assert!(!text.contains("4111111111111111") && !text.contains("378282246310005"), "{text}");
+    }
+    tamper("UPDATE cardveil_audit SET outcome = 'not_found' WHERE seq = 3");
+    assert!(matches!(v2.verify_audit(), Err(VaultError::AuditBroken { seq: 3, .. })));
+    tamper(&format!("UPDATE cardveil_audit SET outcome = '{}' WHERE seq = 3", log[2].outcome));
+    assert_eq!(v2.verify_audit().unwrap(), records);
+    tamper("DELETE FROM cardveil_audit WHERE seq = 5");
+    assert!(matches!(v2.verify_audit(), Err(VaultError::AuditBroken { seq: 5, .. })));
+    tamper("DELETE FROM cardveil_audit WHERE seq >= 5");
+    assert!(matches!(v2.verify_audit(), Err(VaultError::AuditBroken { seq: 5, .. })), "cut tail");
+}
+
+fn pan_bytes_absent(hay: &[u8], pans: &[&str]) {
+    for p in pans {
+        let digits: Vec<u8> = p.bytes().map(|b| b - b'0').collect();
+        assert!(
+            !hay.windows(p.len()).any(|w| w == p.as_bytes() || w == digits.as_slice()),
+            "PAN {}… in clear",
+            &p[..6]
+        );
+    }
+}
+
+#[test]
+fn sqlite_vault() {
+    static NOW: AtomicI64 = AtomicI64::new(T0);
+    let dir = std::env::temp_dir().join(format!("cardveil-vault-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("vault.sqlite");
+    let open = || SqliteStore::open(&path).unwrap();
+    let tamper = |sql: &str| {
+        rusqlite::Connection::open(&path).unwrap().execute_batch(sql).unwrap();
+    };
+    suite(&open, &NOW, || NOW.load(Ordering::SeqCst), &tamper);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    // Nothing in the files (database, WAL) holds a PAN in clear.
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    assert!(bytes.len() > 4096);
+    pan_bytes_absent(&bytes, &["4111111111111111", "378282246310005", "371449635398431"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn postgres_vault() {
+    static NOW: AtomicI64 = AtomicI64::new(T0);
+    let Some(url) = cardveil_tests::pg::fresh_database("the PostgreSQL vault test") else { return };
+    let open = || PostgresStore::connect(&url).unwrap();
+    let tamper = |sql: &str| {
+        postgres::Client::connect(&url, postgres::NoTls).unwrap().batch_execute(sql).unwrap();
+    };
+    suite(&open, &NOW, || NOW.load(Ordering::SeqCst), &tamper);
+    // Nothing in the tables holds a PAN in clear (as the server returns them).
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut bytes = Vec::new();
+    for table in ["cardveil_tokens", "cardveil_meta", "cardveil_audit"] {
+        for row in c.query(&format!("SELECT t::text FROM {table} t"), &[]).unwrap() {
+            bytes.extend(row.get::<_, String>(0).into_bytes());
+        }
+    }
+    assert!(bytes.len() > 1000);
+    pan_bytes_absent(&bytes, &["4111111111111111", "378282246310005", "371449635398431"]);
+}
+
+#[test]
+fn postgres_writers_on_many_connections_keep_one_chain() {
+    let Some(url) = cardveil_tests::pg::fresh_database("the PostgreSQL concurrency test") else { return };
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut v = StoreVault::open(PostgresStore::connect(&url).unwrap(), keys(1, 5), VaultConfig::default())
+                    .unwrap();
+                (0..25)
+                    .map(|i| {
+                        let p = pan(&format!("{}", 4_000_000_000_000_000u64 + t * 1000 + i));
+                        (v.tokenize(&p, None, &format!("writer:{t}")).unwrap().token, p)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let issued: Vec<_> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let mut v = StoreVault::open(PostgresStore::connect(&url).unwrap(), keys(1, 5), VaultConfig::default()).unwrap();
+    for (token, p) in &issued {
+        assert_eq!(v.detokenize(token, "check").unwrap().expose(), p.expose());
+    }
+    assert_eq!(v.verify_audit().unwrap(), 200);
+}
