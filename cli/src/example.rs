@@ -16,6 +16,16 @@ pub const KEYS: &str = "4111111111111111#1229#123#";
 
 /// The example's samples at `rate`, with the truth (key, start, end in samples).
 pub fn synthesize(rate: u32) -> (Vec<i16>, Vec<(Key, u64, u64)>) {
+    keyed(rate, KEYS)
+}
+
+/// A caller keying `keys` at `rate` the way the example does (uneven
+/// timing, levels and twist, 600 ms after each `#`, faint line noise),
+/// with the truth (key, start, end in samples). Deterministic.
+///
+/// # Panics
+/// If `keys` has a character that is not a DTMF key.
+pub fn keyed(rate: u32, keys: &str) -> (Vec<i16>, Vec<(Key, u64, u64)>) {
     let ms = |v: f64| (v * rate as f64 / 1000.0) as usize;
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let mut rand = move || {
@@ -27,8 +37,8 @@ pub fn synthesize(rate: u32) -> (Vec<i16>, Vec<(Key, u64, u64)>) {
     let mut pcm: Vec<i16> = Vec::new();
     let mut truth = Vec::new();
     pcm.resize(ms(400.0), 0);
-    for c in KEYS.chars() {
-        let key = Key::from_char(c).expect("example keys are DTMF keys");
+    for c in keys.chars() {
+        let key = Key::from_char(c).expect("keys are DTMF keys");
         let (lo, hi) = key.frequencies();
         let level = -8.0 - 10.0 * rand();
         let twist = -3.0 * rand();

@@ -1,13 +1,15 @@
 //! The `cardveil` command, as a library so tests and fuzzers can drive it.
 //!
-//! Subcommands: `detect` and `mask` (SPEC's CLI contract) and `example` (writes a WAV of
-//! a keyed test card number to try the tool on). Every failure is one line on
+//! Subcommands: `detect`, `mask` (with `--capture`) and `vault` (SPEC's CLI contract)
+//! and `example` (writes a WAV of a keyed test card number to try the tool on). Every failure is one line on
 //! stderr and a non-zero exit status; no command leaves a partial file.
 
+pub mod capture;
 pub mod detect;
 pub mod example;
 pub mod mask;
 pub mod output;
+pub mod vault;
 
 use std::path::PathBuf;
 
@@ -49,6 +51,20 @@ pub enum Command {
         /// Detector profile for the keys reported: q24 (default), etsi or ntt.
         #[arg(long, default_value = "q24")]
         profile: String,
+        /// Also capture card fields from the start of the file, in this order (e.g. pan,expiry,cvv);
+        /// the PAN is tokenized into the vault and its token printed.
+        #[arg(long, value_name = "FIELDS")]
+        capture: Option<String>,
+        #[command(flatten)]
+        vault: VaultArgs,
+    },
+    /// Token vault operations: reveal (audited), delete, purge, rotate, audit verify.
+    Vault {
+        /// What to do.
+        #[command(subcommand)]
+        op: VaultCommand,
+        #[command(flatten)]
+        vault: VaultArgs,
     },
     /// Write a WAV file of a keyed test card number (4111 1111 1111 1111) to try the tool on.
     Example {
@@ -61,6 +77,51 @@ pub enum Command {
         #[arg(long, default_value_t = 8000)]
         rate: u32,
     },
+}
+
+/// Where the vault is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VaultArgs {
+    /// Vault: a SQLite file, or a PostgreSQL URL (postgresql://… or host=…). Default:
+    /// $CARDVEIL_VAULT, else $XDG_DATA_HOME/cardveil/vault.sqlite (~/.local/share/cardveil/vault.sqlite).
+    #[arg(long, global = true, value_name = "PATH|URL")]
+    pub vault: Option<String>,
+    /// Key file (KEKs). Default: $CARDVEIL_KEY_FILE, else the SQLite vault's path + ".key",
+    /// created on first use as a development key.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+}
+
+/// `cardveil vault …`.
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Print the PAN behind a token (audited).
+    Reveal {
+        /// The token.
+        token: String,
+    },
+    /// Delete a token's record.
+    Delete {
+        /// The token.
+        token: String,
+    },
+    /// Delete every record whose time to live has passed.
+    Purge,
+    /// Add a new key version to the key file and rewrap every record under it.
+    Rotate,
+    /// The audit trail.
+    Audit {
+        /// What to do with it.
+        #[command(subcommand)]
+        op: AuditCommand,
+    },
+}
+
+/// `cardveil vault audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit hash chain: any edited, removed or inserted record is reported.
+    Verify,
 }
 
 /// A failure to report: one line, and the exit status.
@@ -97,10 +158,28 @@ impl CliError {
 pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
     match cli.command {
         Command::Detect { input, profile } => detect::run(&input, &profile, out),
-        Command::Mask { input, output, mode, lookahead_ms, profile } => mask::run(
-            &mask::MaskArgs { input: &input, output: &output, mode: &mode, lookahead_ms, profile: &profile },
+        Command::Mask { input, output, mode, lookahead_ms, profile, capture, vault } => mask::run(
+            &mask::MaskArgs {
+                input: &input,
+                output: &output,
+                mode: &mode,
+                lookahead_ms,
+                profile: &profile,
+                capture: capture.as_deref(),
+                vault: vault::VaultLocation::new(vault.vault, vault.key_file),
+            },
             out,
         ),
+        Command::Vault { op, vault } => {
+            let op = match op {
+                VaultCommand::Reveal { token } => vault::VaultOp::Reveal(token),
+                VaultCommand::Delete { token } => vault::VaultOp::Delete(token),
+                VaultCommand::Purge => vault::VaultOp::Purge,
+                VaultCommand::Rotate => vault::VaultOp::Rotate,
+                VaultCommand::Audit { op: AuditCommand::Verify } => vault::VaultOp::AuditVerify,
+            };
+            vault::run(&op, &vault::VaultLocation::new(vault.vault, vault.key_file), out)
+        }
         Command::Example { output, encoding, rate } => example::run(&output, &encoding, rate),
     }
 }

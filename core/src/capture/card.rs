@@ -43,10 +43,13 @@ impl<const N: usize> Digits<N> {
         &self.digits[..self.len]
     }
 
-    /// Replaces these digits with a copy of `other`'s, in place.
-    pub fn copy_from(&mut self, other: &Digits<N>) {
-        self.digits = other.digits;
-        self.len = other.len;
+    /// Replaces these digits with a copy of `other`'s (as many as fit), in
+    /// place: no temporary copy is made.
+    pub fn copy_from<const M: usize>(&mut self, other: &Digits<M>) {
+        self.clear();
+        for &d in other.expose() {
+            self.push(d);
+        }
     }
 
     /// Forgets every digit (and wipes the storage).

@@ -356,9 +356,9 @@ impl Capture {
                     last4 = Some([tail[0] + b'0', tail[1] + b'0', tail[2] + b'0', tail[3] + b'0']);
                 }
                 match field {
-                    Field::Pan => copy_into(&self.current, &mut self.pan.0),
-                    Field::Expiry => copy_into(&self.current, &mut self.expiry.0),
-                    Field::Cvv => copy_into(&self.current, &mut self.cvv.0),
+                    Field::Pan => self.pan.0.copy_from(&self.current),
+                    Field::Expiry => self.expiry.0.copy_from(&self.current),
+                    Field::Cvv => self.cvv.0.copy_from(&self.current),
                 }
                 self.current.clear();
                 self.push(CaptureEvent::Valid { field, digits, brand, last4 });
@@ -405,13 +405,6 @@ impl Capture {
 }
 
 /// Replaces `dst`'s digits with `src`'s (which fit: the field rules bound them).
-fn copy_into<const N: usize, const M: usize>(src: &Digits<N>, dst: &mut Digits<M>) {
-    dst.clear();
-    for &d in src.expose() {
-        dst.push(d);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

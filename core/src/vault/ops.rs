@@ -35,6 +35,11 @@ impl Keyring {
         self.keks.last().expect("a keyring has at least one KEK")
     }
 
+    /// The current KEK, taking the keyring apart.
+    pub fn into_current(mut self) -> Kek {
+        self.keks.pop().expect("a keyring has at least one KEK")
+    }
+
     /// The KEK of `version`, if loaded.
     pub fn get(&self, version: u32) -> Option<&Kek> {
         self.keks.iter().find(|k| k.version() == version)
@@ -107,12 +112,12 @@ fn check_actor(actor: &str) -> Result<(), VaultError> {
 
 /// The 128-bit id bound into a record's seals: an opaque token's own bits,
 /// or a hash of a numeric token.
-fn token_id(token: &str) -> Result<[u8; 16], VaultError> {
+fn token_id(token: &str) -> Result<[u8; 16], token::TokenError> {
     if token.starts_with(token::PREFIX) {
-        return Ok(token::parse_opaque(token)?);
+        return token::parse_opaque(token);
     }
     if !(12..=19).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(token::TokenError::Malformed.into());
+        return Err(token::TokenError::Malformed);
     }
     let h =
         digest::digest(&digest::SHA256, [b"cardveil numeric token ".as_slice(), token.as_bytes()].concat().as_slice());
@@ -368,7 +373,7 @@ impl<S: Store> Vault for StoreVault<S> {
             let t = Some(token);
             let id = match &id {
                 Ok(id) => *id,
-                Err(_) => return step("malformed token", None, Err(token::TokenError::Malformed.into())),
+                Err(e) => return step("malformed token", None, Err(e.clone().into())),
             };
             match tx.get(token)? {
                 None => step("not_found", t, Err(VaultError::NotFound)),

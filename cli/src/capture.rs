@@ -1,0 +1,134 @@
+//! `cardveil mask … --capture pan,expiry,cvv`: each channel's keys feed a
+//! capture begun at the start of the file; its agent-safe events become
+//! JSON lines; a completed card goes to the tokenization worker, whose
+//! token is printed after the capture's `complete` line. The CVV is held
+//! in the worker's memory only and wiped when the command exits.
+
+use cardveil_core::capture::{Capture, CaptureConfig, CaptureEvent, Card, Field};
+use cardveil_core::dtmf::DetectorEvent;
+use cardveil_core::mask::MaskerEvent;
+use cardveil_core::vault::Done;
+
+use crate::CliError;
+
+/// The fields of `--capture`, in order.
+pub fn parse_fields(list: &str) -> Result<[Option<Field>; 3], CliError> {
+    let mut fields = [None; 3];
+    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+    if names.len() > 3 {
+        return Err(CliError::Usage(format!("--capture takes at most 3 fields, not {}", names.len())));
+    }
+    for (i, name) in names.iter().enumerate() {
+        let f = match *name {
+            "pan" => Field::Pan,
+            "expiry" => Field::Expiry,
+            "cvv" => Field::Cvv,
+            other => {
+                return Err(CliError::Usage(format!("unknown --capture field '{other}' (expected pan, expiry, cvv)")));
+            }
+        };
+        if fields.contains(&Some(f)) {
+            return Err(CliError::Usage(format!("--capture names {name} twice")));
+        }
+        fields[i] = Some(f);
+    }
+    Ok(fields)
+}
+
+/// One channel's capture while it is masked.
+#[derive(Debug)]
+pub struct ChannelCapture {
+    capture: Capture,
+    /// Events with the input position (samples) they were polled at.
+    pub events: Vec<(u64, CaptureEvent)>,
+    /// The card, once complete.
+    pub card: Option<Box<Card>>,
+}
+
+impl ChannelCapture {
+    /// A capture begun at the start of the channel.
+    pub fn new(fields: [Option<Field>; 3], rate: u32, today: (u16, u8)) -> ChannelCapture {
+        let mut capture = Capture::new(CaptureConfig { fields, ..CaptureConfig::standard(rate, today) });
+        capture.begin(0);
+        ChannelCapture { capture, events: Vec::new(), card: None }
+    }
+
+    /// A masker event: completed key presses feed the capture.
+    pub fn on_event(&mut self, e: &MaskerEvent) {
+        if let MaskerEvent::Key(DetectorEvent::Up(press)) = e {
+            self.capture.key(press.key, press.end);
+        }
+    }
+
+    /// Media time has reached `at`: timeouts, then the events so far.
+    pub fn advance(&mut self, at: u64) {
+        self.capture.tick(at);
+        while let Some(e) = self.capture.poll() {
+            self.events.push((at, e));
+            if e == CaptureEvent::Complete {
+                self.card = self.capture.take_card().map(Box::new);
+            }
+        }
+    }
+}
+
+fn with_channel(mut line: String, channel: Option<usize>) -> String {
+    if let Some(c) = channel {
+        line.pop();
+        line.push_str(&format!(r#","channel":{c}}}"#));
+    }
+    line
+}
+
+/// An agent-safe event as a JSON line (no digit beyond a PAN's last four).
+pub fn event_line(e: &CaptureEvent, channel: Option<usize>) -> String {
+    let field = |f: &Field, status: &str| format!(r#"{{"event":"field","field":"{}","status":"{status}"}}"#, f.name());
+    let line = match e {
+        CaptureEvent::FieldStarted(f) => field(f, "started"),
+        CaptureEvent::Digit { field: f, count } => {
+            format!(r#"{{"event":"field","field":"{}","status":"digit","digits":{count}}}"#, f.name())
+        }
+        CaptureEvent::Cleared(f) => field(f, "cleared"),
+        CaptureEvent::Valid { field: f, digits, brand, last4 } => {
+            let mut s = format!(r#"{{"event":"field","field":"{}","status":"valid""#, f.name());
+            if let Some(b) = brand {
+                s.push_str(&format!(r#","brand":"{}""#, b.name()));
+            }
+            if let Some(l) = last4 {
+                s.push_str(&format!(r#","last4":"{}""#, String::from_utf8_lossy(l)));
+            }
+            s.push_str(&format!(r#","digits":{digits}}}"#));
+            s
+        }
+        CaptureEvent::Invalid { field: f, reason, retries_left } => format!(
+            r#"{{"event":"field","field":"{}","status":"invalid","reason":"{}","retries_left":{retries_left}}}"#,
+            f.name(),
+            reason.name()
+        ),
+        CaptureEvent::Complete => r#"{"event":"capture","status":"complete"}"#.to_owned(),
+        CaptureEvent::Failed(f) => format!(r#"{{"event":"capture","status":"failed","field":"{}"}}"#, f.name()),
+        CaptureEvent::Cancelled => r#"{"event":"capture","status":"cancelled"}"#.to_owned(),
+    };
+    with_channel(line, channel)
+}
+
+/// The worker's result: its channel, its JSON line, and the error if
+/// tokenization failed (errors carry no card data).
+pub fn done_line(d: &Done, stereo: bool) -> (usize, String, Option<String>) {
+    let (tag, line, error) = match d {
+        Done::Token { tag, metadata, .. } => {
+            (*tag, format!(r#"{{"event":"token","field":"pan","token":"{}"}}"#, metadata.token), None)
+        }
+        Done::Failed { tag, error } => {
+            let msg = error.to_string().replace('\\', "\\\\").replace('"', "\\\"");
+            (
+                *tag,
+                format!(r#"{{"event":"token","field":"pan","status":"error","error":"{msg}"}}"#),
+                Some(error.to_string()),
+            )
+        }
+        other => (0, String::new(), Some(format!("unexpected worker result {other:?}"))),
+    };
+    let channel = tag as usize;
+    (channel, with_channel(line, stereo.then_some(channel)), error)
+}

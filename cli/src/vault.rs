@@ -1,0 +1,246 @@
+//! Opening the vault from the command line, and `cardveil vault
+//! reveal|delete|purge|rotate|audit verify`.
+//!
+//! Where the vault is: `--vault PATH`, else `$CARDVEIL_VAULT`, else
+//! `$XDG_DATA_HOME/cardveil/vault.sqlite` (`~/.local/share/cardveil/…`).
+//! A value starting `postgres://`, `postgresql://` or `host=` is a
+//! PostgreSQL server instead. The keys: `--key-file`, else
+//! `$CARDVEIL_KEY_FILE`, else (SQLite only) the vault's path + `.key`,
+//! created with a random key on first use — a development convenience:
+//! production keys come from the host's key store.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use cardveil_core::vault::{Keyring, PostgresStore, SqliteStore, StoreVault, Vault, VaultConfig, VaultError, keyfile};
+
+use crate::CliError;
+
+/// Where the vault and its keys are, as given (or defaulted).
+#[derive(Debug, Clone)]
+pub struct VaultLocation {
+    /// `--vault` or `$CARDVEIL_VAULT` (else the default path).
+    pub vault: Option<String>,
+    /// `--key-file` or `$CARDVEIL_KEY_FILE`.
+    pub key_file: Option<PathBuf>,
+}
+
+/// The default vault file.
+pub fn default_path() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("cardveil").join("vault.sqlite")
+}
+
+fn is_postgres(v: &str) -> bool {
+    v.starts_with("postgres://") || v.starts_with("postgresql://") || v.starts_with("host=")
+}
+
+/// The vault, behind the [`Vault`] trait and with the extra operations.
+pub enum OpenVault {
+    /// The SQLite file.
+    Sqlite(StoreVault<SqliteStore>),
+    /// The PostgreSQL server.
+    Postgres(StoreVault<PostgresStore>),
+}
+
+impl std::fmt::Debug for OpenVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OpenVault::Sqlite(_) => "OpenVault(sqlite)",
+            OpenVault::Postgres(_) => "OpenVault(postgres)",
+        })
+    }
+}
+
+fn verr(what: &str, e: VaultError) -> CliError {
+    CliError::Input { path: what.to_owned(), message: e.to_string() }
+}
+
+impl VaultLocation {
+    /// From the flags, falling back to the environment.
+    pub fn new(vault: Option<String>, key_file: Option<PathBuf>) -> VaultLocation {
+        VaultLocation {
+            vault: vault.or_else(|| std::env::var("CARDVEIL_VAULT").ok().filter(|v| !v.is_empty())),
+            key_file: key_file
+                .or_else(|| std::env::var_os("CARDVEIL_KEY_FILE").filter(|v| !v.is_empty()).map(PathBuf::from)),
+        }
+    }
+
+    /// A name for messages: the path, or "postgres" (never the URL, which
+    /// may hold a password).
+    fn name(&self) -> String {
+        match &self.vault {
+            Some(v) if is_postgres(v) => "postgres vault".into(),
+            Some(v) => v.clone(),
+            None => default_path().display().to_string(),
+        }
+    }
+
+    fn keys(&self, sqlite: Option<&Path>, create: bool, warn: &mut dyn Write) -> Result<Keyring, CliError> {
+        let path = match (&self.key_file, sqlite) {
+            (Some(k), _) => k.clone(),
+            (None, Some(db)) => {
+                let mut p = db.as_os_str().to_owned();
+                p.push(".key");
+                PathBuf::from(p)
+            }
+            (None, None) => {
+                return Err(CliError::Usage(
+                    "a PostgreSQL vault needs --key-file (or CARDVEIL_KEY_FILE): the key every host shares".into(),
+                ));
+            }
+        };
+        let name = path.display().to_string();
+        if create && self.key_file.is_none() {
+            let (ring, created) = keyfile::load_or_create(&path).map_err(|e| verr(&name, e))?;
+            if created {
+                let _ = writeln!(
+                    warn,
+                    "cardveil: warning: created development key file {name} (mode 0600); production keys must come from the host's key store"
+                );
+            }
+            Ok(ring)
+        } else {
+            keyfile::load(&path).map_err(|e| verr(&name, e))
+        }
+    }
+
+    /// Opens the vault. With `create`, a missing SQLite file (and its
+    /// directory and key file) is created; otherwise it must exist.
+    pub fn open(&self, config: VaultConfig, create: bool, warn: &mut dyn Write) -> Result<OpenVault, CliError> {
+        let name = self.name();
+        match self.vault.as_deref() {
+            Some(url) if is_postgres(url) => {
+                let keys = self.keys(None, create, warn)?;
+                let store = PostgresStore::connect(url).map_err(|e| verr(&name, e))?;
+                Ok(OpenVault::Postgres(StoreVault::open(store, keys, config).map_err(|e| verr(&name, e))?))
+            }
+            v => {
+                let path = v.map(PathBuf::from).unwrap_or_else(default_path);
+                if !path.exists() {
+                    if !create {
+                        return Err(CliError::input(&path, "no vault here (give --vault PATH)"));
+                    }
+                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+                        let mut b = std::fs::DirBuilder::new();
+                        b.recursive(true);
+                        #[cfg(unix)]
+                        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+                        b.create(dir).map_err(|e| CliError::input(dir, e))?;
+                    }
+                }
+                let keys = self.keys(Some(&path), create, warn)?;
+                let store = SqliteStore::open(&path).map_err(|e| verr(&name, e))?;
+                Ok(OpenVault::Sqlite(StoreVault::open(store, keys, config).map_err(|e| verr(&name, e))?))
+            }
+        }
+    }
+}
+
+impl OpenVault {
+    /// As a `Vault` for the worker.
+    pub fn into_boxed(self) -> Box<dyn Vault> {
+        match self {
+            OpenVault::Sqlite(v) => Box::new(v),
+            OpenVault::Postgres(v) => Box::new(v),
+        }
+    }
+
+    fn vault(&mut self) -> &mut dyn Vault {
+        match self {
+            OpenVault::Sqlite(v) => v,
+            OpenVault::Postgres(v) => v,
+        }
+    }
+
+    fn verify_audit(&mut self) -> Result<u64, VaultError> {
+        match self {
+            OpenVault::Sqlite(v) => v.verify_audit(),
+            OpenVault::Postgres(v) => v.verify_audit(),
+        }
+    }
+
+    fn rotate(&mut self, kek: cardveil_core::vault::crypto::Kek, actor: &str) -> Result<u64, VaultError> {
+        match self {
+            OpenVault::Sqlite(v) => v.rotate(kek, actor),
+            OpenVault::Postgres(v) => v.rotate(kek, actor),
+        }
+    }
+}
+
+/// Who the CLI acts as in the audit trail: `cli:` and the login name.
+pub fn actor() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let user: String = user.chars().filter(|c| !c.is_control()).take(100).collect();
+    format!("cli:{user}")
+}
+
+/// The `vault` operations.
+#[derive(Debug, Clone)]
+pub enum VaultOp {
+    /// Print the PAN behind a token (audited).
+    Reveal(String),
+    /// Delete a token's record.
+    Delete(String),
+    /// Delete every expired record.
+    Purge,
+    /// Add a new key version to the key file and rewrap every record.
+    Rotate,
+    /// Verify the audit chain.
+    AuditVerify,
+}
+
+/// Runs `cardveil vault …`.
+pub fn run(op: &VaultOp, location: &VaultLocation, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut stderr = std::io::stderr();
+    let mut v = location.open(VaultConfig::default(), false, &mut stderr)?;
+    let name = location.name();
+    let actor = actor();
+    let w = |out: &mut dyn Write, line: String| {
+        writeln!(out, "{line}").map_err(|e| CliError::input(Path::new("<stdout>"), e))
+    };
+    match op {
+        VaultOp::Reveal(token) => {
+            let pan = v.vault().detokenize(token, &actor).map_err(|e| verr(token, e))?;
+            // The one place card data is printed, on purpose.
+            let mut line = zeroize::Zeroizing::new(String::with_capacity(20));
+            line.extend(pan.expose().iter().map(|&d| char::from(b'0' + d)));
+            line.push('\n');
+            out.write_all(line.as_bytes()).map_err(|e| CliError::input(Path::new("<stdout>"), e))
+        }
+        VaultOp::Delete(token) => {
+            v.vault().delete(token, &actor).map_err(|e| verr(token, e))?;
+            w(out, format!(r#"{{"event":"deleted","token":"{token}"}}"#))
+        }
+        VaultOp::Purge => {
+            let n = v.vault().purge(&actor).map_err(|e| verr(&name, e))?;
+            w(out, format!(r#"{{"event":"purged","records":{n}}}"#))
+        }
+        VaultOp::Rotate => {
+            let key_file = match (&location.key_file, &location.vault) {
+                (Some(k), _) => k.clone(),
+                (None, Some(u)) if is_postgres(u) => {
+                    unreachable!("open() refused a PostgreSQL vault without a key file")
+                }
+                (None, v) => {
+                    let mut p = v.as_ref().map(PathBuf::from).unwrap_or_else(default_path).into_os_string();
+                    p.push(".key");
+                    PathBuf::from(p)
+                }
+            };
+            let keys = keyfile::add_version(&key_file).map_err(|e| verr(&key_file.display().to_string(), e))?;
+            let kek = keys.into_current();
+            let version = kek.version();
+            let n = v.rotate(kek, &actor).map_err(|e| verr(&name, e))?;
+            w(out, format!(r#"{{"event":"rotated","kek_version":{version},"records":{n}}}"#))
+        }
+        VaultOp::AuditVerify => {
+            let n = v.verify_audit().map_err(|e| verr(&name, e))?;
+            w(out, format!(r#"{{"event":"audit","status":"ok","records":{n}}}"#))
+        }
+    }
+}
