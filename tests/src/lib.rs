@@ -44,3 +44,13 @@ pub fn cardveil_detect(rate: u32, profile: Profile, samples: &[i16], chunk: usiz
 pub fn keys_of(presses: &[KeyPress]) -> String {
     presses.iter().map(|p| p.key.as_char()).collect()
 }
+
+/// The `i`-th test PAN: a Visa number `4` + i in 14 digits + a Luhn check digit.
+pub fn pan_number(i: u64) -> cardveil_core::capture::Pan {
+    let body = format!("4{i:014}");
+    let digits: Vec<u8> = body.bytes().map(|b| b - b'0').collect();
+    let check = (0..10u8)
+        .find(|&c| cardveil_core::capture::luhn(&[digits.as_slice(), &[c]].concat()))
+        .expect("one check digit fits");
+    cardveil_core::capture::Pan::from_ascii(format!("{body}{check}").as_bytes()).expect("16 digits")
+}

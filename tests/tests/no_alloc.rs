@@ -192,3 +192,63 @@ fn capturing_a_card_allocates_nothing() {
     assert_eq!(during, 0, "{during} allocations while capturing");
     assert!(complete);
 }
+
+#[test]
+fn call_frames_allocate_nothing_while_a_capture_runs_and_the_worker_tokenizes() {
+    use cardveil_core::call::{Call, CallConfig, Direction};
+    use cardveil_core::capture::{CaptureConfig, CaptureEvent};
+    use cardveil_core::mask::MaskerConfig;
+    use cardveil_core::vault::crypto::Kek;
+    use cardveil_core::vault::{Done, Keyring, SqliteStore, StoreVault, VaultConfig, Worker};
+
+    let vault = StoreVault::open(
+        SqliteStore::in_memory().unwrap(),
+        Keyring::new(Kek::new(1, &[1; 32])),
+        VaultConfig::default(),
+    )
+    .unwrap();
+    let worker = Worker::spawn(Box::new(vault), "test", std::time::Duration::from_secs(5)).unwrap();
+    let mut call =
+        Call::new(CallConfig { masker: MaskerConfig::default(), capture: CaptureConfig::standard(8000, (2026, 11)) })
+            .unwrap();
+    let card_keys = "4111111111111111#1229#123#";
+    let mut rng = Rng::new(77);
+    let mut t = Track::new(8000);
+    t.silence(300.0);
+    for _ in 0..3 {
+        for ch in card_keys.chars() {
+            t.tone(&Tone::new(cardveil_core::dtmf::Key::from_char(ch).unwrap(), rng.range(50.0, 90.0)), &mut rng);
+            t.silence(rng.range(60.0, 120.0));
+        }
+        t.silence(1000.0);
+    }
+    t.add_noise(100.0, &mut rng);
+    let mut caller = t.pcm16();
+    let mut agent = caller.clone();
+    let (mut in_frames, mut tokens, mut captures) = (0u64, 0, 0);
+    call.begin_capture();
+    for (c, a) in caller.chunks_mut(160).zip(agent.chunks_mut(160)) {
+        let before = allocations();
+        call.process_pcm16(Direction::CallerToAgent, c).unwrap();
+        call.process_pcm16(Direction::AgentToCaller, a).unwrap();
+        in_frames += allocations() - before;
+        // The host's event side (another thread in a real host; allocation
+        // here is not on the audio path).
+        while let Some(e) = call.poll() {
+            if e == CaptureEvent::Complete {
+                captures += 1;
+                worker.submit(captures, Box::new(call.take_card().unwrap())).unwrap();
+                call.begin_capture();
+            }
+        }
+        while let Some(d) = worker.poll() {
+            tokens += matches!(d, Done::Token { .. }) as u32;
+        }
+    }
+    while tokens < captures as u32 {
+        assert!(matches!(worker.wait(std::time::Duration::from_secs(10)), Some(Done::Token { .. })));
+        tokens += 1;
+    }
+    assert_eq!(captures, 3, "three cards captured while frames flowed");
+    assert_eq!(in_frames, 0, "{in_frames} allocations in the frame path during capture and tokenization");
+}

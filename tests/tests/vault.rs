@@ -228,3 +228,102 @@ fn postgres_writers_on_many_connections_keep_one_chain() {
     }
     assert_eq!(v.verify_audit().unwrap(), 200);
 }
+
+/// A host's own vault (say, one that forwards the PAN to its payment
+/// provider): tokenize only, blocking until the test lets it go.
+struct HostVault {
+    gate: std::sync::mpsc::Receiver<()>,
+    fail: bool,
+}
+
+impl Vault for HostVault {
+    fn tokenize(
+        &mut self,
+        pan: &Pan,
+        _: Option<&Expiry>,
+        _: &str,
+    ) -> Result<cardveil_core::vault::Metadata, VaultError> {
+        self.gate.recv().map_err(|_| VaultError::WorkerUnavailable)?;
+        if self.fail {
+            return Err(VaultError::Unsupported("this card (test)"));
+        }
+        let d = pan.expose();
+        Ok(cardveil_core::vault::Metadata {
+            token: format!("psp_{}", d.len()),
+            brand: None,
+            last4: [b'0' + d[d.len() - 4], b'0' + d[d.len() - 3], b'0' + d[d.len() - 2], b'0' + d[d.len() - 1]],
+            digits: d.len() as u8,
+            created_at: 0,
+            expires_at: 0,
+            existing: false,
+        })
+    }
+}
+
+fn card(pan_digits: &str, cvv: Option<&str>) -> Box<cardveil_core::capture::Card> {
+    Box::new(cardveil_core::capture::Card {
+        pan: Some(pan(pan_digits)),
+        expiry: Some(Expiry::from_ascii(b"1229").unwrap()),
+        cvv: cvv.map(|c| cardveil_core::capture::Cvv::from_ascii(c.as_bytes()).unwrap()),
+    })
+}
+
+#[test]
+fn the_worker_tokenizes_off_thread_holds_the_cvv_once_and_never_blocks_the_submitter() {
+    use cardveil_core::vault::{Done, Worker};
+    use std::time::{Duration, Instant};
+
+    // A store vault: token, reveal, CVV single use.
+    let v = StoreVault::open(SqliteStore::in_memory().unwrap(), keys(1, 3), VaultConfig::default()).unwrap();
+    let w = Worker::spawn(Box::new(v), "worker-test", Duration::from_secs(30)).unwrap();
+    w.submit(7, card("4111111111111111", Some("123"))).unwrap();
+    let Some(Done::Token { tag: 7, metadata, cvv_held: true }) = w.wait(Duration::from_secs(10)) else {
+        panic!("no token")
+    };
+    assert_eq!(metadata.last4_str(), "1111");
+    let mut cvv = cardveil_core::capture::Cvv::default();
+    assert!(w.take_cvv(&metadata.token, &mut cvv));
+    assert_eq!(cvv.expose(), &[1, 2, 3]);
+    assert!(!w.take_cvv(&metadata.token, &mut cvv), "the CVV is single use");
+    w.submit(8, Box::new(cardveil_core::capture::Card::default())).unwrap();
+    assert!(matches!(
+        w.wait(Duration::from_secs(10)),
+        Some(Done::Failed { tag: 8, error: VaultError::Unsupported(_) })
+    ));
+    drop(w);
+
+    // A host vault that stalls: submitting never waits; a full queue refuses.
+    let (open, gate) = std::sync::mpsc::channel();
+    let w = Worker::spawn(Box::new(HostVault { gate, fail: false }), "worker-test", Duration::from_secs(30)).unwrap();
+    let t0 = Instant::now();
+    let mut accepted = 0;
+    let mut refused = 0;
+    for i in 0..100 {
+        match w.submit(i, card("5555555555554444", None)) {
+            Ok(()) => accepted += 1,
+            Err(VaultError::WorkerUnavailable) => refused += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(t0.elapsed() < Duration::from_secs(2), "submit blocked");
+    assert!(refused > 0 && accepted >= 64, "{accepted} accepted, {refused} refused");
+    for _ in 0..accepted {
+        open.send(()).unwrap();
+    }
+    for _ in 0..accepted {
+        let Some(Done::Token { metadata, cvv_held: false, .. }) = w.wait(Duration::from_secs(10)) else {
+            panic!("no token")
+        };
+        assert_eq!((metadata.token.as_str(), metadata.last4_str()), ("psp_16", "4444"));
+    }
+    drop(open);
+    drop(w);
+
+    // A host vault that refuses: the error comes back, with no card data.
+    let (open, gate) = std::sync::mpsc::channel();
+    let w = Worker::spawn(Box::new(HostVault { gate, fail: true }), "worker-test", Duration::from_secs(30)).unwrap();
+    open.send(()).unwrap();
+    w.submit(1, card("4111111111111111", Some("999"))).unwrap();
+    let Some(Done::Failed { tag: 1, error }) = w.wait(Duration::from_secs(10)) else { panic!("no failure") };
+    assert!(!format!("{error} {error:?}").contains("4111"));
+}
