@@ -90,6 +90,8 @@ fn the_pan_is_not_in_memory_after_capture_and_tokenization() {
     let (a, d, scanned) = run_probe(true);
     assert!(d >= 1, "positive control: the kept copy was not found ({scanned} bytes scanned)");
     let (a2, d2, scanned2) = run_probe(false);
-    println!("control: {a} ASCII + {d} digit copies found in {scanned} bytes; capture: {a2} + {d2} in {scanned2} bytes");
+    println!(
+        "control: {a} ASCII + {d} digit copies found in {scanned} bytes; capture: {a2} + {d2} in {scanned2} bytes"
+    );
     assert_eq!((a2, d2), (0, 0), "the PAN is still in memory after capture and tokenization");
 }

@@ -3,7 +3,10 @@
 //! Writers serialise on the audit head's row (`SELECT … FOR UPDATE`), so
 //! the chain stays linear across processes and hosts.
 
-use postgres::{Client, NoTls};
+use std::collections::HashMap;
+
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Statement};
 
 use super::VaultError;
 use super::audit::AuditRecord;
@@ -12,6 +15,7 @@ use super::store::{META_AUDIT_HEAD, ROW_COLUMNS, Row, SCHEMA, Store, StoreError,
 /// A vault store in a PostgreSQL database.
 pub struct PostgresStore {
     client: Client,
+    statements: HashMap<String, Statement>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -47,7 +51,7 @@ impl PostgresStore {
         )
         .map_err(e)?;
         tx.commit().map_err(e)?;
-        Ok(PostgresStore { client })
+        Ok(PostgresStore { client, statements: HashMap::new() })
     }
 }
 
@@ -84,44 +88,80 @@ fn audit_row(r: &postgres::Row) -> Result<AuditRecord, StoreError> {
     })
 }
 
-struct PgTx<'a, 'b>(&'a mut postgres::Transaction<'b>);
+struct PgTx<'a, 'b> {
+    tx: &'a mut postgres::Transaction<'b>,
+    statements: &'a mut HashMap<String, Statement>,
+}
+
+type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+impl PgTx<'_, '_> {
+    /// The statement for `sql`, prepared once per connection (a round trip
+    /// saved on every later use).
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.tx.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    fn execute(&mut self, sql: &str, p: Params<'_>) -> Result<u64, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.tx.execute(&s, p)
+    }
+
+    fn query_opt(&mut self, sql: &str, p: Params<'_>) -> Result<Option<postgres::Row>, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.tx.query_opt(&s, p)
+    }
+
+    fn query(&mut self, sql: &str, p: Params<'_>) -> Result<Vec<postgres::Row>, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.tx.query(&s, p)
+    }
+}
 
 impl Tx for PgTx<'_, '_> {
     fn lock_audit_head(&mut self) -> Result<(u64, [u8; 32]), StoreError> {
         let r = self
-            .0
             .query_opt("SELECT value FROM cardveil_meta WHERE key = $1 FOR UPDATE", &[&META_AUDIT_HEAD])
             .map_err(e)?;
         decode_head(r.map(|r| r.try_get(0)).transpose().map_err(e)?)
     }
 
     fn append_audit(&mut self, r: &AuditRecord) -> Result<(), StoreError> {
-        self.0
-            .execute(
-                "INSERT INTO cardveil_audit (seq, at, actor, operation, token, outcome, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[
-                    &(r.seq as i64),
-                    &r.at,
-                    &r.actor,
-                    &r.operation,
-                    &r.token,
-                    &r.outcome,
-                    &r.prev_hash.as_slice(),
-                    &r.hash.as_slice(),
-                ],
-            )
-            .map_err(e)?;
-        self.meta_put(META_AUDIT_HEAD, &encode_head(r.seq, &r.hash))
+        // The record and the new head in one statement: one round trip.
+        let head = encode_head(r.seq, &r.hash);
+        self.execute(
+            "WITH record AS (INSERT INTO cardveil_audit (seq, at, actor, operation, token, outcome, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)) \
+             UPDATE cardveil_meta SET value = $9 WHERE key = $10",
+            &[
+                &(r.seq as i64),
+                &r.at,
+                &r.actor,
+                &r.operation,
+                &r.token,
+                &r.outcome,
+                &r.prev_hash.as_slice(),
+                &r.hash.as_slice(),
+                &head.as_slice(),
+                &META_AUDIT_HEAD,
+            ],
+        )
+        .map_err(e)
+        .and_then(|n| if n == 1 { Ok(()) } else { Err(StoreError("audit head row is missing".into())) })
     }
 
     fn meta_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let r = self.0.query_opt("SELECT value FROM cardveil_meta WHERE key = $1", &[&key]).map_err(e)?;
+        let r = self.query_opt("SELECT value FROM cardveil_meta WHERE key = $1", &[&key]).map_err(e)?;
         r.map(|r| r.try_get(0)).transpose().map_err(e)
     }
 
     fn meta_put(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.0
+        self
             .execute(
                 "INSERT INTO cardveil_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 &[&key, &value],
@@ -132,7 +172,6 @@ impl Tx for PgTx<'_, '_> {
 
     fn insert(&mut self, w: &Row) -> Result<bool, StoreError> {
         let n = self
-            .0
             .execute(
                 &format!("INSERT INTO cardveil_tokens ({ROW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (token) DO NOTHING"),
                 &[
@@ -154,7 +193,6 @@ impl Tx for PgTx<'_, '_> {
 
     fn get(&mut self, token: &str) -> Result<Option<Row>, StoreError> {
         let r = self
-            .0
             .query_opt(&format!("SELECT {ROW_COLUMNS} FROM cardveil_tokens WHERE token = $1"), &[&token])
             .map_err(e)?;
         r.as_ref().map(row).transpose()
@@ -162,7 +200,6 @@ impl Tx for PgTx<'_, '_> {
 
     fn by_fingerprint(&mut self, fingerprint: &[u8], now: i64) -> Result<Option<Row>, StoreError> {
         let r = self
-            .0
             .query_opt(
                 &format!(
                     "SELECT {ROW_COLUMNS} FROM cardveil_tokens WHERE fingerprint = $1 AND expires_at > $2 ORDER BY created_at DESC LIMIT 1"
@@ -174,16 +211,15 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn delete(&mut self, token: &str) -> Result<bool, StoreError> {
-        Ok(self.0.execute("DELETE FROM cardveil_tokens WHERE token = $1", &[&token]).map_err(e)? == 1)
+        Ok(self.execute("DELETE FROM cardveil_tokens WHERE token = $1", &[&token]).map_err(e)? == 1)
     }
 
     fn purge(&mut self, now: i64) -> Result<u64, StoreError> {
-        self.0.execute("DELETE FROM cardveil_tokens WHERE expires_at <= $1", &[&now]).map_err(e)
+        self.execute("DELETE FROM cardveil_tokens WHERE expires_at <= $1", &[&now]).map_err(e)
     }
 
     fn not_at_version(&mut self, version: u32, limit: u32) -> Result<Vec<Row>, StoreError> {
         let rows = self
-            .0
             .query(
                 &format!("SELECT {ROW_COLUMNS} FROM cardveil_tokens WHERE kek_version <> $1 ORDER BY token LIMIT $2"),
                 &[&(version as i32), &i64::from(limit)],
@@ -199,20 +235,19 @@ impl Tx for PgTx<'_, '_> {
         wrapped_key: &[u8],
         fingerprint: Option<&[u8]>,
     ) -> Result<(), StoreError> {
-        self.0
-            .execute(
-                "UPDATE cardveil_tokens SET kek_version = $2, wrapped_key = $3, fingerprint = $4 WHERE token = $1",
-                &[&token, &(version as i32), &wrapped_key, &fingerprint],
-            )
-            .map(drop)
-            .map_err(e)
+        self.execute(
+            "UPDATE cardveil_tokens SET kek_version = $2, wrapped_key = $3, fingerprint = $4 WHERE token = $1",
+            &[&token, &(version as i32), &wrapped_key, &fingerprint],
+        )
+        .map(drop)
+        .map_err(e)
     }
 }
 
 impl Store for PostgresStore {
     fn transaction(&mut self, body: &mut dyn FnMut(&mut dyn Tx) -> Result<(), VaultError>) -> Result<(), VaultError> {
         let mut tx = self.client.transaction().map_err(e)?;
-        body(&mut PgTx(&mut tx))?;
+        body(&mut PgTx { tx: &mut tx, statements: &mut self.statements })?;
         tx.commit().map_err(e)?;
         Ok(())
     }

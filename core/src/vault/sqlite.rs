@@ -102,6 +102,22 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
 
 struct SqliteTx<'a>(&'a rusqlite::Transaction<'a>);
 
+impl SqliteTx<'_> {
+    // Statements are prepared once per connection and cached.
+    fn execute<P: rusqlite::Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize> {
+        self.0.prepare_cached(sql)?.execute(p)
+    }
+
+    fn query_row<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        p: P,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.0.prepare_cached(sql)?.query_row(p, f)
+    }
+}
+
 impl Tx for SqliteTx<'_> {
     fn lock_audit_head(&mut self) -> Result<(u64, [u8; 32]), StoreError> {
         // BEGIN IMMEDIATE already holds the database's write lock.
@@ -109,31 +125,30 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn append_audit(&mut self, r: &AuditRecord) -> Result<(), StoreError> {
-        self.0
-            .execute(
-                "INSERT INTO cardveil_audit (seq, at, actor, operation, token, outcome, prev_hash, hash) \
+        self.execute(
+            "INSERT INTO cardveil_audit (seq, at, actor, operation, token, outcome, prev_hash, hash) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    r.seq as i64,
-                    r.at,
-                    r.actor,
-                    r.operation,
-                    r.token,
-                    r.outcome,
-                    r.prev_hash.as_slice(),
-                    r.hash.as_slice()
-                ],
-            )
-            .map_err(e)?;
+            params![
+                r.seq as i64,
+                r.at,
+                r.actor,
+                r.operation,
+                r.token,
+                r.outcome,
+                r.prev_hash.as_slice(),
+                r.hash.as_slice()
+            ],
+        )
+        .map_err(e)?;
         self.meta_put(META_AUDIT_HEAD, &encode_head(r.seq, &r.hash))
     }
 
     fn meta_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.query_row("SELECT value FROM cardveil_meta WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(e)
+        self.query_row("SELECT value FROM cardveil_meta WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(e)
     }
 
     fn meta_put(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.0
+        self
             .execute(
                 "INSERT INTO cardveil_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![key, value],
@@ -165,14 +180,13 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn get(&mut self, token: &str) -> Result<Option<Row>, StoreError> {
-        self.0
-            .query_row(&format!("SELECT {ROW_COLUMNS} FROM cardveil_tokens WHERE token = ?1"), [token], row)
+        self.query_row(&format!("SELECT {ROW_COLUMNS} FROM cardveil_tokens WHERE token = ?1"), [token], row)
             .optional()
             .map_err(e)
     }
 
     fn by_fingerprint(&mut self, fingerprint: &[u8], now: i64) -> Result<Option<Row>, StoreError> {
-        self.0
+        self
             .query_row(
                 &format!(
                     "SELECT {ROW_COLUMNS} FROM cardveil_tokens WHERE fingerprint = ?1 AND expires_at > ?2 ORDER BY created_at DESC LIMIT 1"
@@ -185,17 +199,17 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn delete(&mut self, token: &str) -> Result<bool, StoreError> {
-        Ok(self.0.execute("DELETE FROM cardveil_tokens WHERE token = ?1", [token]).map_err(e)? == 1)
+        Ok(self.execute("DELETE FROM cardveil_tokens WHERE token = ?1", [token]).map_err(e)? == 1)
     }
 
     fn purge(&mut self, now: i64) -> Result<u64, StoreError> {
-        Ok(self.0.execute("DELETE FROM cardveil_tokens WHERE expires_at <= ?1", [now]).map_err(e)? as u64)
+        Ok(self.execute("DELETE FROM cardveil_tokens WHERE expires_at <= ?1", [now]).map_err(e)? as u64)
     }
 
     fn not_at_version(&mut self, version: u32, limit: u32) -> Result<Vec<Row>, StoreError> {
         let mut q = self
             .0
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT {ROW_COLUMNS} FROM cardveil_tokens WHERE kek_version <> ?1 ORDER BY token LIMIT ?2"
             ))
             .map_err(e)?;
@@ -209,13 +223,12 @@ impl Tx for SqliteTx<'_> {
         wrapped_key: &[u8],
         fingerprint: Option<&[u8]>,
     ) -> Result<(), StoreError> {
-        self.0
-            .execute(
-                "UPDATE cardveil_tokens SET kek_version = ?2, wrapped_key = ?3, fingerprint = ?4 WHERE token = ?1",
-                params![token, version, wrapped_key, fingerprint],
-            )
-            .map(drop)
-            .map_err(e)
+        self.execute(
+            "UPDATE cardveil_tokens SET kek_version = ?2, wrapped_key = ?3, fingerprint = ?4 WHERE token = ?1",
+            params![token, version, wrapped_key, fingerprint],
+        )
+        .map(drop)
+        .map_err(e)
     }
 }
 
