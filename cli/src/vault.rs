@@ -43,8 +43,8 @@ fn is_postgres(v: &str) -> bool {
 pub enum OpenVault {
     /// The SQLite file.
     Sqlite(StoreVault<SqliteStore>),
-    /// The PostgreSQL server.
-    Postgres(StoreVault<PostgresStore>),
+    /// The PostgreSQL server (boxed: its statement cache makes it large).
+    Postgres(Box<StoreVault<PostgresStore>>),
 }
 
 impl std::fmt::Debug for OpenVault {
@@ -117,7 +117,7 @@ impl VaultLocation {
             Some(url) if is_postgres(url) => {
                 let keys = self.keys(None, create, warn)?;
                 let store = PostgresStore::connect(url).map_err(|e| verr(&name, e))?;
-                Ok(OpenVault::Postgres(StoreVault::open(store, keys, config).map_err(|e| verr(&name, e))?))
+                Ok(OpenVault::Postgres(Box::new(StoreVault::open(store, keys, config).map_err(|e| verr(&name, e))?)))
             }
             v => {
                 let path = v.map(PathBuf::from).unwrap_or_else(default_path);
@@ -146,7 +146,7 @@ impl OpenVault {
     pub fn into_boxed(self) -> Box<dyn Vault> {
         match self {
             OpenVault::Sqlite(v) => Box::new(v),
-            OpenVault::Postgres(v) => Box::new(v),
+            OpenVault::Postgres(v) => v,
         }
     }
 

@@ -327,3 +327,96 @@ fn the_worker_tokenizes_off_thread_holds_the_cvv_once_and_never_blocks_the_submi
     let Some(Done::Failed { tag: 1, error }) = w.wait(Duration::from_secs(10)) else { panic!("no failure") };
     assert!(!format!("{error} {error:?}").contains("4111"));
 }
+
+#[test]
+fn postgres_vault_through_the_command() {
+    use cardveil_cli::{Cli, run};
+    use clap::Parser;
+    let Some(url) = cardveil_tests::pg::fresh_database("the PostgreSQL CLI test") else { return };
+    let dir = std::env::temp_dir().join(format!("cardveil-pgcli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("shared.key");
+    let _ = std::fs::remove_file(&key);
+    cardveil_core::vault::keyfile::load_or_create(&key).unwrap();
+    let input = dir.join("card.wav");
+    let (pcm, _) = cardveil_cli::example::keyed(8000, "378282246310005#0729#1234#");
+    let mut wav = cardveil_core::codec::wav::header(
+        cardveil_core::codec::wav::WavFormat {
+            encoding: cardveil_core::codec::Encoding::Ulaw,
+            sample_rate: 8000,
+            channels: 1,
+        },
+        pcm.len() as u32,
+    );
+    wav.extend(pcm.iter().map(|&s| cardveil_core::codec::ulaw::encode(s)));
+    std::fs::write(&input, wav).unwrap();
+    let cmd = |args: &[&str]| {
+        let mut argv = vec!["cardveil"];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["--vault", &url, "--key-file", key.to_str().unwrap()]);
+        let mut out = Vec::new();
+        run(Cli::try_parse_from(argv).unwrap(), &mut out).map(|_| String::from_utf8(out).unwrap())
+    };
+    let out = cmd(&[
+        "mask",
+        input.to_str().unwrap(),
+        "-o",
+        dir.join("out.wav").to_str().unwrap(),
+        "--capture",
+        "pan,expiry,cvv",
+    ])
+    .unwrap();
+    assert!(
+        out.contains(r#"{"event":"field","field":"pan","status":"valid","brand":"amex","last4":"0005","digits":15}"#),
+        "{out}"
+    );
+    let token = out.lines().find_map(|l| l.strip_prefix(r#"{"event":"token","field":"pan","token":""#)).unwrap();
+    let token = token.trim_end_matches("\"}");
+    assert_eq!(cmd(&["vault", "reveal", token]).unwrap(), "378282246310005\n");
+    assert_eq!(cmd(&["vault", "audit", "verify"]).unwrap(), "{\"event\":\"audit\",\"status\":\"ok\",\"records\":2}\n");
+    // Without a key file, a PostgreSQL vault is refused (no per-host development key).
+    let argv = ["cardveil", "vault", "purge", "--vault", url.as_str()];
+    let e = run(Cli::try_parse_from(argv).unwrap(), &mut Vec::new()).unwrap_err().to_string();
+    assert!(e.contains("needs --key-file") && !e.contains("port="), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn debug_and_errors_never_show_card_data() {
+    use cardveil_core::capture::{Capture, CaptureConfig, Card, Cvv};
+    use cardveil_core::dtmf::Key;
+    let mut capture = Capture::new(CaptureConfig::standard(8000, (2026, 11)));
+    capture.begin(0);
+    let mut shown = String::new();
+    for (i, ch) in "4111111111111111#1229#12".chars().enumerate() {
+        capture.key(Key::from_char(ch).unwrap(), i as u64 * 800);
+        shown += &format!("{capture:?}\n");
+        while let Some(e) = capture.poll() {
+            shown += &format!("{e:?}\n");
+        }
+    }
+    let card = Card {
+        pan: Some(pan("4111111111111111")),
+        expiry: Some(Expiry::from_ascii(b"1229").unwrap()),
+        cvv: Some(Cvv::from_ascii(b"123").unwrap()),
+    };
+    shown += &format!("{card:?}\n");
+    let mut v = StoreVault::open(SqliteStore::in_memory().unwrap(), keys(1, 1), VaultConfig::default()).unwrap();
+    let m = v.tokenize(card.pan.as_ref().unwrap(), card.expiry.as_ref(), "agent").unwrap();
+    shown += &format!("{m:?}\n{v:?}\n");
+    for e in [
+        v.detokenize("tok_x", "agent").unwrap_err(),
+        v.detokenize(&cardveil_core::vault::token::format_opaque(&[1; 16]), "agent").unwrap_err(),
+        v.tokenize(&pan("4111111111"), None, "agent").unwrap_err(),
+        v.delete(&m.token, "agent").and_then(|_| v.metadata(&m.token, "agent")).unwrap_err(),
+    ] {
+        shown += &format!("{e} {e:?}\n");
+    }
+    let mut held = cardveil_core::vault::CvvHolder::new(4, std::time::Duration::from_secs(9));
+    held.hold(&m.token, &mut Cvv::from_ascii(b"123").unwrap(), std::time::Instant::now());
+    shown += &format!("{held:?}\n");
+    assert!(shown.contains("Pan(16 digits)") && shown.contains("last4"), "{shown}");
+    for secret in ["4111111111111111", "411111", "[4, 1, 1, 1", "[1, 2, 2, 9", "[1, 2, 3]"] {
+        assert!(!shown.contains(secret), "{secret:?} shown in:\n{shown}");
+    }
+}
