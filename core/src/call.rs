@@ -7,9 +7,9 @@
 //! stream's media time. This is the type the C ABI wraps.
 
 use crate::Error;
-use crate::capture::{Capture, CaptureConfig, CaptureEvent, Card};
+use crate::capture::{Capture, CaptureConfig, CaptureEvent, CaptureState, Card};
 use crate::dtmf::DetectorEvent;
-use crate::mask::{Masker, MaskerConfig, MaskerEvent};
+use crate::mask::{MaskedSpan, Masker, MaskerConfig, MaskerEvent};
 
 /// Which way audio flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,7 +55,28 @@ impl Call {
     /// # Errors
     /// [`Error::WrongFrameType`] if the call was set up for G.711.
     pub fn process_pcm16(&mut self, direction: Direction, frame: &mut [i16]) -> Result<(), Error> {
-        self.on_leg(direction, |m, on| m.process_pcm16(frame, on))
+        self.on_leg(direction, &mut |_| {}, |m, on| m.process_pcm16(frame, on))
+    }
+
+    /// [`Call::process_pcm16`], also reporting each masked span of this
+    /// direction once it is final (positions in the direction's input).
+    pub fn process_pcm16_spans(
+        &mut self,
+        direction: Direction,
+        frame: &mut [i16],
+        spans: &mut dyn FnMut(MaskedSpan),
+    ) -> Result<(), Error> {
+        self.on_leg(direction, spans, |m, on| m.process_pcm16(frame, on))
+    }
+
+    /// [`Call::process_g711`], also reporting each masked span.
+    pub fn process_g711_spans(
+        &mut self,
+        direction: Direction,
+        frame: &mut [u8],
+        spans: &mut dyn FnMut(MaskedSpan),
+    ) -> Result<(), Error> {
+        self.on_leg(direction, spans, |m, on| m.process_g711(frame, on))
     }
 
     /// Masks a G.711 frame of one direction in place.
@@ -63,24 +84,31 @@ impl Call {
     /// # Errors
     /// [`Error::WrongFrameType`] if the call was set up for PCM16.
     pub fn process_g711(&mut self, direction: Direction, frame: &mut [u8]) -> Result<(), Error> {
-        self.on_leg(direction, |m, on| m.process_g711(frame, on))
+        self.on_leg(direction, &mut |_| {}, |m, on| m.process_g711(frame, on))
     }
 
     /// Runs `process` on one direction's masker: the caller's key presses
     /// feed the capture, whose timeouts then advance; the agent's are only
     /// masked.
-    fn on_leg<P>(&mut self, direction: Direction, process: P) -> Result<(), Error>
+    fn on_leg<P>(&mut self, direction: Direction, spans: &mut dyn FnMut(MaskedSpan), process: P) -> Result<(), Error>
     where
         P: FnOnce(&mut Masker, &mut dyn FnMut(MaskerEvent)) -> Result<(), Error>,
     {
         match direction {
             Direction::CallerToAgent => {
                 let (capture, capturing) = (&mut self.capture, self.capturing);
-                process(&mut self.caller, &mut |e| feed(capture, capturing, e))?;
+                process(&mut self.caller, &mut |e| match e {
+                    MaskerEvent::Masked(s) => spans(s),
+                    e => feed(capture, capturing, e),
+                })?;
                 self.tick();
                 Ok(())
             }
-            Direction::AgentToCaller => process(&mut self.agent, &mut |_| {}),
+            Direction::AgentToCaller => process(&mut self.agent, &mut |e| {
+                if let MaskerEvent::Masked(s) = e {
+                    spans(s);
+                }
+            }),
         }
     }
 
@@ -108,6 +136,26 @@ impl Call {
             self.capturing = false;
         }
         card
+    }
+
+    /// The card once complete, copied in place into `out` (see
+    /// [`Capture::take_card_into`]): no allocation, for the audio thread.
+    pub fn take_card_into(&mut self, out: &mut Card) -> bool {
+        let taken = self.capture.take_card_into(out);
+        if taken {
+            self.capturing = false;
+        }
+        taken
+    }
+
+    /// Where the capture is.
+    pub fn capture_state(&self) -> CaptureState {
+        self.capture.state()
+    }
+
+    /// Samples of the caller → agent input processed so far.
+    pub fn position(&self) -> u64 {
+        self.caller.position()
     }
 
     fn tick(&mut self) {

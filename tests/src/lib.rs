@@ -5,6 +5,7 @@
 //!
 //! This crate is never shipped: it is the only place spandsp (LGPL) is linked.
 
+pub mod alloc;
 pub mod conformance;
 pub mod masking;
 pub mod pg;

@@ -2,44 +2,14 @@
 //! detector process a minute of keyed digits and noise in frames of every
 //! size after setup, confirming and ending keys along the way.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use cardveil_tests::alloc::{Counting, allocations};
 
 use cardveil_core::dtmf::{Detector, DetectorConfig, DetectorEvent, Profile};
 use cardveil_tests::rng::Rng;
 use cardveil_tests::stimulus::{Tone, Track};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// thread-local counter is a const-initialised Cell, which never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(|c| c.get())
-}
 
 #[test]
 fn processing_frames_allocates_nothing_after_setup() {

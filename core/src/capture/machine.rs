@@ -250,6 +250,35 @@ impl Capture {
         Some(card)
     }
 
+    /// The card once complete, copied digit by digit into `out` (whose
+    /// fields are cleared first; unconfigured ones stay empty) without a
+    /// temporary copy or an allocation: for the audio thread, handing the
+    /// card to a slot allocated at setup. The capture goes idle. False (and
+    /// `out` untouched) if the capture is not complete.
+    pub fn take_card_into(&mut self, out: &mut Card) -> bool {
+        if self.state != CaptureState::Complete {
+            return false;
+        }
+        let has = |f: Field| self.config.fields.contains(&Some(f));
+        let pan = out.pan.get_or_insert_with(Pan::default);
+        pan.0.clear();
+        if has(Field::Pan) {
+            pan.0.copy_from(&self.pan.0);
+        }
+        let expiry = out.expiry.get_or_insert_with(Expiry::default);
+        expiry.0.clear();
+        if has(Field::Expiry) {
+            expiry.0.copy_from(&self.expiry.0);
+        }
+        let cvv = out.cvv.get_or_insert_with(Cvv::default);
+        cvv.0.clear();
+        if has(Field::Cvv) {
+            cvv.0.copy_from(&self.cvv.0);
+        }
+        self.wipe();
+        true
+    }
+
     /// Media time has reached `at`: applies the timeouts.
     pub fn tick(&mut self, at: u64) {
         let CaptureState::Collecting { .. } = self.state else { return };

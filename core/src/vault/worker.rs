@@ -127,9 +127,10 @@ fn run(
             Err(RecvTimeoutError::Disconnected) => return,
         };
         let Job { tag, mut card } = job;
-        let done = match card.pan.as_ref() {
+        // An unconfigured field is `None` or empty (a slot filled in place).
+        let done = match card.pan.as_ref().filter(|p| !p.is_empty()) {
             None => Done::Failed { tag, error: VaultError::Unsupported("a capture without a PAN") },
-            Some(pan) => match vault.tokenize(pan, card.expiry.as_ref(), actor) {
+            Some(pan) => match vault.tokenize(pan, card.expiry.as_ref().filter(|e| !e.is_empty()), actor) {
                 Err(error) => Done::Failed { tag, error },
                 Ok(metadata) => {
                     let cvv_held = card.cvv.as_mut().is_some_and(|c| {

@@ -1,0 +1,683 @@
+//! `cardveil_call`: one call's two masked legs and its capture.
+//!
+//! Ownership: owned (a `Box` inside), created by `cardveil_call_new`,
+//! released by `cardveil_call_free`.
+//!
+//! Threads: the frame functions (`cardveil_call_process_*`) run on the
+//! call's audio thread — one thread at a time for a given call. The
+//! control functions (`cardveil_call_capture_begin`, `_capture_cancel`,
+//! `_poll_event`, `_token`) run on one other thread at a time (the host's
+//! event thread), concurrently with the frame functions. They meet only
+//! through atomics and a lock-free ring: a frame never waits, allocates or
+//! locks. `cardveil_call_free` must not race with either.
+
+use std::cell::UnsafeCell;
+use std::ffi::c_char;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
+
+use cardveil_core::call::{Call, CallConfig, Direction};
+use cardveil_core::capture::{
+    Brand, CaptureConfig, CaptureEvent, CaptureState, Card, Cvv, Expiry, Field, Invalid, Pan,
+};
+use cardveil_core::codec::Encoding;
+use cardveil_core::mask::MaskedSpan;
+use cardveil_core::vault::Done;
+
+use crate::engine::{EngineInner, cardveil_engine, engine_ref};
+use crate::result::*;
+use crate::ring::Spsc;
+
+/// Which way audio flows.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cardveil_direction {
+    /// Caller to agent: the keys captured come from here.
+    CARDVEIL_CALLER_TO_AGENT = 0,
+    /// Agent to caller.
+    CARDVEIL_AGENT_TO_CALLER = 1,
+}
+
+/// Kinds of `cardveil_event`.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cardveil_event_kind {
+    /// A field is being collected (`field`).
+    CARDVEIL_EVENT_FIELD_STARTED = 1,
+    /// A digit was keyed: `digits` so far (never the digit).
+    CARDVEIL_EVENT_DIGIT = 2,
+    /// `*` cleared the field.
+    CARDVEIL_EVENT_CLEARED = 3,
+    /// The field is valid: `digits`; for the PAN also `brand` and `last4`.
+    CARDVEIL_EVENT_VALID = 4,
+    /// The field was refused (`reason`) and starts again (`retries_left`).
+    CARDVEIL_EVENT_INVALID = 5,
+    /// Every field is valid; the card went to the vault.
+    CARDVEIL_EVENT_COMPLETE = 6,
+    /// A field was refused too often (`field`); the capture ended.
+    CARDVEIL_EVENT_FAILED = 7,
+    /// The capture was cancelled.
+    CARDVEIL_EVENT_CANCELLED = 8,
+    /// The PAN's token is ready: `token` (also `cardveil_call_token`).
+    CARDVEIL_EVENT_TOKEN = 9,
+    /// Tokenization failed; the card was wiped.
+    CARDVEIL_EVENT_TOKEN_FAILED = 10,
+    /// A span of `direction` was masked: samples [`start`, `end`) of that direction's input.
+    CARDVEIL_EVENT_MASKED = 11,
+    /// Events were lost because nobody polled: `digits` holds how many (capped).
+    CARDVEIL_EVENT_OVERFLOW = 12,
+}
+
+/// Card fields.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cardveil_field {
+    /// No field (events that are not about one).
+    CARDVEIL_FIELD_NONE = 0,
+    /// The card number.
+    CARDVEIL_FIELD_PAN = 1,
+    /// The expiry date (MMYY).
+    CARDVEIL_FIELD_EXPIRY = 2,
+    /// The card verification value.
+    CARDVEIL_FIELD_CVV = 3,
+}
+
+/// Why a field was refused.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cardveil_invalid_reason {
+    /// Not refused.
+    CARDVEIL_REASON_NONE = 0,
+    /// No brand starts like this.
+    CARDVEIL_REASON_UNKNOWN_BRAND = 1,
+    /// Not a length the brand allows.
+    CARDVEIL_REASON_LENGTH = 2,
+    /// Luhn check failed.
+    CARDVEIL_REASON_LUHN = 3,
+    /// Not a month, or a month already past.
+    CARDVEIL_REASON_EXPIRED = 4,
+    /// No key for too long.
+    CARDVEIL_REASON_TIMEOUT = 5,
+}
+
+/// Card brands.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cardveil_brand {
+    /// Unknown or not applicable.
+    CARDVEIL_BRAND_NONE = 0,
+    /// Visa.
+    CARDVEIL_BRAND_VISA = 1,
+    /// Mastercard.
+    CARDVEIL_BRAND_MASTERCARD = 2,
+    /// American Express.
+    CARDVEIL_BRAND_AMEX = 3,
+    /// Discover.
+    CARDVEIL_BRAND_DISCOVER = 4,
+    /// Diners Club.
+    CARDVEIL_BRAND_DINERS = 5,
+    /// JCB.
+    CARDVEIL_BRAND_JCB = 6,
+    /// UnionPay.
+    CARDVEIL_BRAND_UNIONPAY = 7,
+    /// Maestro.
+    CARDVEIL_BRAND_MAESTRO = 8,
+}
+
+/// Longest token `cardveil_event` carries, with its NUL.
+pub const CARDVEIL_TOKEN_MAX: usize = 64;
+
+/// An agent-safe event: never a digit beyond a valid PAN's last four.
+/// Fields that do not apply to `kind` are zero.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct cardveil_event {
+    /// A `cardveil_event_kind`.
+    pub kind: u32,
+    /// A `cardveil_field`.
+    pub field: u32,
+    /// Digits keyed so far (DIGIT), or the field's length (VALID).
+    pub digits: u32,
+    /// A `cardveil_invalid_reason` (INVALID).
+    pub reason: u32,
+    /// Tries left after this refusal (INVALID).
+    pub retries_left: u32,
+    /// A `cardveil_brand` (VALID for the PAN, TOKEN).
+    pub brand: u32,
+    /// A `cardveil_direction` (MASKED).
+    pub direction: u32,
+    /// The PAN's last four digits, NUL-terminated (VALID for the PAN, TOKEN).
+    pub last4: [c_char; 5],
+    /// The token, NUL-terminated (TOKEN).
+    pub token: [c_char; CARDVEIL_TOKEN_MAX],
+    /// First masked sample (MASKED).
+    pub start: u64,
+    /// One past the last masked sample (MASKED).
+    pub end: u64,
+}
+
+impl cardveil_event {
+    fn empty(kind: cardveil_event_kind) -> cardveil_event {
+        cardveil_event {
+            kind: kind as u32,
+            field: 0,
+            digits: 0,
+            reason: 0,
+            retries_left: 0,
+            brand: 0,
+            direction: 0,
+            last4: [0; 5],
+            token: [0; CARDVEIL_TOKEN_MAX],
+            start: 0,
+            end: 0,
+        }
+    }
+}
+
+fn field_code(f: Field) -> u32 {
+    match f {
+        Field::Pan => cardveil_field::CARDVEIL_FIELD_PAN as u32,
+        Field::Expiry => cardveil_field::CARDVEIL_FIELD_EXPIRY as u32,
+        Field::Cvv => cardveil_field::CARDVEIL_FIELD_CVV as u32,
+    }
+}
+
+fn brand_code(b: Option<Brand>) -> u32 {
+    b.and_then(|b| Brand::ALL.iter().position(|&x| x == b)).map_or(0, |i| i as u32 + 1)
+}
+
+fn reason_code(r: Invalid) -> u32 {
+    use cardveil_invalid_reason::*;
+    (match r {
+        Invalid::UnknownBrand => CARDVEIL_REASON_UNKNOWN_BRAND,
+        Invalid::Length => CARDVEIL_REASON_LENGTH,
+        Invalid::Luhn => CARDVEIL_REASON_LUHN,
+        Invalid::Expired => CARDVEIL_REASON_EXPIRED,
+        Invalid::Timeout => CARDVEIL_REASON_TIMEOUT,
+    }) as u32
+}
+
+fn set_last4(e: &mut cardveil_event, last4: [u8; 4]) {
+    for (d, s) in e.last4.iter_mut().zip(last4) {
+        *d = s as c_char;
+    }
+}
+
+fn capture_event(ev: CaptureEvent) -> cardveil_event {
+    use cardveil_event_kind::*;
+    match ev {
+        CaptureEvent::FieldStarted(f) => {
+            cardveil_event { field: field_code(f), ..cardveil_event::empty(CARDVEIL_EVENT_FIELD_STARTED) }
+        }
+        CaptureEvent::Digit { field, count } => cardveil_event {
+            field: field_code(field),
+            digits: count as u32,
+            ..cardveil_event::empty(CARDVEIL_EVENT_DIGIT)
+        },
+        CaptureEvent::Cleared(f) => {
+            cardveil_event { field: field_code(f), ..cardveil_event::empty(CARDVEIL_EVENT_CLEARED) }
+        }
+        CaptureEvent::Valid { field, digits, brand, last4 } => {
+            let mut e = cardveil_event {
+                field: field_code(field),
+                digits: digits as u32,
+                brand: brand_code(brand),
+                ..cardveil_event::empty(CARDVEIL_EVENT_VALID)
+            };
+            if let Some(l) = last4 {
+                set_last4(&mut e, l);
+            }
+            e
+        }
+        CaptureEvent::Invalid { field, reason, retries_left } => cardveil_event {
+            field: field_code(field),
+            reason: reason_code(reason),
+            retries_left: retries_left as u32,
+            ..cardveil_event::empty(CARDVEIL_EVENT_INVALID)
+        },
+        CaptureEvent::Complete => cardveil_event::empty(CARDVEIL_EVENT_COMPLETE),
+        CaptureEvent::Failed(f) => {
+            cardveil_event { field: field_code(f), ..cardveil_event::empty(CARDVEIL_EVENT_FAILED) }
+        }
+        CaptureEvent::Cancelled => cardveil_event::empty(CARDVEIL_EVENT_CANCELLED),
+    }
+}
+
+fn masked_event(direction: Direction, s: MaskedSpan) -> cardveil_event {
+    cardveil_event {
+        direction: match direction {
+            Direction::CallerToAgent => cardveil_direction::CARDVEIL_CALLER_TO_AGENT as u32,
+            Direction::AgentToCaller => cardveil_direction::CARDVEIL_AGENT_TO_CALLER as u32,
+        },
+        start: s.start,
+        end: s.end,
+        ..cardveil_event::empty(cardveil_event_kind::CARDVEIL_EVENT_MASKED)
+    }
+}
+
+/// Events a call holds for its host.
+const RING: usize = 256;
+/// Control commands, set by the event thread, taken by the audio thread.
+const BEGIN: u32 = 1;
+const CANCEL: u32 = 2;
+/// The card slot's states.
+const SLOT_EMPTY: u8 = 0;
+const SLOT_FULL: u8 = 1;
+
+/// A call. Opaque; see `cardveil_call_new`.
+#[derive(Debug)]
+pub struct cardveil_call {
+    _private: [u8; 0],
+}
+
+struct AudioSide {
+    call: Call,
+    encoding: Encoding,
+}
+
+struct ControlSide {
+    token: Option<String>,
+    overflow_reported: u64,
+}
+
+pub(crate) struct CallInner {
+    engine: Arc<EngineInner>,
+    id: u64,
+    /// Used by the audio thread only.
+    audio: UnsafeCell<AudioSide>,
+    /// Used by the event thread only.
+    control: UnsafeCell<ControlSide>,
+    events: Spsc<cardveil_event, RING>,
+    commands: AtomicU32,
+    /// A card allocated at setup: filled in place by the audio thread when
+    /// SLOT_EMPTY, then owned by the event thread until it sets SLOT_EMPTY.
+    card: UnsafeCell<Box<Card>>,
+    card_state: AtomicU8,
+    poisoned: AtomicBool,
+}
+
+// SAFETY: `audio` is touched only by the frame functions (one audio thread
+// at a time, per the documented contract) and `control` only by the control
+// functions (one event thread at a time); `card` is handed between them by
+// `card_state` (Release after writing, Acquire before reading); `events` is
+// a single-producer single-consumer ring; the rest are atomics or shared
+// immutable data.
+unsafe impl Sync for CallInner {}
+// SAFETY: every field may move between threads (the engine Arc, owned data).
+unsafe impl Send for CallInner {}
+
+fn full_card() -> Box<Card> {
+    Box::new(Card { pan: Some(Pan::default()), expiry: Some(Expiry::default()), cvv: Some(Cvv::default()) })
+}
+
+impl CallInner {
+    /// After each frame on the audio thread: commands, capture events,
+    /// the card to its slot. No allocation, no lock.
+    fn after_frame(&self, audio: &mut AudioSide) {
+        let cmd = self.commands.swap(0, Ordering::AcqRel);
+        if cmd & CANCEL != 0 {
+            audio.call.cancel_capture();
+        }
+        if cmd & BEGIN != 0 {
+            audio.call.begin_capture();
+        }
+        while let Some(e) = audio.call.poll() {
+            self.events.push(capture_event(e));
+        }
+        if audio.call.capture_state() == CaptureState::Complete && self.card_state.load(Ordering::Acquire) == SLOT_EMPTY
+        {
+            // SAFETY: SLOT_EMPTY means the event thread does not touch the slot.
+            let slot = unsafe { &mut *self.card.get() };
+            if audio.call.take_card_into(slot) {
+                self.card_state.store(SLOT_FULL, Ordering::Release);
+            }
+        }
+    }
+
+    fn process(&self, direction: u32, frame: FrameMut<'_>) -> cardveil_result {
+        let dir = match direction {
+            0 => Direction::CallerToAgent,
+            1 => Direction::AgentToCaller,
+            _ => return CARDVEIL_INVALID_ARGUMENT,
+        };
+        // SAFETY: the frame functions are the only users of `audio`, one
+        // thread at a time (documented contract).
+        let audio = unsafe { &mut *self.audio.get() };
+        let max = self.engine.masker.sample_rate as usize * 60 / 1000;
+        let events = &self.events;
+        let mut spans = |s: MaskedSpan| {
+            events.push(masked_event(dir, s));
+        };
+        let r = match (frame, audio.encoding) {
+            (FrameMut::Pcm16(f), Encoding::Pcm16) if f.len() <= max => {
+                audio.call.process_pcm16_spans(dir, f, &mut spans)
+            }
+            (FrameMut::Ulaw(f), Encoding::Ulaw) | (FrameMut::Alaw(f), Encoding::Alaw) if f.len() <= max => {
+                audio.call.process_g711_spans(dir, f, &mut spans)
+            }
+            (FrameMut::Pcm16(_), Encoding::Pcm16)
+            | (FrameMut::Ulaw(_), Encoding::Ulaw)
+            | (FrameMut::Alaw(_), Encoding::Alaw) => {
+                return CARDVEIL_INVALID_LENGTH;
+            }
+            _ => return CARDVEIL_WRONG_FRAME_TYPE,
+        };
+        if r.is_err() {
+            return CARDVEIL_WRONG_FRAME_TYPE;
+        }
+        self.after_frame(audio);
+        CARDVEIL_OK
+    }
+
+    /// On the event thread: the card to the worker, then the next event.
+    fn poll(&self) -> Option<cardveil_event> {
+        // SAFETY: the control functions are the only users of `control`,
+        // one thread at a time (documented contract).
+        let control = unsafe { &mut *self.control.get() };
+        if self.card_state.load(Ordering::Acquire) == SLOT_FULL {
+            // SAFETY: SLOT_FULL hands the slot to this thread until it stores SLOT_EMPTY.
+            let slot = unsafe { &mut *self.card.get() };
+            let card = std::mem::replace(slot, full_card());
+            self.card_state.store(SLOT_EMPTY, Ordering::Release);
+            if self.engine.tokens.is_some() && self.engine.submit(self.id, card) != CARDVEIL_OK {
+                return Some(cardveil_event::empty(cardveil_event_kind::CARDVEIL_EVENT_TOKEN_FAILED));
+            }
+        }
+        let dropped = self.events.dropped();
+        if dropped > control.overflow_reported {
+            let n = dropped - control.overflow_reported;
+            control.overflow_reported = dropped;
+            return Some(cardveil_event {
+                digits: n.min(u32::MAX as u64) as u32,
+                ..cardveil_event::empty(cardveil_event_kind::CARDVEIL_EVENT_OVERFLOW)
+            });
+        }
+        if let Some(e) = self.events.pop() {
+            return Some(e);
+        }
+        match self.engine.take_done(self.id)? {
+            Done::Token { metadata, .. } => {
+                let mut e = cardveil_event {
+                    field: cardveil_field::CARDVEIL_FIELD_PAN as u32,
+                    digits: metadata.digits as u32,
+                    brand: brand_code(metadata.brand),
+                    ..cardveil_event::empty(cardveil_event_kind::CARDVEIL_EVENT_TOKEN)
+                };
+                set_last4(&mut e, metadata.last4);
+                if metadata.token.len() < CARDVEIL_TOKEN_MAX {
+                    for (d, s) in e.token.iter_mut().zip(metadata.token.bytes()) {
+                        *d = s as c_char;
+                    }
+                }
+                control.token = Some(metadata.token);
+                Some(e)
+            }
+            _ => Some(cardveil_event::empty(cardveil_event_kind::CARDVEIL_EVENT_TOKEN_FAILED)),
+        }
+    }
+}
+
+enum FrameMut<'a> {
+    Pcm16(&'a mut [i16]),
+    Ulaw(&'a mut [u8]),
+    Alaw(&'a mut [u8]),
+}
+
+/// The call behind a C pointer.
+///
+/// # Safety
+/// `call` is NULL or a live pointer from `cardveil_call_new`.
+unsafe fn inner<'a>(call: *const cardveil_call) -> Option<&'a CallInner> {
+    // SAFETY: the caller guarantees NULL or a live Box pointer.
+    unsafe { (call as *const CallInner).as_ref() }
+}
+
+/// Creates a call on `engine` (which it keeps alive) and writes it to
+/// `*call_out` (only on success). Allocates everything the call will need;
+/// frames then allocate nothing. `today_year`/`today_month` (e.g. 2026, 11)
+/// are the date for the expiry check; 0/0 means the system's UTC date.
+///
+/// # Safety
+/// `engine` is a live engine; `call_out` points to writable memory for a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_new(
+    engine: *const cardveil_engine,
+    today_year: u32,
+    today_month: u32,
+    call_out: *mut *mut cardveil_call,
+) -> cardveil_result {
+    guard(None, || {
+        if engine.is_null() || call_out.is_null() {
+            return CARDVEIL_NULL_ARGUMENT;
+        }
+        // SAFETY: checked non-NULL; the caller guarantees a live engine.
+        let engine = unsafe { engine_ref(engine) };
+        if engine.poisoned.load(Ordering::Acquire) {
+            return CARDVEIL_POISONED;
+        }
+        let today = match (today_year, today_month) {
+            (0, 0) => cardveil_core::vault::time::year_month(cardveil_core::vault::time::now()),
+            (y @ 2000..=9999, m @ 1..=12) => (y as u16, m as u8),
+            _ => return CARDVEIL_INVALID_ARGUMENT,
+        };
+        let m = engine.masker;
+        let config = CallConfig { masker: m, capture: CaptureConfig::standard(m.sample_rate, today) };
+        let Ok(call) = Call::new(config) else { return CARDVEIL_INVALID_ARGUMENT };
+        let inner = CallInner {
+            id: engine.next_call_id(),
+            audio: UnsafeCell::new(AudioSide { call, encoding: m.encoding }),
+            control: UnsafeCell::new(ControlSide { token: None, overflow_reported: 0 }),
+            events: Spsc::new(),
+            commands: AtomicU32::new(0),
+            card: UnsafeCell::new(full_card()),
+            card_state: AtomicU8::new(SLOT_EMPTY),
+            poisoned: AtomicBool::new(false),
+            engine,
+        };
+        let p = Box::into_raw(Box::new(inner)) as *mut cardveil_call;
+        // SAFETY: checked non-NULL; the caller guarantees it is writable.
+        unsafe { call_out.write(p) };
+        CARDVEIL_OK
+    })
+}
+
+/// Frees a call (and its reference to the engine); a card it still held is
+/// wiped. NULL is a no-op. Must not run while a frame or control function
+/// of this call runs.
+///
+/// # Safety
+/// `call` is NULL or a pointer from `cardveil_call_new` not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_free(call: *mut cardveil_call) {
+    if call.is_null() {
+        return;
+    }
+    let _ = std::panic::catch_unwind(|| {
+        // SAFETY: the pointer came from Box::into_raw and is freed once.
+        let inner = unsafe { Box::from_raw(call as *mut CallInner) };
+        inner.engine.forget(inner.id);
+        drop(inner);
+    });
+}
+
+/// The body of the three frame functions.
+///
+/// # Safety
+/// As for `cardveil_call_process_pcm16`.
+unsafe fn frame<T>(
+    call: *mut cardveil_call,
+    direction: u32,
+    samples: *mut T,
+    len: usize,
+    wrap: fn(&mut [T]) -> FrameMut<'_>,
+) -> cardveil_result {
+    // SAFETY: the caller guarantees NULL or a live call.
+    let Some(c) = (unsafe { inner(call) }) else { return CARDVEIL_NULL_ARGUMENT };
+    guard(Some(&c.poisoned), || {
+        if samples.is_null() && len != 0 {
+            return CARDVEIL_NULL_ARGUMENT;
+        }
+        if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+            return CARDVEIL_INVALID_LENGTH;
+        }
+        let frame: &mut [T] = if len == 0 {
+            &mut []
+        } else {
+            // SAFETY: non-NULL, `len` elements, writable (caller's contract).
+            unsafe { std::slice::from_raw_parts_mut(samples, len) }
+        };
+        c.process(direction, wrap(frame))
+    })
+}
+
+/// Masks a frame of signed 16-bit PCM (engine set up for PCM16), in place:
+/// `samples[0..len]` becomes the call's output for `direction` (a
+/// `cardveil_direction`), delayed by the look-ahead, every key press
+/// masked. Up to 60 ms per call; any length from 0, changing between calls.
+/// Never allocates, locks or blocks. Audio thread.
+///
+/// # Safety
+/// `call` is NULL or a live call; `samples` points to `len` writable samples
+/// (it may be NULL when `len` is 0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_process_pcm16(
+    call: *mut cardveil_call,
+    direction: u32,
+    samples: *mut i16,
+    len: usize,
+) -> cardveil_result {
+    // SAFETY: the caller's contract is this function's.
+    unsafe { frame(call, direction, samples, len, |f| FrameMut::Pcm16(f)) }
+}
+
+/// As `cardveil_call_process_pcm16`, for G.711 μ-law codes (engine set up for μ-law).
+///
+/// # Safety
+/// As `cardveil_call_process_pcm16`, with `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_process_ulaw(
+    call: *mut cardveil_call,
+    direction: u32,
+    codes: *mut u8,
+    len: usize,
+) -> cardveil_result {
+    // SAFETY: the caller's contract is this function's.
+    unsafe { frame(call, direction, codes, len, |f| FrameMut::Ulaw(f)) }
+}
+
+/// As `cardveil_call_process_pcm16`, for G.711 A-law codes (engine set up for A-law).
+///
+/// # Safety
+/// As `cardveil_call_process_pcm16`, with `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_process_alaw(
+    call: *mut cardveil_call,
+    direction: u32,
+    codes: *mut u8,
+    len: usize,
+) -> cardveil_result {
+    // SAFETY: the caller's contract is this function's.
+    unsafe { frame(call, direction, codes, len, |f| FrameMut::Alaw(f)) }
+}
+
+fn command(call: *mut cardveil_call, bit: u32) -> cardveil_result {
+    // SAFETY: the exported callers pass the host's pointer, NULL or live.
+    let Some(c) = (unsafe { inner(call) }) else { return CARDVEIL_NULL_ARGUMENT };
+    guard(Some(&c.poisoned), || {
+        if bit == BEGIN {
+            // SAFETY: control functions are the only users of `control`.
+            unsafe { &mut *c.control.get() }.token = None;
+        }
+        c.commands.fetch_or(bit, Ordering::AcqRel);
+        CARDVEIL_OK
+    })
+}
+
+/// Starts capturing card fields (PAN, expiry, CVV) from the caller's keys,
+/// from the next frame on (wiping any earlier capture). DTMF is masked
+/// whether or not a capture runs. Control thread.
+///
+/// # Safety
+/// `call` is NULL or a live call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_capture_begin(call: *mut cardveil_call) -> cardveil_result {
+    command(call, BEGIN)
+}
+
+/// Cancels the capture at the next frame, wiping what it held. Control thread.
+///
+/// # Safety
+/// `call` is NULL or a live call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_capture_cancel(call: *mut cardveil_call) -> cardveil_result {
+    command(call, CANCEL)
+}
+
+/// Writes the next event to `*event_out`: CARDVEIL_OK, or CARDVEIL_NO_EVENT
+/// when none waits. Also hands a completed card to the engine's vault (so
+/// poll regularly). Control thread.
+///
+/// # Safety
+/// `call` is NULL or a live call; `event_out` points to a writable `cardveil_event`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_poll_event(
+    call: *mut cardveil_call,
+    event_out: *mut cardveil_event,
+) -> cardveil_result {
+    // SAFETY: the caller guarantees NULL or a live call.
+    let Some(c) = (unsafe { inner(call) }) else { return CARDVEIL_NULL_ARGUMENT };
+    guard(Some(&c.poisoned), || {
+        if event_out.is_null() {
+            return CARDVEIL_NULL_ARGUMENT;
+        }
+        match c.poll() {
+            Some(e) => {
+                // SAFETY: checked non-NULL; the caller guarantees it is writable.
+                unsafe { event_out.write(e) };
+                CARDVEIL_OK
+            }
+            None => CARDVEIL_NO_EVENT,
+        }
+    })
+}
+
+/// Copies the token of the last completed capture, NUL-terminated, into
+/// `buf` (`cap` bytes) and its length (without the NUL) to `*len_out`.
+/// CARDVEIL_NO_TOKEN until the TOKEN event was polled;
+/// CARDVEIL_BUFFER_TOO_SMALL (with the needed length in `*len_out`) if
+/// `cap` is not more than the length. Control thread.
+///
+/// # Safety
+/// `call` is NULL or a live call; `buf` has `cap` writable bytes; `len_out`
+/// is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_token(
+    call: *mut cardveil_call,
+    buf: *mut c_char,
+    cap: usize,
+    len_out: *mut usize,
+) -> cardveil_result {
+    // SAFETY: the caller guarantees NULL or a live call.
+    let Some(c) = (unsafe { inner(call) }) else { return CARDVEIL_NULL_ARGUMENT };
+    guard(Some(&c.poisoned), || {
+        if buf.is_null() || len_out.is_null() {
+            return CARDVEIL_NULL_ARGUMENT;
+        }
+        // SAFETY: control functions are the only users of `control`.
+        let control = unsafe { &*c.control.get() };
+        let Some(token) = &control.token else {
+            return if c.engine.tokens.is_none() { CARDVEIL_NO_VAULT } else { CARDVEIL_NO_TOKEN };
+        };
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { len_out.write(token.len()) };
+        if cap <= token.len() {
+            return CARDVEIL_BUFFER_TOO_SMALL;
+        }
+        // SAFETY: `buf` has `cap` > len bytes (checked); the regions do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(token.as_ptr(), buf.cast(), token.len());
+            buf.add(token.len()).write(0);
+        }
+        CARDVEIL_OK
+    })
+}

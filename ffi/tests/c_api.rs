@@ -1,0 +1,161 @@
+//! The C ABI called from Rust through its `extern "C"` functions: NULL and
+//! error paths, a capture through the host-callback vault, and the
+//! real-time proof — with a capture running and cards completing, the
+//! per-frame C call allocates nothing (a counting global allocator, per
+//! thread, around each frame call).
+
+use cardveil_tests::alloc::{Counting, allocations};
+use std::ffi::{CStr, c_char, c_void};
+use std::ptr::{null, null_mut};
+
+use cardveil::*;
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// `keys` keyed 70 ms on / 80 ms off at 8 kHz, after 200 ms of quiet.
+fn keyed(keys: &str) -> Vec<i16> {
+    let mut x = vec![0i16; 1600];
+    for k in keys.chars() {
+        let key = cardveil_core::dtmf::Key::from_char(k).unwrap();
+        let (lo, hi) = key.frequencies();
+        let a = cardveil_core::dtmf::amplitude_for_dbm0(-10.0);
+        let mut g = cardveil_core::dtmf::ToneGenerator::new(8000, [lo, hi], [a, a], [0.0, 0.0]);
+        let start = x.len();
+        x.resize(start + 560, 0);
+        g.fill(&mut x[start..]);
+        x.resize(x.len() + 640, 0);
+    }
+    x.resize(x.len() + 4800, 0);
+    x
+}
+
+unsafe extern "C" fn host_tokenize(
+    user: *mut c_void,
+    pan: *const u8,
+    pan_len: usize,
+    _expiry: *const u8,
+    _expiry_len: usize,
+    out: *mut c_char,
+    cap: usize,
+) -> i32 {
+    // SAFETY: `user` is the &mut u32 the test passed; `pan` has `pan_len` bytes.
+    unsafe {
+        *(user as *mut u32) += 1;
+        let last = std::slice::from_raw_parts(pan.add(pan_len - 4), 4);
+        let token = format!("host_{}\0", std::str::from_utf8(last).unwrap());
+        assert!(token.len() <= cap);
+        std::ptr::copy_nonoverlapping(token.as_ptr(), out.cast(), token.len());
+    }
+    0
+}
+
+fn event() -> cardveil_event {
+    // SAFETY: cardveil_event is plain integers and arrays: all zeros is valid.
+    unsafe { std::mem::zeroed() }
+}
+
+#[test]
+fn null_and_error_paths() {
+    // SAFETY: every pointer passed is NULL, valid, or deliberately wrong as the API allows.
+    unsafe {
+        let config = cardveil_engine_config_default();
+        let mut engine = null_mut();
+        assert_eq!(cardveil_engine_new(null(), &mut engine), cardveil_result::CARDVEIL_NULL_ARGUMENT);
+        assert_eq!(cardveil_engine_new(&config, null_mut()), cardveil_result::CARDVEIL_NULL_ARGUMENT);
+        assert!(engine.is_null());
+        let bad = cardveil_engine_config { profile: 3, ..config };
+        assert_eq!(cardveil_engine_new(&bad, &mut engine), cardveil_result::CARDVEIL_INVALID_ARGUMENT);
+        let bad = cardveil_engine_config { token_format: 2, ..config };
+        assert_eq!(cardveil_engine_new(&bad, &mut engine), cardveil_result::CARDVEIL_INVALID_ARGUMENT);
+        let bad = cardveil_engine_config { actor: c"a\nb".as_ptr(), ..config };
+        assert_eq!(cardveil_engine_new(&bad, &mut engine), cardveil_result::CARDVEIL_INVALID_ARGUMENT);
+        assert_eq!(cardveil_engine_new(&config, &mut engine), cardveil_result::CARDVEIL_OK);
+        let mut call = null_mut();
+        assert_eq!(cardveil_call_new(engine, 1999, 1, &mut call), cardveil_result::CARDVEIL_INVALID_ARGUMENT);
+        assert_eq!(cardveil_call_new(engine, 0, 0, &mut call), cardveil_result::CARDVEIL_OK);
+        let mut pcm = [0i16; 481];
+        assert_eq!(
+            cardveil_call_process_pcm16(call, 0, pcm.as_mut_ptr(), 481),
+            cardveil_result::CARDVEIL_INVALID_LENGTH
+        );
+        assert_eq!(
+            cardveil_call_process_pcm16(call, 5, pcm.as_mut_ptr(), 160),
+            cardveil_result::CARDVEIL_INVALID_ARGUMENT
+        );
+        assert_eq!(cardveil_call_process_ulaw(call, 0, null_mut(), 10), cardveil_result::CARDVEIL_NULL_ARGUMENT);
+        assert_eq!(
+            cardveil_call_process_ulaw(call, 0, [0u8; 4].as_mut_ptr(), 4),
+            cardveil_result::CARDVEIL_WRONG_FRAME_TYPE
+        );
+        let mut e = event();
+        assert_eq!(cardveil_call_poll_event(call, &mut e), cardveil_result::CARDVEIL_NO_EVENT);
+        let mut len = 0usize;
+        let mut buf = [0 as c_char; 8];
+        assert_eq!(cardveil_call_token(call, buf.as_mut_ptr(), 8, &mut len), cardveil_result::CARDVEIL_NO_VAULT);
+        cardveil_engine_free(engine);
+        cardveil_call_free(call);
+        cardveil_call_free(null_mut());
+        cardveil_engine_free(null_mut());
+        for code in 0..16 {
+            assert!(!CStr::from_ptr(cardveil_result_str(code)).to_bytes().is_empty());
+        }
+    }
+}
+
+#[test]
+fn frames_allocate_nothing_while_captures_complete_and_tokens_arrive() {
+    let mut host_calls = 0u32;
+    let config = cardveil_engine_config {
+        vault_kind: cardveil_vault_kind::CARDVEIL_VAULT_HOST as u32,
+        host_tokenize: Some(host_tokenize),
+        host_user: (&mut host_calls as *mut u32).cast(),
+        ..cardveil_engine_config_default()
+    };
+    let mut caller = keyed("4111111111111111#1229#123#5555555555554444#0130#789#");
+    let mut agent = caller.clone();
+    let (mut engine, mut call) = (null_mut(), null_mut());
+    let (mut in_frames, mut frames) = (0u64, 0u64);
+    let mut tokens = Vec::new();
+    // SAFETY: valid pointers throughout; frames and control run on this one thread.
+    unsafe {
+        assert_eq!(cardveil_engine_new(&config, &mut engine), cardveil_result::CARDVEIL_OK);
+        assert_eq!(cardveil_call_new(engine, 2026, 11, &mut call), cardveil_result::CARDVEIL_OK);
+        cardveil_engine_free(engine);
+        assert_eq!(cardveil_call_capture_begin(call), cardveil_result::CARDVEIL_OK);
+        for (c, a) in caller.chunks_mut(160).zip(agent.chunks_mut(160)) {
+            let before = allocations();
+            let r1 = cardveil_call_process_pcm16(call, 0, c.as_mut_ptr(), c.len());
+            let r2 = cardveil_call_process_pcm16(call, 1, a.as_mut_ptr(), a.len());
+            in_frames += allocations() - before;
+            frames += 2;
+            assert_eq!((r1, r2), (cardveil_result::CARDVEIL_OK, cardveil_result::CARDVEIL_OK));
+            // The event side (allocation allowed here).
+            let mut e = event();
+            while cardveil_call_poll_event(call, &mut e) == cardveil_result::CARDVEIL_OK {
+                if e.kind == cardveil_event_kind::CARDVEIL_EVENT_COMPLETE as u32 {
+                    assert_eq!(cardveil_call_capture_begin(call), cardveil_result::CARDVEIL_OK);
+                }
+                if e.kind == cardveil_event_kind::CARDVEIL_EVENT_TOKEN as u32 {
+                    tokens.push(CStr::from_ptr(e.token.as_ptr()).to_str().unwrap().to_owned());
+                }
+            }
+        }
+        let mut e = event();
+        for _ in 0..2000 {
+            if tokens.len() == 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            while cardveil_call_poll_event(call, &mut e) == cardveil_result::CARDVEIL_OK {
+                if e.kind == cardveil_event_kind::CARDVEIL_EVENT_TOKEN as u32 {
+                    tokens.push(CStr::from_ptr(e.token.as_ptr()).to_str().unwrap().to_owned());
+                }
+            }
+        }
+        cardveil_call_free(call);
+    }
+    assert_eq!(tokens, vec!["host_1111".to_owned(), "host_4444".to_owned()]);
+    assert_eq!(host_calls, 2);
+    assert_eq!(in_frames, 0, "{in_frames} allocations in {frames} frame calls");
+}
