@@ -1,0 +1,66 @@
+/* The real-time proof from C: run under LD_PRELOAD=alloc_probe.so, a call
+ * captures two cards (frames on this thread, events polled between frames)
+ * and not one malloc, calloc, realloc or free happens inside a frame call. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cardveil.h"
+#include "dtmf.h"
+
+static int32_t host_tokenize(void *user, const uint8_t *pan, size_t pan_len, const uint8_t *expiry, size_t expiry_len,
+                             char *token_out, size_t token_cap) {
+    (void)user, (void)expiry, (void)expiry_len;
+    snprintf(token_out, token_cap, "t%c%c%c%c", pan[pan_len - 4], pan[pan_len - 3], pan[pan_len - 2], pan[pan_len - 1]);
+    return 0;
+}
+
+int main(void) {
+    unsigned long (*count)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "alloc_probe_count");
+    if (!count) {
+        fprintf(stderr, "test_rt: run me with LD_PRELOAD=build/alloc_probe.so\n");
+        return 2;
+    }
+    cardveil_engine_config c = cardveil_engine_config_default();
+    c.vault_kind = CARDVEIL_VAULT_HOST;
+    c.host_tokenize = host_tokenize;
+    c.mask_mode = CARDVEIL_MASK_NOISE;
+    cardveil_engine *e = NULL;
+    cardveil_call *call = NULL;
+    unsigned long setup = count();
+    if (cardveil_engine_new(&c, &e) != CARDVEIL_OK || cardveil_call_new(e, 2026, 11, &call) != CARDVEIL_OK) return 1;
+    if (count() == setup) {
+        fprintf(stderr, "test_rt: the probe counted nothing during setup: it proves nothing\n");
+        return 1;
+    }
+    const char *keys = "4111111111111111#1229#123#378282246310005#0729#1234#";
+    size_t n = dtmf_len(keys);
+    int16_t *pcm = malloc(n * sizeof *pcm);
+    dtmf_fill(keys, pcm);
+    cardveil_call_capture_begin(call);
+    unsigned long in_frames = 0, frames = 0;
+    int tokens = 0;
+    for (size_t at = 0; at < n; at += 160) {
+        size_t len = n - at < 160 ? n - at : 160;
+        unsigned long before = count();
+        cardveil_result r1 = cardveil_call_process_pcm16(call, CARDVEIL_CALLER_TO_AGENT, pcm + at, len);
+        cardveil_result r2 = cardveil_call_process_pcm16(call, CARDVEIL_AGENT_TO_CALLER, pcm + at, len);
+        in_frames += count() - before;
+        frames += 2;
+        if (r1 != CARDVEIL_OK || r2 != CARDVEIL_OK) return 1;
+        cardveil_event ev;
+        while (cardveil_call_poll_event(call, &ev) == CARDVEIL_OK) {
+            if (ev.kind == CARDVEIL_EVENT_COMPLETE) cardveil_call_capture_begin(call);
+            tokens += ev.kind == CARDVEIL_EVENT_TOKEN;
+        }
+    }
+    for (int i = 0; i < 5000 && tokens < 2; i++) {
+        cardveil_event ev;
+        while (cardveil_call_poll_event(call, &ev) == CARDVEIL_OK) tokens += ev.kind == CARDVEIL_EVENT_TOKEN;
+    }
+    cardveil_call_free(call);
+    cardveil_engine_free(e);
+    free(pcm);
+    printf("test_rt: %lu frame calls, %lu allocator calls inside them, %d tokens\n", frames, in_frames, tokens);
+    return in_frames == 0 && tokens == 2 ? 0 : 1;
+}
