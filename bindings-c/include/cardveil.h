@@ -59,6 +59,8 @@ enum cardveil_result
   CARDVEIL_WORKER_BUSY = 12,
   // The operation is not valid now (e.g. a token was asked of a call that never captured).
   CARDVEIL_INVALID_STATE = 13,
+  // A delay-line frame function on a two-phase call, or analyse/mask on a delay-line call.
+  CARDVEIL_WRONG_API = 14,
 };
 #ifndef __cplusplus
 typedef uint32_t cardveil_result;
@@ -357,6 +359,11 @@ typedef struct {
   void *host_user;
   // Who the audit trail names for captures of this engine (NULL: "cardveil").
   const char *actor;
+  // Non-zero: calls use the two-phase API (`cardveil_call_analyse_*` on
+  // packet arrival, `cardveil_call_mask_*` at playout) and `lookahead_ms`
+  // is the host's jitter-buffer depth; zero: the delay line
+  // (`cardveil_call_process_*`).
+  uint32_t two_phase;
 } cardveil_engine_config;
 
 #ifdef __cplusplus
@@ -418,6 +425,75 @@ cardveil_result cardveil_call_process_alaw(cardveil_call *call,
                                            uint32_t direction,
                                            uint8_t *codes,
                                            size_t len);
+
+// Two-phase API (engines with `two_phase` set): analyses a packet of
+// signed 16-bit PCM for `direction` when it arrives, before it goes into
+// the jitter buffer. `rtp_timestamp` is its first sample's RTP timestamp.
+// Reads the samples only. Duplicates and late packets are harmless; gaps
+// are masked at playout. With a jitter buffer at least 18 ms deep (the
+// engine's `lookahead_ms` says how deep), masking adds no delay. Runs on
+// the call's frame thread (analyse and mask of one call never
+// concurrently); never allocates, locks or blocks.
+//
+// # Safety
+// `call` is NULL or a live call; `samples` points to `len` readable samples.
+cardveil_result cardveil_call_analyse_pcm16(cardveil_call *call,
+                                            uint32_t direction,
+                                            const int16_t *samples,
+                                            size_t len,
+                                            uint32_t rtp_timestamp);
+
+// As `cardveil_call_analyse_pcm16`, for G.711 μ-law codes.
+//
+// # Safety
+// As `cardveil_call_analyse_pcm16`, with `len` bytes.
+cardveil_result cardveil_call_analyse_ulaw(cardveil_call *call,
+                                           uint32_t direction,
+                                           const uint8_t *codes,
+                                           size_t len,
+                                           uint32_t rtp_timestamp);
+
+// As `cardveil_call_analyse_pcm16`, for G.711 A-law codes.
+//
+// # Safety
+// As `cardveil_call_analyse_pcm16`, with `len` bytes.
+cardveil_result cardveil_call_analyse_alaw(cardveil_call *call,
+                                           uint32_t direction,
+                                           const uint8_t *codes,
+                                           size_t len,
+                                           uint32_t rtp_timestamp);
+
+// Two-phase API: masks a frame of signed 16-bit PCM in place at playout
+// (`rtp_timestamp`: its first sample's). Audio never analysed, or lost and
+// concealed by the host, is masked. Same thread rule as analyse.
+//
+// # Safety
+// `call` is NULL or a live call; `samples` points to `len` writable samples.
+cardveil_result cardveil_call_mask_pcm16(cardveil_call *call,
+                                         uint32_t direction,
+                                         int16_t *samples,
+                                         size_t len,
+                                         uint32_t rtp_timestamp);
+
+// As `cardveil_call_mask_pcm16`, for G.711 μ-law codes.
+//
+// # Safety
+// As `cardveil_call_mask_pcm16`, with `len` bytes.
+cardveil_result cardveil_call_mask_ulaw(cardveil_call *call,
+                                        uint32_t direction,
+                                        uint8_t *codes,
+                                        size_t len,
+                                        uint32_t rtp_timestamp);
+
+// As `cardveil_call_mask_pcm16`, for G.711 A-law codes.
+//
+// # Safety
+// As `cardveil_call_mask_pcm16`, with `len` bytes.
+cardveil_result cardveil_call_mask_alaw(cardveil_call *call,
+                                        uint32_t direction,
+                                        uint8_t *codes,
+                                        size_t len,
+                                        uint32_t rtp_timestamp);
 
 // Starts capturing card fields (PAN, expiry, CVV) from the caller's keys,
 // from the next frame on (wiping any earlier capture). DTMF is masked

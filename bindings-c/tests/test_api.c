@@ -206,6 +206,50 @@ static void test_capture_host_vault_threads(void) {
     free(f.pcm);
 }
 
+/* ---- the two-phase API: analyse on arrival, mask at playout, no delay ---- */
+
+static void test_two_phase(void) {
+    cardveil_engine_config c = cardveil_engine_config_default();
+    c.two_phase = 1;
+    c.lookahead_ms = 40; /* the jitter buffer's depth */
+    cardveil_engine *e = engine_with(c);
+    cardveil_call *call = NULL;
+    CHECK_RC(cardveil_call_new(e, 2026, 11, &call), CARDVEIL_OK);
+    cardveil_engine_free(e);
+    const char *keys = "4111111111111111#1229#123#";
+    size_t n = dtmf_len(keys), packets = n / 160;
+    int16_t *in = malloc(n * sizeof *in), *out = malloc(n * sizeof *out);
+    dtmf_fill(keys, in);
+    for (size_t i = 0; i < n; i++) in[i] = (int16_t)(in[i] + (int16_t)(i % 7) - 3); /* faint hiss */
+    memcpy(out, in, n * sizeof *in);
+    uint8_t codes[160] = {0};
+    CHECK_RC(cardveil_call_process_pcm16(call, 0, out, 160), CARDVEIL_WRONG_API);
+    CHECK_RC(cardveil_call_analyse_ulaw(call, 0, codes, 160, 0), CARDVEIL_WRONG_FRAME_TYPE);
+    CHECK_RC(cardveil_call_analyse_pcm16(call, 0, NULL, 160, 0), CARDVEIL_NULL_ARGUMENT);
+    CHECK_RC(cardveil_call_analyse_pcm16(call, 0, in, 481, 0), CARDVEIL_INVALID_LENGTH);
+    CHECK_RC(cardveil_call_capture_begin(call), CARDVEIL_OK);
+    int complete = 0;
+    uint32_t ts0 = 0xFFFFF000u; /* the RTP clock wraps during the call */
+    for (size_t p = 0; p < packets; p++) {
+        uint32_t ts = ts0 + (uint32_t)(p * 160);
+        CHECK_RC(cardveil_call_analyse_pcm16(call, 0, in + p * 160, 160, ts), CARDVEIL_OK);
+        if (p % 7 == 3) /* a duplicate packet */
+            CHECK_RC(cardveil_call_analyse_pcm16(call, 0, in + p * 160, 160, ts), CARDVEIL_OK);
+        if (p >= 2) CHECK_RC(cardveil_call_mask_pcm16(call, 0, out + (p - 2) * 160, 160, ts - 320), CARDVEIL_OK);
+        cardveil_event ev;
+        while (cardveil_call_poll_event(call, &ev) == CARDVEIL_OK) complete |= ev.kind == CARDVEIL_EVENT_COMPLETE;
+    }
+    CHECK(complete);
+    /* Not delayed: the quiet start is played as it came, sample for sample. */
+    CHECK(memcmp(in, out, 1500 * sizeof *in) == 0); /* the first key starts at 1600; masking 2 ms before */
+    /* The keys are masked. */
+    long loud = 0;
+    for (size_t i = 1600; i < (packets - 2) * 160; i++) loud += out[i] > 200 || out[i] < -200;
+    CHECK(loud == 0);
+    cardveil_call_free(call);
+    free(in), free(out);
+}
+
 /* ---- many calls on many threads, one shared engine ---- */
 
 static cardveil_engine *shared;
@@ -288,6 +332,7 @@ static void test_random_sequences(void) {
 int main(void) {
     test_basics_and_errors();
     test_capture_host_vault_threads();
+    test_two_phase();
     test_many_threads();
     test_random_sequences();
     if (failures) {

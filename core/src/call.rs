@@ -9,7 +9,7 @@
 use crate::Error;
 use crate::capture::{Capture, CaptureConfig, CaptureEvent, CaptureState, Card};
 use crate::dtmf::DetectorEvent;
-use crate::mask::{MaskedSpan, Masker, MaskerConfig, MaskerEvent};
+use crate::mask::{MaskedSpan, Masker, MaskerConfig, MaskerEvent, TwoPhaseMasker};
 
 /// Which way audio flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,21 +33,109 @@ pub struct CallConfig {
 /// never allocates, locks or blocks.
 #[derive(Debug)]
 pub struct Call {
-    caller: Masker,
-    agent: Masker,
+    legs: Legs,
     capture: Capture,
     capturing: bool,
 }
 
+/// The two directions' maskers: delay lines, or two-phase (analyse on
+/// arrival, mask at playout).
+#[derive(Debug)]
+enum Legs {
+    Delay { caller: Masker, agent: Masker },
+    TwoPhase { caller: TwoPhaseMasker, agent: TwoPhaseMasker },
+}
+
+/// One direction's masker, as `on_leg` hands it to a frame function.
+enum Leg<'a> {
+    Delay(&'a mut Masker),
+    TwoPhase(&'a mut TwoPhaseMasker),
+}
+
+const DELAY_API: Error = Error::WrongApi("delay-line (process)");
+const TWO_PHASE_API: Error = Error::WrongApi("two-phase (analyse/mask)");
+
 impl Call {
     /// A call with no capture running.
     pub fn new(config: CallConfig) -> Result<Call, Error> {
-        Ok(Call {
-            caller: Masker::new(config.masker)?,
-            agent: Masker::new(config.masker)?,
-            capture: Capture::new(config.capture),
-            capturing: false,
+        let legs = Legs::Delay { caller: Masker::new(config.masker)?, agent: Masker::new(config.masker)? };
+        Ok(Call { legs, capture: Capture::new(config.capture), capturing: false })
+    }
+
+    /// A call for hosts with a jitter buffer: each direction is analysed
+    /// when a packet arrives ([`Call::analyse_pcm16`]) and masked at playout
+    /// ([`Call::mask_pcm16`]), adding no delay when the buffer is at least
+    /// [`crate::mask::ZERO_LEAK_LOOKAHEAD_MS`] deep (`config.masker.lookahead_ms`
+    /// is that depth). Capture timeouts count the caller's analysed samples.
+    pub fn new_two_phase(config: CallConfig) -> Result<Call, Error> {
+        let legs =
+            Legs::TwoPhase { caller: TwoPhaseMasker::new(config.masker)?, agent: TwoPhaseMasker::new(config.masker)? };
+        Ok(Call { legs, capture: Capture::new(config.capture), capturing: false })
+    }
+
+    /// Analyses an arriving PCM16 packet of one direction (`ts`: the RTP
+    /// timestamp of its first sample), reporting masked spans; the caller's
+    /// keys feed the capture.
+    ///
+    /// # Errors
+    /// [`Error::WrongApi`] for a delay-line call; [`Error::WrongFrameType`] for G.711.
+    pub fn analyse_pcm16(
+        &mut self,
+        direction: Direction,
+        frame: &[i16],
+        ts: u32,
+        spans: &mut dyn FnMut(MaskedSpan),
+    ) -> Result<(), Error> {
+        self.on_leg(direction, spans, |leg, on| match leg {
+            Leg::TwoPhase(m) => m.analyse_pcm16(frame, ts, on),
+            Leg::Delay(_) => Err(DELAY_API),
         })
+    }
+
+    /// Analyses an arriving G.711 packet (see [`Call::analyse_pcm16`]).
+    ///
+    /// # Errors
+    /// [`Error::WrongApi`] for a delay-line call; [`Error::WrongFrameType`] for PCM16.
+    pub fn analyse_g711(
+        &mut self,
+        direction: Direction,
+        frame: &[u8],
+        ts: u32,
+        spans: &mut dyn FnMut(MaskedSpan),
+    ) -> Result<(), Error> {
+        self.on_leg(direction, spans, |leg, on| match leg {
+            Leg::TwoPhase(m) => m.analyse_g711(frame, ts, on),
+            Leg::Delay(_) => Err(DELAY_API),
+        })
+    }
+
+    /// Masks a PCM16 frame of one direction in place at playout.
+    ///
+    /// # Errors
+    /// [`Error::WrongApi`] for a delay-line call; [`Error::WrongFrameType`] for G.711.
+    pub fn mask_pcm16(&mut self, direction: Direction, frame: &mut [i16], ts: u32) -> Result<(), Error> {
+        self.two_phase_leg(direction)?.mask_pcm16(frame, ts)
+    }
+
+    /// Masks a G.711 frame of one direction in place at playout.
+    ///
+    /// # Errors
+    /// [`Error::WrongApi`] for a delay-line call; [`Error::WrongFrameType`] for PCM16.
+    pub fn mask_g711(&mut self, direction: Direction, frame: &mut [u8], ts: u32) -> Result<(), Error> {
+        self.two_phase_leg(direction)?.mask_g711(frame, ts)
+    }
+
+    fn two_phase_leg(&mut self, direction: Direction) -> Result<&mut TwoPhaseMasker, Error> {
+        match (&mut self.legs, direction) {
+            (Legs::TwoPhase { caller, .. }, Direction::CallerToAgent) => Ok(caller),
+            (Legs::TwoPhase { agent, .. }, Direction::AgentToCaller) => Ok(agent),
+            (Legs::Delay { .. }, _) => Err(DELAY_API),
+        }
+    }
+
+    /// Whether the call uses the two-phase API.
+    pub fn is_two_phase(&self) -> bool {
+        matches!(self.legs, Legs::TwoPhase { .. })
     }
 
     /// Masks a PCM16 frame of one direction in place.
@@ -55,7 +143,10 @@ impl Call {
     /// # Errors
     /// [`Error::WrongFrameType`] if the call was set up for G.711.
     pub fn process_pcm16(&mut self, direction: Direction, frame: &mut [i16]) -> Result<(), Error> {
-        self.on_leg(direction, &mut |_| {}, |m, on| m.process_pcm16(frame, on))
+        self.on_leg(direction, &mut |_| {}, |leg, on| match leg {
+            Leg::Delay(m) => m.process_pcm16(frame, on),
+            Leg::TwoPhase(_) => Err(TWO_PHASE_API),
+        })
     }
 
     /// [`Call::process_pcm16`], also reporting each masked span of this
@@ -66,7 +157,10 @@ impl Call {
         frame: &mut [i16],
         spans: &mut dyn FnMut(MaskedSpan),
     ) -> Result<(), Error> {
-        self.on_leg(direction, spans, |m, on| m.process_pcm16(frame, on))
+        self.on_leg(direction, spans, |leg, on| match leg {
+            Leg::Delay(m) => m.process_pcm16(frame, on),
+            Leg::TwoPhase(_) => Err(TWO_PHASE_API),
+        })
     }
 
     /// [`Call::process_g711`], also reporting each masked span.
@@ -76,7 +170,10 @@ impl Call {
         frame: &mut [u8],
         spans: &mut dyn FnMut(MaskedSpan),
     ) -> Result<(), Error> {
-        self.on_leg(direction, spans, |m, on| m.process_g711(frame, on))
+        self.on_leg(direction, spans, |leg, on| match leg {
+            Leg::Delay(m) => m.process_g711(frame, on),
+            Leg::TwoPhase(_) => Err(TWO_PHASE_API),
+        })
     }
 
     /// Masks a G.711 frame of one direction in place.
@@ -84,7 +181,10 @@ impl Call {
     /// # Errors
     /// [`Error::WrongFrameType`] if the call was set up for PCM16.
     pub fn process_g711(&mut self, direction: Direction, frame: &mut [u8]) -> Result<(), Error> {
-        self.on_leg(direction, &mut |_| {}, |m, on| m.process_g711(frame, on))
+        self.on_leg(direction, &mut |_| {}, |leg, on| match leg {
+            Leg::Delay(m) => m.process_g711(frame, on),
+            Leg::TwoPhase(_) => Err(TWO_PHASE_API),
+        })
     }
 
     /// Runs `process` on one direction's masker: the caller's key presses
@@ -92,19 +192,25 @@ impl Call {
     /// masked.
     fn on_leg<P>(&mut self, direction: Direction, spans: &mut dyn FnMut(MaskedSpan), process: P) -> Result<(), Error>
     where
-        P: FnOnce(&mut Masker, &mut dyn FnMut(MaskerEvent)) -> Result<(), Error>,
+        P: FnOnce(Leg<'_>, &mut dyn FnMut(MaskerEvent)) -> Result<(), Error>,
     {
+        let leg = match (&mut self.legs, direction) {
+            (Legs::Delay { caller, .. }, Direction::CallerToAgent) => Leg::Delay(caller),
+            (Legs::Delay { agent, .. }, Direction::AgentToCaller) => Leg::Delay(agent),
+            (Legs::TwoPhase { caller, .. }, Direction::CallerToAgent) => Leg::TwoPhase(caller),
+            (Legs::TwoPhase { agent, .. }, Direction::AgentToCaller) => Leg::TwoPhase(agent),
+        };
         match direction {
             Direction::CallerToAgent => {
                 let (capture, capturing) = (&mut self.capture, self.capturing);
-                process(&mut self.caller, &mut |e| match e {
+                process(leg, &mut |e| match e {
                     MaskerEvent::Masked(s) => spans(s),
                     e => feed(capture, capturing, e),
                 })?;
                 self.tick();
                 Ok(())
             }
-            Direction::AgentToCaller => process(&mut self.agent, &mut |e| {
+            Direction::AgentToCaller => process(leg, &mut |e| {
                 if let MaskerEvent::Masked(s) = e {
                     spans(s);
                 }
@@ -114,7 +220,7 @@ impl Call {
 
     /// Starts a capture now (wiping any earlier one).
     pub fn begin_capture(&mut self) {
-        self.capture.begin(self.caller.position());
+        self.capture.begin(self.position());
         self.capturing = true;
     }
 
@@ -153,14 +259,17 @@ impl Call {
         self.capture.state()
     }
 
-    /// Samples of the caller → agent input processed so far.
+    /// Samples of the caller → agent input processed (or analysed) so far.
     pub fn position(&self) -> u64 {
-        self.caller.position()
+        match &self.legs {
+            Legs::Delay { caller, .. } => caller.position(),
+            Legs::TwoPhase { caller, .. } => caller.analysed(),
+        }
     }
 
     fn tick(&mut self) {
         if self.capturing {
-            self.capture.tick(self.caller.position());
+            self.capture.tick(self.position());
         }
     }
 }
@@ -229,5 +338,42 @@ mod tests {
             d.finish(|_| n += 1);
             assert_eq!(n, 0);
         }
+    }
+
+    #[test]
+    fn a_two_phase_call_captures_and_masks_at_playout_without_delay() {
+        let config = CallConfig { masker: MaskerConfig::default(), capture: CaptureConfig::standard(8000, (2026, 11)) };
+        let mut call = Call::new_two_phase(config).unwrap();
+        assert!(call.is_two_phase());
+        let input = keyed("4111111111111111#1229#123#");
+        let mut out = input.clone();
+        let mut spans = 0;
+        call.begin_capture();
+        // A 40 ms jitter buffer: packets are analysed two ahead of playout.
+        let packets: Vec<_> = (0..input.len() / 160).collect();
+        for &p in &packets {
+            let ts = 1000 + (p * 160) as u32;
+            call.analyse_pcm16(Direction::CallerToAgent, &input[p * 160..][..160], ts, &mut |_| spans += 1).unwrap();
+            if p >= 2 {
+                let q = p - 2;
+                call.mask_pcm16(Direction::CallerToAgent, &mut out[q * 160..][..160], 1000 + (q * 160) as u32).unwrap();
+            }
+        }
+        let events: Vec<_> = std::iter::from_fn(|| call.poll()).collect();
+        assert_eq!(events.last(), Some(&CaptureEvent::Complete), "{events:?}");
+        assert_eq!(call.take_card().unwrap().pan.unwrap().len(), 16);
+        assert!(spans >= 26);
+        // Played-out audio carries no key, and is not delayed: quiet stays in place.
+        let mut d = Detector::new(DetectorConfig::default()).unwrap();
+        let mut n = 0;
+        let played = &out[..(packets.len() - 2) * 160];
+        d.process(played, |_| n += 1);
+        assert_eq!(n, 0);
+        assert_eq!(&played[..2000], &input[..2000]);
+        // The other API is refused, and the reverse.
+        assert_eq!(call.process_pcm16(Direction::AgentToCaller, &mut [0; 160]), Err(TWO_PHASE_API));
+        let mut delay = Call::new(config).unwrap();
+        assert_eq!(delay.mask_pcm16(Direction::CallerToAgent, &mut [0; 160], 0), Err(DELAY_API));
+        assert_eq!(delay.analyse_pcm16(Direction::CallerToAgent, &[0; 160], 0, &mut |_| {}), Err(DELAY_API));
     }
 }

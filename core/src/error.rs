@@ -16,6 +16,10 @@ pub enum Error {
     /// The look-ahead is longer than the masker supports.
     #[error("look-ahead of {0} ms is too long (at most 200 ms)")]
     LookaheadTooLong(u32),
+    /// A call set up for one frame API was used through the other (delay
+    /// line vs two-phase analyse/mask).
+    #[error("this call was set up for the {0} API")]
+    WrongApi(&'static str),
     /// A frame of the wrong sample type was passed (PCM16 to a G.711 masker or the reverse).
     #[error("wrong frame type: this masker was set up for {0:?}")]
     WrongFrameType(crate::codec::Encoding),

@@ -334,7 +334,7 @@ impl CallInner {
         }
     }
 
-    fn process(&self, direction: u32, frame: FrameMut<'_>) -> cardveil_result {
+    fn process(&self, direction: u32, frame: Frame<'_>) -> cardveil_result {
         let dir = match direction {
             0 => Direction::CallerToAgent,
             1 => Direction::AgentToCaller,
@@ -343,27 +343,30 @@ impl CallInner {
         // SAFETY: the frame functions are the only users of `audio`, one
         // thread at a time (documented contract).
         let audio = unsafe { &mut *self.audio.get() };
-        let max = self.engine.masker.sample_rate as usize * 60 / 1000;
+        let (kind, len) = frame.kind_and_len();
+        if kind != audio.encoding {
+            return CARDVEIL_WRONG_FRAME_TYPE;
+        }
+        if len > self.engine.masker.sample_rate as usize * 60 / 1000 {
+            return CARDVEIL_INVALID_LENGTH;
+        }
         let events = &self.events;
         let mut spans = |s: MaskedSpan| {
             events.push(masked_event(dir, s));
         };
-        let r = match (frame, audio.encoding) {
-            (FrameMut::Pcm16(f), Encoding::Pcm16) if f.len() <= max => {
-                audio.call.process_pcm16_spans(dir, f, &mut spans)
-            }
-            (FrameMut::Ulaw(f), Encoding::Ulaw) | (FrameMut::Alaw(f), Encoding::Alaw) if f.len() <= max => {
-                audio.call.process_g711_spans(dir, f, &mut spans)
-            }
-            (FrameMut::Pcm16(_), Encoding::Pcm16)
-            | (FrameMut::Ulaw(_), Encoding::Ulaw)
-            | (FrameMut::Alaw(_), Encoding::Alaw) => {
-                return CARDVEIL_INVALID_LENGTH;
-            }
-            _ => return CARDVEIL_WRONG_FRAME_TYPE,
+        let call = &mut audio.call;
+        let r = match frame {
+            Frame::Process(FrameMut::Pcm16(f)) => call.process_pcm16_spans(dir, f, &mut spans),
+            Frame::Process(FrameMut::Ulaw(f) | FrameMut::Alaw(f)) => call.process_g711_spans(dir, f, &mut spans),
+            Frame::Mask(FrameMut::Pcm16(f), ts) => call.mask_pcm16(dir, f, ts),
+            Frame::Mask(FrameMut::Ulaw(f) | FrameMut::Alaw(f), ts) => call.mask_g711(dir, f, ts),
+            Frame::Analyse(FrameRef::Pcm16(f), ts) => call.analyse_pcm16(dir, f, ts, &mut spans),
+            Frame::Analyse(FrameRef::Ulaw(f) | FrameRef::Alaw(f), ts) => call.analyse_g711(dir, f, ts, &mut spans),
         };
-        if r.is_err() {
-            return CARDVEIL_WRONG_FRAME_TYPE;
+        match r {
+            Ok(()) => {}
+            Err(cardveil_core::Error::WrongApi(_)) => return CARDVEIL_WRONG_API,
+            Err(_) => return CARDVEIL_WRONG_FRAME_TYPE,
         }
         self.after_frame(audio);
         CARDVEIL_OK
@@ -423,6 +426,36 @@ enum FrameMut<'a> {
     Alaw(&'a mut [u8]),
 }
 
+enum FrameRef<'a> {
+    Pcm16(&'a [i16]),
+    Ulaw(&'a [u8]),
+    Alaw(&'a [u8]),
+}
+
+/// A frame and what to do with it (the RTP timestamp for the two-phase API).
+enum Frame<'a> {
+    Process(FrameMut<'a>),
+    Mask(FrameMut<'a>, u32),
+    Analyse(FrameRef<'a>, u32),
+}
+
+impl Frame<'_> {
+    fn kind_and_len(&self) -> (Encoding, usize) {
+        match self {
+            Frame::Process(f) | Frame::Mask(f, _) => match f {
+                FrameMut::Pcm16(x) => (Encoding::Pcm16, x.len()),
+                FrameMut::Ulaw(x) => (Encoding::Ulaw, x.len()),
+                FrameMut::Alaw(x) => (Encoding::Alaw, x.len()),
+            },
+            Frame::Analyse(f, _) => match f {
+                FrameRef::Pcm16(x) => (Encoding::Pcm16, x.len()),
+                FrameRef::Ulaw(x) => (Encoding::Ulaw, x.len()),
+                FrameRef::Alaw(x) => (Encoding::Alaw, x.len()),
+            },
+        }
+    }
+}
+
 /// The call behind a C pointer.
 ///
 /// # Safety
@@ -462,7 +495,8 @@ pub unsafe extern "C" fn cardveil_call_new(
         };
         let m = engine.masker;
         let config = CallConfig { masker: m, capture: CaptureConfig::standard(m.sample_rate, today) };
-        let Ok(call) = Call::new(config) else { return CARDVEIL_INVALID_ARGUMENT };
+        let made = if engine.two_phase { Call::new_two_phase(config) } else { Call::new(config) };
+        let Ok(call) = made else { return CARDVEIL_INVALID_ARGUMENT };
         let inner = CallInner {
             id: engine.next_call_id(),
             audio: UnsafeCell::new(AudioSide { call, encoding: m.encoding }),
@@ -500,31 +534,66 @@ pub unsafe extern "C" fn cardveil_call_free(call: *mut cardveil_call) {
     });
 }
 
-/// The body of the three frame functions.
+/// The checks every frame function makes before touching the samples.
+fn check_frame<T>(null: bool, len: usize) -> Result<(), cardveil_result> {
+    if null && len != 0 {
+        return Err(CARDVEIL_NULL_ARGUMENT);
+    }
+    if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+        return Err(CARDVEIL_INVALID_LENGTH);
+    }
+    Ok(())
+}
+
+/// The body of the frame functions that write samples (process, mask).
 ///
 /// # Safety
 /// As for `cardveil_call_process_pcm16`.
-unsafe fn frame<T>(
+unsafe fn frame_mut<T>(
     call: *mut cardveil_call,
     direction: u32,
     samples: *mut T,
     len: usize,
-    wrap: fn(&mut [T]) -> FrameMut<'_>,
+    wrap: impl FnOnce(&mut [T]) -> Frame<'_>,
 ) -> cardveil_result {
     // SAFETY: the caller guarantees NULL or a live call.
     let Some(c) = (unsafe { inner(call) }) else { return CARDVEIL_NULL_ARGUMENT };
     guard(Some(&c.poisoned), || {
-        if samples.is_null() && len != 0 {
-            return CARDVEIL_NULL_ARGUMENT;
-        }
-        if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
-            return CARDVEIL_INVALID_LENGTH;
+        if let Err(r) = check_frame::<T>(samples.is_null(), len) {
+            return r;
         }
         let frame: &mut [T] = if len == 0 {
             &mut []
         } else {
             // SAFETY: non-NULL, `len` elements, writable (caller's contract).
             unsafe { std::slice::from_raw_parts_mut(samples, len) }
+        };
+        c.process(direction, wrap(frame))
+    })
+}
+
+/// The body of the analyse functions (samples only read).
+///
+/// # Safety
+/// As for `cardveil_call_analyse_pcm16`.
+unsafe fn frame_ref<T>(
+    call: *mut cardveil_call,
+    direction: u32,
+    samples: *const T,
+    len: usize,
+    wrap: impl FnOnce(&[T]) -> Frame<'_>,
+) -> cardveil_result {
+    // SAFETY: the caller guarantees NULL or a live call.
+    let Some(c) = (unsafe { inner(call) }) else { return CARDVEIL_NULL_ARGUMENT };
+    guard(Some(&c.poisoned), || {
+        if let Err(r) = check_frame::<T>(samples.is_null(), len) {
+            return r;
+        }
+        let frame: &[T] = if len == 0 {
+            &[]
+        } else {
+            // SAFETY: non-NULL, `len` readable elements (caller's contract).
+            unsafe { std::slice::from_raw_parts(samples, len) }
         };
         c.process(direction, wrap(frame))
     })
@@ -547,7 +616,7 @@ pub unsafe extern "C" fn cardveil_call_process_pcm16(
     len: usize,
 ) -> cardveil_result {
     // SAFETY: the caller's contract is this function's.
-    unsafe { frame(call, direction, samples, len, |f| FrameMut::Pcm16(f)) }
+    unsafe { frame_mut(call, direction, samples, len, |f| Frame::Process(FrameMut::Pcm16(f))) }
 }
 
 /// As `cardveil_call_process_pcm16`, for G.711 μ-law codes (engine set up for μ-law).
@@ -562,7 +631,7 @@ pub unsafe extern "C" fn cardveil_call_process_ulaw(
     len: usize,
 ) -> cardveil_result {
     // SAFETY: the caller's contract is this function's.
-    unsafe { frame(call, direction, codes, len, |f| FrameMut::Ulaw(f)) }
+    unsafe { frame_mut(call, direction, codes, len, |f| Frame::Process(FrameMut::Ulaw(f))) }
 }
 
 /// As `cardveil_call_process_pcm16`, for G.711 A-law codes (engine set up for A-law).
@@ -577,7 +646,112 @@ pub unsafe extern "C" fn cardveil_call_process_alaw(
     len: usize,
 ) -> cardveil_result {
     // SAFETY: the caller's contract is this function's.
-    unsafe { frame(call, direction, codes, len, |f| FrameMut::Alaw(f)) }
+    unsafe { frame_mut(call, direction, codes, len, |f| Frame::Process(FrameMut::Alaw(f))) }
+}
+
+/// Two-phase API (engines with `two_phase` set): analyses a packet of
+/// signed 16-bit PCM for `direction` when it arrives, before it goes into
+/// the jitter buffer. `rtp_timestamp` is its first sample's RTP timestamp.
+/// Reads the samples only. Duplicates and late packets are harmless; gaps
+/// are masked at playout. With a jitter buffer at least 18 ms deep (the
+/// engine's `lookahead_ms` says how deep), masking adds no delay. Runs on
+/// the call's frame thread (analyse and mask of one call never
+/// concurrently); never allocates, locks or blocks.
+///
+/// # Safety
+/// `call` is NULL or a live call; `samples` points to `len` readable samples.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_analyse_pcm16(
+    call: *mut cardveil_call,
+    direction: u32,
+    samples: *const i16,
+    len: usize,
+    rtp_timestamp: u32,
+) -> cardveil_result {
+    // SAFETY: the caller's contract is this function's.
+    unsafe { frame_ref(call, direction, samples, len, |f| Frame::Analyse(FrameRef::Pcm16(f), rtp_timestamp)) }
+}
+
+/// As `cardveil_call_analyse_pcm16`, for G.711 μ-law codes.
+///
+/// # Safety
+/// As `cardveil_call_analyse_pcm16`, with `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_analyse_ulaw(
+    call: *mut cardveil_call,
+    direction: u32,
+    codes: *const u8,
+    len: usize,
+    rtp_timestamp: u32,
+) -> cardveil_result {
+    // SAFETY: the caller's contract is this function's.
+    unsafe { frame_ref(call, direction, codes, len, |f| Frame::Analyse(FrameRef::Ulaw(f), rtp_timestamp)) }
+}
+
+/// As `cardveil_call_analyse_pcm16`, for G.711 A-law codes.
+///
+/// # Safety
+/// As `cardveil_call_analyse_pcm16`, with `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_analyse_alaw(
+    call: *mut cardveil_call,
+    direction: u32,
+    codes: *const u8,
+    len: usize,
+    rtp_timestamp: u32,
+) -> cardveil_result {
+    // SAFETY: the caller's contract is this function's.
+    unsafe { frame_ref(call, direction, codes, len, |f| Frame::Analyse(FrameRef::Alaw(f), rtp_timestamp)) }
+}
+
+/// Two-phase API: masks a frame of signed 16-bit PCM in place at playout
+/// (`rtp_timestamp`: its first sample's). Audio never analysed, or lost and
+/// concealed by the host, is masked. Same thread rule as analyse.
+///
+/// # Safety
+/// `call` is NULL or a live call; `samples` points to `len` writable samples.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_mask_pcm16(
+    call: *mut cardveil_call,
+    direction: u32,
+    samples: *mut i16,
+    len: usize,
+    rtp_timestamp: u32,
+) -> cardveil_result {
+    // SAFETY: the caller's contract is this function's.
+    unsafe { frame_mut(call, direction, samples, len, |f| Frame::Mask(FrameMut::Pcm16(f), rtp_timestamp)) }
+}
+
+/// As `cardveil_call_mask_pcm16`, for G.711 μ-law codes.
+///
+/// # Safety
+/// As `cardveil_call_mask_pcm16`, with `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_mask_ulaw(
+    call: *mut cardveil_call,
+    direction: u32,
+    codes: *mut u8,
+    len: usize,
+    rtp_timestamp: u32,
+) -> cardveil_result {
+    // SAFETY: the caller's contract is this function's.
+    unsafe { frame_mut(call, direction, codes, len, |f| Frame::Mask(FrameMut::Ulaw(f), rtp_timestamp)) }
+}
+
+/// As `cardveil_call_mask_pcm16`, for G.711 A-law codes.
+///
+/// # Safety
+/// As `cardveil_call_mask_pcm16`, with `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_mask_alaw(
+    call: *mut cardveil_call,
+    direction: u32,
+    codes: *mut u8,
+    len: usize,
+    rtp_timestamp: u32,
+) -> cardveil_result {
+    // SAFETY: the caller's contract is this function's.
+    unsafe { frame_mut(call, direction, codes, len, |f| Frame::Mask(FrameMut::Alaw(f), rtp_timestamp)) }
 }
 
 fn command(call: *mut cardveil_call, bit: u32) -> cardveil_result {

@@ -142,6 +142,11 @@ pub struct cardveil_engine_config {
     pub host_user: *mut c_void,
     /// Who the audit trail names for captures of this engine (NULL: "cardveil").
     pub actor: *const c_char,
+    /// Non-zero: calls use the two-phase API (`cardveil_call_analyse_*` on
+    /// packet arrival, `cardveil_call_mask_*` at playout) and `lookahead_ms`
+    /// is the host's jitter-buffer depth; zero: the delay line
+    /// (`cardveil_call_process_*`).
+    pub two_phase: u32,
 }
 
 /// The defaults: 8 kHz PCM16, 20 ms look-ahead, silence, Q.24, no vault.
@@ -164,6 +169,7 @@ pub extern "C" fn cardveil_engine_config_default() -> cardveil_engine_config {
         host_tokenize: None,
         host_user: std::ptr::null_mut(),
         actor: std::ptr::null(),
+        two_phase: 0,
     }
 }
 
@@ -181,6 +187,7 @@ pub(crate) struct Tokens {
 
 pub(crate) struct EngineInner {
     pub(crate) masker: MaskerConfig,
+    pub(crate) two_phase: bool,
     pub(crate) tokens: Option<Mutex<Tokens>>,
     next_call: AtomicU64,
     pub(crate) poisoned: AtomicBool,
@@ -392,7 +399,13 @@ fn build(c: &cardveil_engine_config) -> Result<EngineInner, cardveil_result> {
             Some(Mutex::new(Tokens { worker, waiting: HashMap::new() }))
         }
     };
-    Ok(EngineInner { masker, tokens, next_call: AtomicU64::new(1), poisoned: AtomicBool::new(false) })
+    Ok(EngineInner {
+        masker,
+        two_phase: c.two_phase != 0,
+        tokens,
+        next_call: AtomicU64::new(1),
+        poisoned: AtomicBool::new(false),
+    })
 }
 
 /// Creates an engine from `config` and writes it to `*engine_out` (only on

@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 _ => cardveil_call_token(calls[k], null_mut(), 0, null_mut()),
             };
-            assert!((r as u32) < 14, "unknown result {r:?}");
+            assert!((r as u32) < 15, "unknown result {r:?}");
             assert_ne!(r, cardveil_result::CARDVEIL_PANIC);
             assert!(!cardveil_result_str(r as u32).is_null());
         }

@@ -89,6 +89,12 @@ impl TwoPhaseMasker {
 
     /// Stream position of RTP timestamp `ts`, relative to the analysis head
     /// (wrap-around safe within ±2³¹ samples).
+    /// Samples analysed so far, counted from the first packet's timestamp
+    /// (the clock of the events; 0 before the first packet).
+    pub fn analysed(&self) -> u64 {
+        self.head.map_or(0, |(_, pos)| pos.saturating_sub(ORIGIN))
+    }
+
     fn position(&self, ts: u32) -> Option<u64> {
         self.head.map(|(hts, hpos)| (hpos as i64 + ts.wrapping_sub(hts) as i32 as i64) as u64)
     }
