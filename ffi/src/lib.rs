@@ -15,6 +15,8 @@
 #![allow(non_camel_case_types)]
 
 mod call;
+#[cfg(feature = "cxx")]
+pub mod cxx_bridge;
 mod engine;
 mod result;
 mod ring;
