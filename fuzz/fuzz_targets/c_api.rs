@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
         if cardveil_engine_new(&config, &mut engine) != cardveil_result::CARDVEIL_OK {
             return;
         }
-        let mut calls = [null_mut(); 2];
+        let mut calls: [*mut cardveil_call; 2] = [null_mut(); 2];
         let mut pcm = vec![0i16; 3000];
         let mut codes = vec![0u8; 3000];
         for _ in 0..64 {
