@@ -1,7 +1,13 @@
 /* The real-time proof from C: run under LD_PRELOAD=alloc_probe.so, a call
- * captures two cards (frames on this thread, events polled between frames)
- * and not one malloc, calloc, realloc or free happens inside a frame call. */
+ * captures two cards (frames on this thread, events polled between frames,
+ * tokens made on the engine's worker) and not one malloc, calloc, realloc,
+ * free, pthread_mutex_lock or futex call happens inside a frame call. */
+#define _GNU_SOURCE
 #include <dlfcn.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,7 +23,8 @@ static int32_t host_tokenize(void *user, const uint8_t *pan, size_t pan_len, con
 
 int main(void) {
     unsigned long (*count)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "alloc_probe_count");
-    if (!count) {
+    unsigned long (*lock_count)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "lock_probe_count");
+    if (!count || !lock_count) {
         fprintf(stderr, "test_rt: run me with LD_PRELOAD=build/alloc_probe.so\n");
         return 2;
     }
@@ -38,14 +45,15 @@ int main(void) {
     int16_t *pcm = malloc(n * sizeof *pcm);
     dtmf_fill(keys, pcm);
     cardveil_call_capture_begin(call);
-    unsigned long in_frames = 0, frames = 0;
+    unsigned long in_frames = 0, locks_in_frames = 0, frames = 0;
     int tokens = 0;
     for (size_t at = 0; at < n; at += 160) {
         size_t len = n - at < 160 ? n - at : 160;
-        unsigned long before = count();
+        unsigned long before = count(), locks_before = lock_count();
         cardveil_result r1 = cardveil_call_process_pcm16(call, CARDVEIL_CALLER_TO_AGENT, pcm + at, len);
         cardveil_result r2 = cardveil_call_process_pcm16(call, CARDVEIL_AGENT_TO_CALLER, pcm + at, len);
         in_frames += count() - before;
+        locks_in_frames += lock_count() - locks_before;
         frames += 2;
         if (r1 != CARDVEIL_OK || r2 != CARDVEIL_OK) return 1;
         cardveil_event ev;
@@ -61,6 +69,18 @@ int main(void) {
     cardveil_call_free(call);
     cardveil_engine_free(e);
     free(pcm);
-    printf("test_rt: %lu frame calls, %lu allocator calls inside them, %d tokens\n", frames, in_frames, tokens);
-    return in_frames == 0 && tokens == 2 ? 0 : 1;
+    /* The probe must see both kinds of lock operation, or it proves nothing. */
+    unsigned long l0 = lock_count();
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&m);
+    pthread_mutex_unlock(&m);
+    int word = 0;
+    syscall(SYS_futex, &word, FUTEX_WAKE, 1, NULL, NULL, 0);
+    if (lock_count() - l0 != 2) {
+        fprintf(stderr, "test_rt: the probe did not count a mutex lock and a futex call: it proves nothing\n");
+        return 1;
+    }
+    printf("test_rt: %lu frame calls, %lu allocator calls and %lu lock operations inside them, %d tokens\n", frames,
+           in_frames, locks_in_frames, tokens);
+    return in_frames == 0 && locks_in_frames == 0 && tokens == 2 ? 0 : 1;
 }

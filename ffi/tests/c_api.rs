@@ -104,6 +104,7 @@ fn null_and_error_paths() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "seconds of audio: far too slow interpreted; the C and Rust runs cover it")]
 fn frames_allocate_nothing_while_captures_complete_and_tokens_arrive() {
     let mut host_calls = 0u32;
     let config = cardveil_engine_config {
@@ -158,4 +159,40 @@ fn frames_allocate_nothing_while_captures_complete_and_tokens_arrive() {
     assert_eq!(tokens, vec!["host_1111".to_owned(), "host_4444".to_owned()]);
     assert_eq!(host_calls, 2);
     assert_eq!(in_frames, 0, "{in_frames} allocations in {frames} frame calls");
+}
+
+/// Small enough for Miri: one key through the frame path, the masked span
+/// through the ring, a capture begun and cancelled across the two sides.
+#[test]
+fn one_key_is_masked_and_reported_through_the_ring() {
+    let config = cardveil_engine_config_default();
+    let mut pcm = keyed("5");
+    pcm.truncate(1600 + 1200 + 800);
+    let (mut engine, mut call) = (null_mut(), null_mut());
+    let mut kinds = Vec::new();
+    // SAFETY: valid pointers; frames and control on this one thread.
+    unsafe {
+        assert_eq!(cardveil_engine_new(&config, &mut engine), cardveil_result::CARDVEIL_OK);
+        assert_eq!(cardveil_call_new(engine, 2026, 11, &mut call), cardveil_result::CARDVEIL_OK);
+        cardveil_engine_free(engine);
+        assert_eq!(cardveil_call_capture_begin(call), cardveil_result::CARDVEIL_OK);
+        for (i, f) in pcm.chunks_mut(160).enumerate() {
+            assert_eq!(cardveil_call_process_pcm16(call, 0, f.as_mut_ptr(), f.len()), cardveil_result::CARDVEIL_OK);
+            if i == 20 {
+                assert_eq!(cardveil_call_capture_cancel(call), cardveil_result::CARDVEIL_OK);
+            }
+            let mut e = event();
+            while cardveil_call_poll_event(call, &mut e) == cardveil_result::CARDVEIL_OK {
+                kinds.push(e.kind);
+            }
+        }
+        cardveil_call_free(call);
+    }
+    use cardveil_event_kind::*;
+    let k = |x: cardveil_event_kind| x as u32;
+    assert_eq!(kinds.iter().filter(|&&x| x == k(CARDVEIL_EVENT_MASKED)).count(), 1, "{kinds:?}");
+    assert_eq!(kinds.first(), Some(&k(CARDVEIL_EVENT_FIELD_STARTED)));
+    assert!(kinds.contains(&k(CARDVEIL_EVENT_DIGIT)) && kinds.contains(&k(CARDVEIL_EVENT_CANCELLED)), "{kinds:?}");
+    // The key is gone from the output.
+    assert!(pcm[1600 + 160..].iter().all(|&s| s.abs() < 100));
 }
