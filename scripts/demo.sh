@@ -2,7 +2,9 @@
 # Builds cardveil, writes example recordings of a caller keying the Visa test
 # card 4111 1111 1111 1111 # 1229 # 123 # (16-bit PCM and G.711 μ-law),
 # runs `cardveil detect` on each, masks each with `cardveil mask` and shows
-# that nothing is left to detect. Needs only the Rust toolchain.
+# that nothing is left to detect; then captures the card from the μ-law call
+# into a demo vault, reveals its token and verifies the audit trail. Needs only
+# the Rust toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p cardveil-cli
@@ -20,3 +22,16 @@ for f in "$out/card-pcm16.wav" "$out/card-ulaw.wav"; do
     echo "== cardveil detect $masked (nothing left)"
     "$bin" detect "$masked"
 done
+
+# Capture: the same μ-law call, with the card captured and tokenized into a
+# demo vault (a SQLite file and a development key file under target/demo).
+vault="$out/vault.sqlite"
+rm -f "$vault" "$vault.key" "$vault-wal" "$vault-shm"
+f="$out/card-ulaw.wav"
+echo "== cardveil mask $f -o ${f%.wav}-masked.wav --capture pan,expiry,cvv --vault $vault (agent-safe events only)"
+"$bin" mask "$f" -o "${f%.wav}-masked.wav" --capture pan,expiry,cvv --vault "$vault" | grep -v '"event":"masked"' | tee "$out/capture.jsonl"
+token=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' "$out/capture.jsonl")
+echo "== cardveil vault reveal $token --vault $vault (audited)"
+"$bin" vault reveal "$token" --vault "$vault"
+echo "== cardveil vault audit verify --vault $vault"
+"$bin" vault audit verify --vault "$vault"

@@ -5,7 +5,8 @@
 # Some tests need Debian packages: libspandsp-dev + pkg-config (reference
 # detector), espeak-ng (speech for talk-off and over-masking), sox (G.711
 # cross-check and resampling), multimon-ng and dtmf2num (decoders the masked
-# audio must defeat), postgresql (the shared vault store: this script starts a
+# audio must defeat), sip-tester (RTP captures with telephone-events),
+# postgresql (the shared vault store: this script starts a
 # throwaway server on loopback unless CARDVEIL_TEST_POSTGRES names one). Run as
 # root, this script installs whichever are missing; otherwise those tests print
 # SKIPPED (and fail under CI=true).
@@ -20,6 +21,7 @@ command -v dtmf2num >/dev/null || need+=(dtmf2num)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists spandsp 2>/dev/null || need+=(libspandsp-dev)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+[[ -e /usr/share/sip-tester/dtmf_2833_0.pcap ]] || need+=(sip-tester)
 if ((${#need[@]})); then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
         echo "installing test tools: ${need[*]}"

@@ -16,6 +16,7 @@ pub mod capture;
 pub mod codec;
 pub mod dtmf;
 pub mod mask;
+pub mod rtp;
 pub mod vault;
 
 mod error;
