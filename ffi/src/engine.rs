@@ -14,10 +14,7 @@ use cardveil_core::codec::Encoding;
 use cardveil_core::dtmf::Profile;
 use cardveil_core::mask::{MAX_LOOKAHEAD_MS, MaskMode, MaskerConfig};
 use cardveil_core::vault::crypto::Kek;
-use cardveil_core::vault::{
-    Done, Keyring, Metadata, PostgresStore, SqliteStore, StoreVault, TokenFormat, Vault, VaultConfig, VaultError,
-    Worker, keyfile,
-};
+use cardveil_core::vault::{Done, Keyring, Metadata, TokenFormat, Vault, VaultConfig, VaultError, Worker, keyfile};
 use zeroize::Zeroizing;
 
 use crate::result::*;
@@ -330,6 +327,30 @@ fn keys(c: &cardveil_engine_config, sqlite: Option<&str>) -> Result<Keyring, car
     loaded.map_err(|_| CARDVEIL_VAULT_ERROR)
 }
 
+#[cfg(feature = "sqlite")]
+fn sqlite_vault(path: &str, keys: Keyring, config: VaultConfig) -> Result<Box<dyn Vault>, cardveil_result> {
+    let store = cardveil_core::vault::SqliteStore::open(path.as_ref()).map_err(|_| CARDVEIL_VAULT_ERROR)?;
+    Ok(Box::new(cardveil_core::vault::StoreVault::open(store, keys, config).map_err(|_| CARDVEIL_VAULT_ERROR)?))
+}
+
+/// Built without the store: the vault kind is refused.
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_vault(_: &str, _: Keyring, _: VaultConfig) -> Result<Box<dyn Vault>, cardveil_result> {
+    Err(CARDVEIL_INVALID_ARGUMENT)
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_vault(url: &str, keys: Keyring, config: VaultConfig) -> Result<Box<dyn Vault>, cardveil_result> {
+    let store = cardveil_core::vault::PostgresStore::connect(url).map_err(|_| CARDVEIL_VAULT_ERROR)?;
+    Ok(Box::new(cardveil_core::vault::StoreVault::open(store, keys, config).map_err(|_| CARDVEIL_VAULT_ERROR)?))
+}
+
+/// Built without the store: the vault kind is refused.
+#[cfg(not(feature = "postgres"))]
+fn postgres_vault(_: &str, _: Keyring, _: VaultConfig) -> Result<Box<dyn Vault>, cardveil_result> {
+    Err(CARDVEIL_INVALID_ARGUMENT)
+}
+
 fn build(c: &cardveil_engine_config) -> Result<EngineInner, cardveil_result> {
     use cardveil_encoding::*;
     use cardveil_mask_mode::*;
@@ -378,14 +399,12 @@ fn build(c: &cardveil_engine_config) -> Result<EngineInner, cardveil_result> {
         CARDVEIL_VAULT_SQLITE => {
             let path = location.ok_or(CARDVEIL_NULL_ARGUMENT)?;
             let keys = keys(c, Some(path))?;
-            let store = SqliteStore::open(path.as_ref()).map_err(|_| CARDVEIL_VAULT_ERROR)?;
-            Some(Box::new(StoreVault::open(store, keys, vault_config).map_err(|_| CARDVEIL_VAULT_ERROR)?))
+            Some(sqlite_vault(path, keys, vault_config)?)
         }
         CARDVEIL_VAULT_POSTGRES => {
             let url = location.ok_or(CARDVEIL_NULL_ARGUMENT)?;
             let keys = keys(c, None)?;
-            let store = PostgresStore::connect(url).map_err(|_| CARDVEIL_VAULT_ERROR)?;
-            Some(Box::new(StoreVault::open(store, keys, vault_config).map_err(|_| CARDVEIL_VAULT_ERROR)?))
+            Some(postgres_vault(url, keys, vault_config)?)
         }
         CARDVEIL_VAULT_HOST => {
             let f = c.host_tokenize.ok_or(CARDVEIL_NULL_ARGUMENT)?;
