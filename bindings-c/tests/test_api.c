@@ -106,6 +106,15 @@ static void test_basics_and_errors(void) {
     CHECK_RC(cardveil_call_capture_begin(NULL), CARDVEIL_NULL_ARGUMENT);
     CHECK_RC(cardveil_call_capture_cancel(NULL), CARDVEIL_NULL_ARGUMENT);
 
+    /* The engine outlives its last call: free it, make another, use it. */
+    cardveil_call *second = NULL;
+    CHECK_RC(cardveil_call_new(e, 2026, 11, &second), CARDVEIL_OK);
+    cardveil_call_free(second);
+    second = NULL;
+    CHECK_RC(cardveil_call_new(e, 2026, 11, &second), CARDVEIL_OK);
+    CHECK_RC(cardveil_call_process_pcm16(second, 1, pcm, 160), CARDVEIL_OK);
+    cardveil_call_free(second);
+
     /* The engine may go first: the call keeps it alive. */
     cardveil_engine_free(e);
     CHECK_RC(cardveil_call_capture_begin(call), CARDVEIL_OK);
