@@ -3,7 +3,7 @@
 //! a reference, so `cardveil_engine_free` may come before the calls' own
 //! `_free` — the engine goes when the last of them does.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{CStr, c_char, c_void};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -180,6 +180,9 @@ pub struct cardveil_engine {
 pub(crate) struct Tokens {
     worker: Worker,
     waiting: HashMap<u64, VecDeque<Done>>,
+    /// Calls not yet freed: a result for a call freed while its card was
+    /// being tokenized is dropped, not kept forever.
+    live: HashSet<u64>,
 }
 
 pub(crate) struct EngineInner {
@@ -191,8 +194,13 @@ pub(crate) struct EngineInner {
 }
 
 impl EngineInner {
+    /// A new call's id (registered for the worker's results).
     pub(crate) fn next_call_id(&self) -> u64 {
-        self.next_call.fetch_add(1, Ordering::Relaxed)
+        let id = self.next_call.fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = &self.tokens {
+            t.lock().unwrap_or_else(PoisonError::into_inner).live.insert(id);
+        }
+        id
     }
 
     /// Hands a card to the worker (event thread, never audio).
@@ -213,7 +221,9 @@ impl EngineInner {
                 Done::Token { tag, .. } | Done::Failed { tag, .. } => *tag,
                 _ => continue,
             };
-            t.waiting.entry(id).or_default().push_back(d);
+            if t.live.contains(&id) {
+                t.waiting.entry(id).or_default().push_back(d);
+            }
         }
         let q = t.waiting.get_mut(&call)?;
         let d = q.pop_front();
@@ -223,11 +233,19 @@ impl EngineInner {
         d
     }
 
-    /// Forgets the results of a call that is gone.
+    /// Forgets a call that is gone, and its results, now and later.
     pub(crate) fn forget(&self, call: u64) {
         if let Some(t) = &self.tokens {
-            t.lock().unwrap_or_else(PoisonError::into_inner).waiting.remove(&call);
+            let mut t = t.lock().unwrap_or_else(PoisonError::into_inner);
+            t.waiting.remove(&call);
+            t.live.remove(&call);
         }
+    }
+
+    /// Results waiting for calls (for tests).
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        self.tokens.as_ref().map_or(0, |t| t.lock().unwrap_or_else(PoisonError::into_inner).waiting.len())
     }
 }
 
@@ -415,7 +433,7 @@ fn build(c: &cardveil_engine_config) -> Result<EngineInner, cardveil_result> {
         None => None,
         Some(v) => {
             let worker = Worker::spawn(v, actor, Duration::from_secs(60)).map_err(|_| CARDVEIL_VAULT_ERROR)?;
-            Some(Mutex::new(Tokens { worker, waiting: HashMap::new() }))
+            Some(Mutex::new(Tokens { worker, waiting: HashMap::new(), live: HashSet::new() }))
         }
     };
     Ok(EngineInner {
@@ -488,5 +506,57 @@ pub(crate) unsafe fn engine_ref(engine: *const cardveil_engine) -> Arc<EngineInn
     unsafe {
         Arc::increment_strong_count(p);
         Arc::from_raw(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe extern "C" fn tokenize(
+        _: *mut c_void,
+        _: *const u8,
+        _: usize,
+        _: *const u8,
+        _: usize,
+        out: *mut c_char,
+        cap: usize,
+    ) -> i32 {
+        assert!(cap >= 2);
+        // SAFETY: `out` has `cap` >= 2 writable bytes.
+        unsafe {
+            out.write(b't' as c_char);
+            out.add(1).write(0);
+        }
+        0
+    }
+
+    fn card() -> Box<Card> {
+        Box::new(Card { pan: Pan::from_ascii(b"4111111111111111"), expiry: None, cvv: None })
+    }
+
+    #[test]
+    fn results_for_a_freed_call_are_dropped_not_kept() {
+        let config = cardveil_engine_config {
+            vault_kind: cardveil_vault_kind::CARDVEIL_VAULT_HOST as u32,
+            host_tokenize: Some(tokenize),
+            ..cardveil_engine_config_default()
+        };
+        let Ok(e) = build(&config) else { panic!("engine") };
+        let (a, b) = (e.next_call_id(), e.next_call_id());
+        assert_eq!(e.submit(a, card()), CARDVEIL_OK);
+        e.forget(a); // call `a` freed while its card is being tokenized
+        assert_eq!(e.submit(b, card()), CARDVEIL_OK);
+        let mut got = None;
+        for _ in 0..2000 {
+            got = e.take_done(b);
+            if got.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(matches!(got, Some(Done::Token { tag, .. }) if tag == b));
+        assert_eq!(e.waiting(), 0, "the freed call's token was kept");
+        assert!(e.take_done(a).is_none());
     }
 }
