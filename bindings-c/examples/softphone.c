@@ -7,6 +7,7 @@
  *
  * The vault is a SQLite file (created with a development key file beside it
  * on first use). Exit status 0 once a token was printed. */
+#define _DEFAULT_SOURCE /* explicit_bzero */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -147,6 +148,12 @@ int main(int argc, char **argv) {
     char token[CARDVEIL_TOKEN_MAX];
     size_t len = 0;
     if (got_token && cardveil_call_token(call, token, sizeof token, &len) == CARDVEIL_OK) printf("the host stores %s (%zu characters)\n", token, len);
+    /* The payment step takes the CVV once (held in memory only, 60 s); never print it. */
+    char cvv[8];
+    if (got_token && cardveil_call_take_cvv(call, cvv, sizeof cvv, &len) == CARDVEIL_OK) {
+        printf("CVV taken for the payment request (%zu digits)\n", len);
+        explicit_bzero(cvv, sizeof cvv); /* a memset the compiler may not drop */
+    }
     cardveil_call_free(call);
     free(file);
     return got_token ? 0 : 1;

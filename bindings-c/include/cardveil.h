@@ -6,7 +6,7 @@
  * cardveil_call is owned by its creator. Every _new has a _free; _free(NULL) is a no-op.
  * Threads: an engine may be shared by any threads. A call's frame functions run on one
  * audio thread at a time and its control functions (capture_begin/cancel, poll_event,
- * token) on one other thread at a time; the two may run concurrently. Frames never
+ * token, take_cvv) on one other thread at a time; the two may run concurrently. Frames never
  * allocate, lock or block. Results: 0 = CARDVEIL_OK; cardveil_result_str() names each code.
  */
 
@@ -527,6 +527,19 @@ cardveil_result cardveil_call_poll_event(cardveil_call *call, cardveil_event *ev
 // `call` is NULL or a live call; `buf` has `cap` writable bytes; `len_out`
 // is writable.
 cardveil_result cardveil_call_token(cardveil_call *call, char *buf, size_t cap, size_t *len_out);
+
+// Copies the CVV of the last completed capture — held in memory only,
+// against its token, for the payment step — as NUL-terminated ASCII digits
+// into `buf` (`cap` bytes, at least 5), its length to `*len_out`, and wipes
+// it: single use. CARDVEIL_NO_TOKEN until the TOKEN event was polled, and
+// once the CVV was taken or its 60 s passed (it is wiped then too).
+// CARDVEIL_BUFFER_TOO_SMALL if `cap` < 5 (the CVV stays). Wipe your copy
+// as soon as the payment request is sent. Control thread.
+//
+// # Safety
+// `call` is NULL or a live call; `buf` has `cap` writable bytes; `len_out`
+// is writable.
+cardveil_result cardveil_call_take_cvv(cardveil_call *call, char *buf, size_t cap, size_t *len_out);
 
 // The defaults: 8 kHz PCM16, 20 ms look-ahead, silence, Q.24, no vault.
 cardveil_engine_config cardveil_engine_config_default(void);

@@ -102,6 +102,7 @@ static void test_basics_and_errors(void) {
     char tok[80];
     size_t len = 0;
     CHECK_RC(cardveil_call_token(call, tok, sizeof tok, &len), CARDVEIL_NO_VAULT);
+    CHECK_RC(cardveil_call_take_cvv(call, tok, sizeof tok, &len), CARDVEIL_NO_VAULT);
     CHECK_RC(cardveil_call_token(call, NULL, sizeof tok, &len), CARDVEIL_NULL_ARGUMENT);
     CHECK_RC(cardveil_call_capture_begin(NULL), CARDVEIL_NULL_ARGUMENT);
     CHECK_RC(cardveil_call_capture_cancel(NULL), CARDVEIL_NULL_ARGUMENT);
@@ -206,6 +207,14 @@ static void test_capture_host_vault_threads(void) {
     CHECK(len == 11);
     CHECK_RC(cardveil_call_token(call, tok, sizeof tok, &len), CARDVEIL_OK);
     CHECK(strcmp(tok, "psp_16_1111") == 0 && len == 11);
+    /* The CVV, for the payment step: once. */
+    char cvv[8];
+    CHECK_RC(cardveil_call_take_cvv(call, cvv, 4, &len), CARDVEIL_BUFFER_TOO_SMALL);
+    CHECK_RC(cardveil_call_take_cvv(call, NULL, sizeof cvv, &len), CARDVEIL_NULL_ARGUMENT);
+    CHECK_RC(cardveil_call_take_cvv(call, cvv, sizeof cvv, &len), CARDVEIL_OK);
+    CHECK(strcmp(cvv, "123") == 0 && len == 3);
+    memset(cvv, 0, sizeof cvv);
+    CHECK_RC(cardveil_call_take_cvv(call, cvv, sizeof cvv, &len), CARDVEIL_NO_TOKEN);
     /* The keys are gone from the output audio. */
     long loud = 0;
     for (size_t i = 2000; i < f.n; i++) loud += f.pcm[i] > 200 || f.pcm[i] < -200;

@@ -855,3 +855,52 @@ pub unsafe extern "C" fn cardveil_call_token(
         CARDVEIL_OK
     })
 }
+
+/// Copies the CVV of the last completed capture — held in memory only,
+/// against its token, for the payment step — as NUL-terminated ASCII digits
+/// into `buf` (`cap` bytes, at least 5), its length to `*len_out`, and wipes
+/// it: single use. CARDVEIL_NO_TOKEN until the TOKEN event was polled, and
+/// once the CVV was taken or its 60 s passed (it is wiped then too).
+/// CARDVEIL_BUFFER_TOO_SMALL if `cap` < 5 (the CVV stays). Wipe your copy
+/// as soon as the payment request is sent. Control thread.
+///
+/// # Safety
+/// `call` is NULL or a live call; `buf` has `cap` writable bytes; `len_out`
+/// is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_take_cvv(
+    call: *mut cardveil_call,
+    buf: *mut c_char,
+    cap: usize,
+    len_out: *mut usize,
+) -> cardveil_result {
+    // SAFETY: the caller guarantees NULL or a live call.
+    let Some(c) = (unsafe { inner(call) }) else { return CARDVEIL_NULL_ARGUMENT };
+    guard(Some(&c.poisoned), || {
+        if buf.is_null() || len_out.is_null() {
+            return CARDVEIL_NULL_ARGUMENT;
+        }
+        if cap < 5 {
+            return CARDVEIL_BUFFER_TOO_SMALL;
+        }
+        // SAFETY: control functions are the only users of `control`.
+        let control = unsafe { &*c.control.get() };
+        let Some(token) = &control.token else {
+            return if c.engine.tokens.is_none() { CARDVEIL_NO_VAULT } else { CARDVEIL_NO_TOKEN };
+        };
+        let mut cvv = Cvv::default();
+        if !c.engine.take_cvv(token, &mut cvv) {
+            return CARDVEIL_NO_TOKEN;
+        }
+        let digits = cvv.expose();
+        // SAFETY: `buf` has `cap` >= 5 > digits.len() bytes; `len_out` is writable.
+        unsafe {
+            for (i, &d) in digits.iter().enumerate() {
+                buf.add(i).write((b'0' + d) as c_char);
+            }
+            buf.add(digits.len()).write(0);
+            len_out.write(digits.len());
+        }
+        CARDVEIL_OK
+    })
+}

@@ -233,6 +233,12 @@ impl EngineInner {
         d
     }
 
+    /// The CVV held for `token` by the worker, once (control thread).
+    pub(crate) fn take_cvv(&self, token: &str, out: &mut cardveil_core::capture::Cvv) -> bool {
+        let Some(t) = &self.tokens else { return false };
+        t.lock().unwrap_or_else(PoisonError::into_inner).worker.take_cvv(token, out)
+    }
+
     /// Forgets a call that is gone, and its results, now and later.
     pub(crate) fn forget(&self, call: u64) {
         if let Some(t) = &self.tokens {
