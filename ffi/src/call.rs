@@ -5,7 +5,7 @@
 //!
 //! Threads: the frame functions (`cardveil_call_process_*`) run on the
 //! call's audio thread — one thread at a time for a given call. The
-//! control functions (`cardveil_call_capture_begin`, `_capture_cancel`,
+//! control functions (`cardveil_call_capture_begin`, `_capture_cancel`, `_take_cvv`,
 //! `_poll_event`, `_token`) run on one other thread at a time (the host's
 //! event thread), concurrently with the frame functions. They meet only
 //! through atomics and a lock-free ring: a frame never waits, allocates or
