@@ -355,7 +355,9 @@ typedef struct {
   uint32_t same_card_same_token;
   // CARDVEIL_VAULT_HOST: the tokenize function.
   cardveil_tokenize_fn host_tokenize;
-  // CARDVEIL_VAULT_HOST: passed to `host_tokenize` (it must be usable from the worker thread).
+  // CARDVEIL_VAULT_HOST: passed to `host_tokenize`. It must be usable from the worker
+  // thread and stay valid until the engine's last reference is released (queued cards
+  // are still tokenized then).
   void *host_user;
   // Who the audit trail names for captures of this engine (NULL: "cardveil").
   const char *actor;
@@ -386,9 +388,9 @@ cardveil_result cardveil_call_new(const cardveil_engine *engine,
                                   uint32_t today_month,
                                   cardveil_call **call_out);
 
-// Frees a call (and its reference to the engine); a card it still held is
-// wiped. NULL is a no-op. Must not run while a frame or control function
-// of this call runs.
+// Frees a call (and its reference to the engine; if that was the last,
+// see `cardveil_engine_free`); a card it still held is wiped. NULL is a
+// no-op. Must not run while a frame or control function of this call runs.
 //
 // # Safety
 // `call` is NULL or a pointer from `cardveil_call_new` not yet freed.
@@ -558,7 +560,9 @@ cardveil_result cardveil_engine_new(const cardveil_engine_config *config,
                                     cardveil_engine **engine_out);
 
 // Releases the caller's reference to an engine. Calls made from it keep
-// it alive until they are freed. NULL is a no-op.
+// it alive until they are freed. Releasing the last reference finishes the
+// cards still queued for tokenization and stops the worker, so it may wait
+// for the vault: not on an audio thread. NULL is a no-op.
 //
 // # Safety
 // `engine` is NULL or a pointer from `cardveil_engine_new` not yet freed.

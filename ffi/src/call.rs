@@ -515,9 +515,9 @@ pub unsafe extern "C" fn cardveil_call_new(
     })
 }
 
-/// Frees a call (and its reference to the engine); a card it still held is
-/// wiped. NULL is a no-op. Must not run while a frame or control function
-/// of this call runs.
+/// Frees a call (and its reference to the engine; if that was the last,
+/// see `cardveil_engine_free`); a card it still held is wiped. NULL is a
+/// no-op. Must not run while a frame or control function of this call runs.
 ///
 /// # Safety
 /// `call` is NULL or a pointer from `cardveil_call_new` not yet freed.

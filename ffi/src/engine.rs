@@ -135,7 +135,9 @@ pub struct cardveil_engine_config {
     pub same_card_same_token: u32,
     /// CARDVEIL_VAULT_HOST: the tokenize function.
     pub host_tokenize: cardveil_tokenize_fn,
-    /// CARDVEIL_VAULT_HOST: passed to `host_tokenize` (it must be usable from the worker thread).
+    /// CARDVEIL_VAULT_HOST: passed to `host_tokenize`. It must be usable from the worker
+    /// thread and stay valid until the engine's last reference is released (queued cards
+    /// are still tokenized then).
     pub host_user: *mut c_void,
     /// Who the audit trail names for captures of this engine (NULL: "cardveil").
     pub actor: *const c_char,
@@ -485,7 +487,9 @@ pub unsafe extern "C" fn cardveil_engine_new(
 }
 
 /// Releases the caller's reference to an engine. Calls made from it keep
-/// it alive until they are freed. NULL is a no-op.
+/// it alive until they are freed. Releasing the last reference finishes the
+/// cards still queued for tokenization and stops the worker, so it may wait
+/// for the vault: not on an audio thread. NULL is a no-op.
 ///
 /// # Safety
 /// `engine` is NULL or a pointer from `cardveil_engine_new` not yet freed.
