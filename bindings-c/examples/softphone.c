@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cardveil.h"
 
@@ -120,12 +121,15 @@ int main(int argc, char **argv) {
     pthread_t audio;
     pthread_create(&audio, NULL, play, &p);
 
-    /* The agent's screen: poll until the token arrives (or the audio ended and nothing is pending). */
-    int got_token = 0, idle_after_end = 0;
-    while (!got_token && idle_after_end < 200000) {
+    /* The agent's screen: poll until the token arrives (waiting up to 30 s once the audio ended). */
+    int got_token = 0, idle_ms = 0;
+    while (!got_token && idle_ms < 30000) {
         cardveil_event ev;
         if (cardveil_call_poll_event(call, &ev) != CARDVEIL_OK) {
-            if (atomic_load(&p.done)) idle_after_end++;
+            if (atomic_load(&p.done)) {
+                nanosleep(&(struct timespec){0, 1000000}, NULL);
+                idle_ms++;
+            }
             continue;
         }
         switch (ev.kind) {
@@ -139,7 +143,7 @@ int main(int argc, char **argv) {
         case CARDVEIL_EVENT_COMPLETE: printf("capture complete\n"); break;
         case CARDVEIL_EVENT_FAILED: printf("capture failed on %s\n", field_name(ev.field)); break;
         case CARDVEIL_EVENT_TOKEN: printf("token: %s\n", ev.token); got_token = 1; break;
-        case CARDVEIL_EVENT_TOKEN_FAILED: printf("tokenization failed\n"); idle_after_end = 200000; break;
+        case CARDVEIL_EVENT_TOKEN_FAILED: printf("tokenization failed\n"); idle_ms = 30000; break;
         case CARDVEIL_EVENT_MASKED: break; /* a recorder would note the span */
         default: break;
         }

@@ -6,6 +6,7 @@
 //
 //   softphone_cpp IN.wav VAULT.sqlite
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -86,9 +87,13 @@ int main(int argc, char **argv) {
         });
         cardveil::Event ev;
         bool got_token = false;
-        for (long idle = 0; !got_token && idle < 200000;) {
+        // Poll until the token arrives, waiting up to 30 s once the audio ended.
+        for (long idle_ms = 0; !got_token && idle_ms < 30000;) {
             if (!call->poll_event(ev)) {
-                idle += done ? 1 : 0;
+                if (done) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                    idle_ms++;
+                }
                 continue;
             }
             switch (ev.kind) {
@@ -102,7 +107,7 @@ int main(int argc, char **argv) {
             case 6: std::cout << "capture complete\n"; break;
             case 7: std::cout << "capture failed\n"; break;
             case 9: std::cout << "token: " << std::string(ev.token) << "\n"; got_token = true; break;
-            case 10: std::cout << "tokenization failed\n"; idle = 200000; break;
+            case 10: std::cout << "tokenization failed\n"; idle_ms = 30000; break;
             default: break;
             }
         }

@@ -3,8 +3,10 @@
  * calls on many threads, a host tokenize callback, and random sequences of
  * calls. Built with -Wall -Wextra -Werror; run plain, under ASan+UBSan and
  * under valgrind (make test). */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,11 +172,15 @@ static void test_capture_host_vault_threads(void) {
     pthread_t t;
     pthread_create(&t, NULL, feed_frames, &f);
     int valid_pan = 0, complete = 0, token = 0, masked = 0, digits = 0;
-    for (int spins = 0; spins < 2000000 && !token; spins++) {
+    /* Poll while frames flow; once they stop, wait up to 30 s (valgrind is slow) for the token. */
+    for (int idle_ms = 0; !token && idle_ms < 30000;) {
         cardveil_event ev;
         cardveil_result rc = cardveil_call_poll_event(call, &ev);
         if (rc == CARDVEIL_NO_EVENT) {
-            if (f.done && spins > 1000000) break;
+            if (atomic_load(&f.done)) {
+                nanosleep(&(struct timespec){0, 1000000}, NULL);
+                idle_ms++;
+            }
             continue;
         }
         CHECK_RC(rc, CARDVEIL_OK);

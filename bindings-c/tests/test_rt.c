@@ -7,6 +7,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +63,8 @@ int main(void) {
             tokens += ev.kind == CARDVEIL_EVENT_TOKEN;
         }
     }
-    for (int i = 0; i < 5000 && tokens < 2; i++) {
+    for (int i = 0; i < 30000 && tokens < 2; i++) { /* up to 30 s for the worker */
+        if (i > 0) nanosleep(&(struct timespec){0, 1000000}, NULL);
         cardveil_event ev;
         while (cardveil_call_poll_event(call, &ev) == CARDVEIL_OK) tokens += ev.kind == CARDVEIL_EVENT_TOKEN;
     }
