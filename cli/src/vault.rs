@@ -80,20 +80,26 @@ impl VaultLocation {
         }
     }
 
-    fn keys(&self, sqlite: Option<&Path>, create: bool, warn: &mut dyn Write) -> Result<Keyring, CliError> {
-        let path = match (&self.key_file, sqlite) {
-            (Some(k), _) => k.clone(),
-            (None, Some(db)) => {
-                let mut p = db.as_os_str().to_owned();
+    /// The key file: `--key-file` / `$CARDVEIL_KEY_FILE`, else the SQLite
+    /// vault's path + `.key`; a PostgreSQL vault needs it given.
+    fn key_path(&self) -> Result<PathBuf, CliError> {
+        if let Some(k) = &self.key_file {
+            return Ok(k.clone());
+        }
+        match self.vault.as_deref() {
+            Some(url) if is_postgres(url) => Err(CliError::Usage(
+                "a PostgreSQL vault needs --key-file (or CARDVEIL_KEY_FILE): the key every host shares".into(),
+            )),
+            v => {
+                let mut p = v.map(PathBuf::from).unwrap_or_else(default_path).into_os_string();
                 p.push(".key");
-                PathBuf::from(p)
+                Ok(PathBuf::from(p))
             }
-            (None, None) => {
-                return Err(CliError::Usage(
-                    "a PostgreSQL vault needs --key-file (or CARDVEIL_KEY_FILE): the key every host shares".into(),
-                ));
-            }
-        };
+        }
+    }
+
+    fn keys(&self, create: bool, warn: &mut dyn Write) -> Result<Keyring, CliError> {
+        let path = self.key_path()?;
         let name = path.display().to_string();
         if create && self.key_file.is_none() {
             let (ring, created) = keyfile::load_or_create(&path).map_err(|e| verr(&name, e))?;
@@ -115,7 +121,7 @@ impl VaultLocation {
         let name = self.name();
         match self.vault.as_deref() {
             Some(url) if is_postgres(url) => {
-                let keys = self.keys(None, create, warn)?;
+                let keys = self.keys(create, warn)?;
                 let store = PostgresStore::connect(url).map_err(|e| verr(&name, e))?;
                 Ok(OpenVault::Postgres(Box::new(StoreVault::open(store, keys, config).map_err(|e| verr(&name, e))?)))
             }
@@ -133,7 +139,7 @@ impl VaultLocation {
                         b.create(dir).map_err(|e| CliError::input(dir, e))?;
                     }
                 }
-                let keys = self.keys(Some(&path), create, warn)?;
+                let keys = self.keys(create, warn)?;
                 let store = SqliteStore::open(&path).map_err(|e| verr(&name, e))?;
                 Ok(OpenVault::Sqlite(StoreVault::open(store, keys, config).map_err(|e| verr(&name, e))?))
             }
@@ -221,17 +227,7 @@ pub fn run(op: &VaultOp, location: &VaultLocation, out: &mut dyn Write) -> Resul
             w(out, format!(r#"{{"event":"purged","records":{n}}}"#))
         }
         VaultOp::Rotate => {
-            let key_file = match (&location.key_file, &location.vault) {
-                (Some(k), _) => k.clone(),
-                (None, Some(u)) if is_postgres(u) => {
-                    unreachable!("open() refused a PostgreSQL vault without a key file")
-                }
-                (None, v) => {
-                    let mut p = v.as_ref().map(PathBuf::from).unwrap_or_else(default_path).into_os_string();
-                    p.push(".key");
-                    PathBuf::from(p)
-                }
-            };
+            let key_file = location.key_path()?;
             let keys = keyfile::add_version(&key_file).map_err(|e| verr(&key_file.display().to_string(), e))?;
             let kek = keys.into_current();
             let version = kek.version();

@@ -372,6 +372,18 @@ impl CallInner {
         CARDVEIL_OK
     }
 
+    /// The token of the last completed capture (control thread), or why
+    /// there is none.
+    fn last_token(&self) -> Result<&str, cardveil_result> {
+        // SAFETY: control functions are the only users of `control`.
+        let control = unsafe { &*self.control.get() };
+        match &control.token {
+            Some(t) => Ok(t),
+            None if self.engine.tokens.is_none() => Err(CARDVEIL_NO_VAULT),
+            None => Err(CARDVEIL_NO_TOKEN),
+        }
+    }
+
     /// On the event thread: the card to the worker, then the next event.
     fn poll(&self) -> Option<cardveil_event> {
         // SAFETY: the control functions are the only users of `control`,
@@ -837,10 +849,9 @@ pub unsafe extern "C" fn cardveil_call_token(
         if buf.is_null() || len_out.is_null() {
             return CARDVEIL_NULL_ARGUMENT;
         }
-        // SAFETY: control functions are the only users of `control`.
-        let control = unsafe { &*c.control.get() };
-        let Some(token) = &control.token else {
-            return if c.engine.tokens.is_none() { CARDVEIL_NO_VAULT } else { CARDVEIL_NO_TOKEN };
+        let token = match c.last_token() {
+            Ok(t) => t,
+            Err(r) => return r,
         };
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { len_out.write(token.len()) };
@@ -883,10 +894,9 @@ pub unsafe extern "C" fn cardveil_call_take_cvv(
         if cap < 5 {
             return CARDVEIL_BUFFER_TOO_SMALL;
         }
-        // SAFETY: control functions are the only users of `control`.
-        let control = unsafe { &*c.control.get() };
-        let Some(token) = &control.token else {
-            return if c.engine.tokens.is_none() { CARDVEIL_NO_VAULT } else { CARDVEIL_NO_TOKEN };
+        let token = match c.last_token() {
+            Ok(t) => t,
+            Err(r) => return r,
         };
         let mut cvv = Cvv::default();
         if !c.engine.take_cvv(token, &mut cvv) {
