@@ -1,6 +1,6 @@
 //! The `cardveil` command, as a library so tests and fuzzers can drive it.
 //!
-//! Subcommands: `detect`, `mask` (with `--capture`) and `vault` (SPEC's CLI contract)
+//! Subcommands: `detect`, `mask` (with `--capture`), `pcap` and `vault` (SPEC's CLI contract)
 //! and `example` (writes a WAV of a keyed test card number to try the tool on). Every failure is one line on
 //! stderr and a non-zero exit status; no command leaves a partial file.
 
@@ -9,6 +9,7 @@ pub mod detect;
 pub mod example;
 pub mod mask;
 pub mod output;
+pub mod pcap;
 pub mod vault;
 
 use std::path::PathBuf;
@@ -42,21 +43,37 @@ pub enum Command {
         /// Output WAV file: same format and length, sample-aligned with the input.
         #[arg(short, long)]
         output: PathBuf,
-        /// Replacement: silence, noise (comfort noise at the surrounding level) or tone (one flat tone for every key).
-        #[arg(long, default_value = "silence")]
-        mode: String,
-        /// Look-ahead in ms (0-200; 18 or more masks from 2 ms before each tone).
-        #[arg(long, default_value_t = cardveil_core::mask::DEFAULT_LOOKAHEAD_MS)]
-        lookahead_ms: u32,
-        /// Detector profile for the keys reported: q24 (default), etsi or ntt.
-        #[arg(long, default_value = "q24")]
-        profile: String,
+        #[command(flatten)]
+        masking: MaskingArgs,
         /// Also capture card fields from the start of the file, in this order (e.g. pan,expiry,cvv);
         /// the PAN is tokenized into the vault and its token printed.
         #[arg(long, value_name = "FIELDS")]
         capture: Option<String>,
         #[command(flatten)]
         vault: VaultArgs,
+    },
+    /// Scrub every RTP stream of a libpcap capture: G.711 audio masked, telephone-events
+    /// neutralised (or dropped), SIP INFO DTMF rewritten; one JSON line per event (never a key).
+    Pcap {
+        /// Input capture (libpcap; Ethernet, Linux cooked, raw IP or loopback; IPv4/IPv6; UDP).
+        input: PathBuf,
+        /// Output capture: every other packet unchanged.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        masking: MaskingArgs,
+        /// Telephone-events: neutralise (every key becomes --fixed-event) or drop (sequence numbers renumbered).
+        #[arg(long, default_value = "neutralise")]
+        events: String,
+        /// The event code neutralised events carry (0-255; default 15, key D). SIP INFO bodies get its key (D if not 0-15).
+        #[arg(long, default_value_t = cardveil_core::rtp::DEFAULT_FIXED_EVENT)]
+        fixed_event: u8,
+        /// The telephone-event payload type negotiated in SDP.
+        #[arg(long, default_value_t = cardveil_core::rtp::DEFAULT_EVENT_PT)]
+        event_pt: u8,
+        /// Treat UDP to or from this port as RTP whatever it looks like (repeatable).
+        #[arg(long = "rtp-port", value_name = "PORT")]
+        rtp_ports: Vec<u16>,
     },
     /// Token vault operations: reveal (audited), delete, purge, rotate, audit verify.
     Vault {
@@ -77,6 +94,30 @@ pub enum Command {
         #[arg(long, default_value_t = 8000)]
         rate: u32,
     },
+}
+
+/// How audio is masked (`mask`, `pcap`, `relay`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct MaskingArgs {
+    /// Replacement: silence, noise (comfort noise at the surrounding level) or tone (one flat tone for every key).
+    #[arg(long, default_value = "silence")]
+    pub mode: String,
+    /// Look-ahead in ms (0-200; 18 or more masks from 2 ms before each tone).
+    #[arg(long, default_value_t = cardveil_core::mask::DEFAULT_LOOKAHEAD_MS)]
+    pub lookahead_ms: u32,
+    /// Detector profile for the keys reported: q24 (default), etsi or ntt.
+    #[arg(long, default_value = "q24")]
+    pub profile: String,
+}
+
+impl MaskingArgs {
+    /// The masker settings (8 kHz PCM16; callers set rate and encoding).
+    ///
+    /// # Errors
+    /// [`CliError::Usage`] for an unknown mode or profile, or a look-ahead over 200 ms.
+    pub fn config(&self) -> Result<cardveil_core::mask::MaskerConfig, CliError> {
+        mask::masker_config(&self.mode, self.lookahead_ms, &self.profile)
+    }
 }
 
 /// Where the vault is.
@@ -158,15 +199,25 @@ impl CliError {
 pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
     match cli.command {
         Command::Detect { input, profile } => detect::run(&input, &profile, out),
-        Command::Mask { input, output, mode, lookahead_ms, profile, capture, vault } => mask::run(
+        Command::Mask { input, output, masking, capture, vault } => mask::run(
             &mask::MaskArgs {
                 input: &input,
                 output: &output,
-                mode: &mode,
-                lookahead_ms,
-                profile: &profile,
+                masker: masking.config()?,
                 capture: capture.as_deref(),
                 vault: vault::VaultLocation::new(vault.vault, vault.key_file),
+            },
+            out,
+        ),
+        Command::Pcap { input, output, masking, events, fixed_event, event_pt, rtp_ports } => pcap::run(
+            &pcap::PcapArgs {
+                input: &input,
+                output: &output,
+                masker: masking.config()?,
+                events: &events,
+                fixed_event,
+                event_pt,
+                rtp_ports: &rtp_ports,
             },
             out,
         ),

@@ -32,12 +32,8 @@ pub struct MaskArgs<'a> {
     pub input: &'a Path,
     /// Output WAV.
     pub output: &'a Path,
-    /// `silence`, `noise` or `tone`.
-    pub mode: &'a str,
-    /// Look-ahead, ms.
-    pub lookahead_ms: u32,
-    /// Detector profile name.
-    pub profile: &'a str,
+    /// Masker settings (rate and encoding come from the file).
+    pub masker: MaskerConfig,
     /// `--capture` fields (`pan,expiry,cvv`), if capturing.
     pub capture: Option<&'a str>,
     /// Where the vault is, when capturing.
@@ -113,29 +109,27 @@ pub fn json_line(s: &MaskedSpan, rate: u32, channel: Option<usize>) -> String {
     line
 }
 
+/// Masker settings from the command line's mode, look-ahead and profile
+/// (8 kHz PCM16; the caller sets the input's rate and encoding).
+pub fn masker_config(mode: &str, lookahead_ms: u32, profile: &str) -> Result<MaskerConfig, CliError> {
+    let mode = MaskMode::from_name(mode)
+        .ok_or_else(|| CliError::Usage(format!("unknown mode '{mode}' (expected silence, noise or tone)")))?;
+    let profile = Profile::from_name(profile)
+        .ok_or_else(|| CliError::Usage(format!("unknown profile '{profile}' (expected q24, etsi or ntt)")))?;
+    if lookahead_ms > MAX_LOOKAHEAD_MS {
+        return Err(CliError::Usage(format!("--lookahead-ms {lookahead_ms} is too long (0 to {MAX_LOOKAHEAD_MS})")));
+    }
+    Ok(MaskerConfig { lookahead_ms, mode, profile, ..MaskerConfig::default() })
+}
+
 /// Runs the subcommand.
 pub fn run(args: &MaskArgs<'_>, out: &mut dyn Write) -> Result<(), CliError> {
-    let mode = MaskMode::from_name(args.mode)
-        .ok_or_else(|| CliError::Usage(format!("unknown mode '{}' (expected silence, noise or tone)", args.mode)))?;
-    let profile = Profile::from_name(args.profile)
-        .ok_or_else(|| CliError::Usage(format!("unknown profile '{}' (expected q24, etsi or ntt)", args.profile)))?;
-    if args.lookahead_ms > MAX_LOOKAHEAD_MS {
-        return Err(CliError::Usage(format!(
-            "--lookahead-ms {} is too long (0 to {MAX_LOOKAHEAD_MS})",
-            args.lookahead_ms
-        )));
-    }
+    let base = args.masker;
     let fields = args.capture.map(parse_fields).transpose()?;
     let bytes = read_wav(args.input)?;
     let w = wav::parse(&bytes).map_err(|e| CliError::input(args.input, e))?;
     let f = w.format;
-    let config = MaskerConfig {
-        sample_rate: f.sample_rate,
-        encoding: f.encoding,
-        lookahead_ms: args.lookahead_ms,
-        mode,
-        profile,
-    };
+    let config = MaskerConfig { sample_rate: f.sample_rate, encoding: f.encoding, ..base };
     // The vault opens before any work, so a vault problem costs nothing.
     let worker = match fields {
         None => None,

@@ -23,4 +23,7 @@ pub enum Error {
     /// A frame of the wrong sample type was passed (PCM16 to a G.711 masker or the reverse).
     #[error("wrong frame type: this masker was set up for {0:?}")]
     WrongFrameType(crate::codec::Encoding),
+    /// A packet is not RTP, or is malformed.
+    #[error("not an RTP packet: {0}")]
+    Rtp(#[from] crate::rtp::RtpError),
 }

@@ -1,12 +1,18 @@
 //! Out-of-band DTMF: RTP (RFC 3550) headers, telephone-events (RFC 4733)
 //! and SIP INFO bodies — follow the key presses sent out of band, and
-//! rewrite them so the key never reaches the agent. (G.711 payloads through
-//! the masker, pcap scrubbing and the relay build on these.)
+//! rewrite them so the key never reaches the agent; [`RtpStream`] scrubs a
+//! whole stream in place (G.711 payloads through the masker, events
+//! rewritten or dropped, each key press reported once).
 
 mod event;
 mod header;
 mod sip_info;
+mod stream;
 
 pub use event::{EventKey, EventTracker, TelephoneEvent, neutralise};
 pub use header::{RtpError, RtpHeader};
-pub use sip_info::{InfoKey, parse_info, rewrite_info};
+pub use sip_info::{InfoKey, RewrittenInfo, parse_info, rewrite_info, rewrite_message};
+pub use stream::{
+    DEFAULT_EVENT_PT, DEFAULT_FIXED_EVENT, EventAction, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpStream, RtpStreamConfig,
+    StreamEvent, StreamKey, Verdict,
+};

@@ -89,6 +89,75 @@ pub fn rewrite_info(content_type: &str, body: &str, fixed: Key) -> Option<String
     Some(out)
 }
 
+/// A SIP INFO request whose DTMF body was rewritten by [`rewrite_message`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct RewrittenInfo {
+    /// The key the original body carried. For capture: never print it.
+    pub key: InfoKey,
+    /// The whole message with the body's key replaced and Content-Length
+    /// (if present) updated.
+    pub message: Vec<u8>,
+}
+
+impl std::fmt::Debug for RewrittenInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RewrittenInfo").field("message_len", &self.message.len()).finish_non_exhaustive()
+    }
+}
+
+/// A whole SIP message (as one UDP datagram carries it): if it is an INFO
+/// request with an `application/dtmf-relay` or `application/dtmf` body
+/// carrying a key, the message with that key replaced by `fixed` and its
+/// `Content-Length` (or compact `l:`) rewritten to the new body length.
+/// `None` for anything else (forward it unchanged). Headers and their
+/// order, line endings and other body lines are kept.
+pub fn rewrite_message(message: &[u8], fixed: Key) -> Option<RewrittenInfo> {
+    if !message.starts_with(b"INFO ") {
+        return None;
+    }
+    let (head_len, sep) = match find(message, b"\r\n\r\n") {
+        Some(i) => (i, 4),
+        None => (find(message, b"\n\n")?, 2),
+    };
+    let head = std::str::from_utf8(&message[..head_len]).ok()?;
+    let mut body = &message[head_len + sep..];
+    let mut content_type = None;
+    let mut length_line = None;
+    for (i, line) in head.split('\n').enumerate().skip(1) {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-type" | "c" => content_type = Some(value.trim()),
+            "content-length" | "l" => {
+                let n: usize = value.trim().parse().ok()?;
+                body = body.get(..n)?;
+                length_line = Some(i);
+            }
+            _ => {}
+        }
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let key = parse_info(content_type?, text)?;
+    let new_body = rewrite_info(content_type?, text, fixed)?;
+    let mut out = Vec::with_capacity(message.len() + 4);
+    for (i, line) in head.split_inclusive('\n').enumerate() {
+        match (length_line, line.split_once(':')) {
+            (Some(l), Some((name, value))) if l == i => {
+                let ending = &value[value.trim_end().len()..];
+                let lead = &value[..value.len() - value.trim_start().len()];
+                out.extend_from_slice(format!("{name}:{lead}{}{ending}", new_body.len()).as_bytes());
+            }
+            _ => out.extend_from_slice(line.as_bytes()),
+        }
+    }
+    out.extend_from_slice(&message[head_len..head_len + sep]);
+    out.extend_from_slice(new_body.as_bytes());
+    Some(RewrittenInfo { key, message: out })
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +193,33 @@ mod tests {
         for k in Key::ALL {
             let b = format!("Signal={}\r\nDuration=160\r\n", k.as_char());
             assert_eq!(rewrite_info("application/dtmf-relay", &b, key('0')).unwrap(), "Signal=0\r\nDuration=160\r\n");
+        }
+    }
+
+    #[test]
+    fn whole_info_messages_are_rewritten_with_their_length() {
+        let msg = "INFO sip:agent@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061\r\nCall-ID: a@b\r\n\
+                   CSeq: 3 INFO\r\nContent-Type: application/dtmf-relay\r\nContent-Length: 25\r\n\r\n\
+                   Signal=11\r\nDuration=160\r\n";
+        let r = rewrite_message(msg.as_bytes(), key('0')).unwrap();
+        assert_eq!(r.key, InfoKey { key: key('#'), duration_ms: Some(160) });
+        let out = String::from_utf8(r.message.clone()).unwrap();
+        assert!(out.ends_with("Content-Length: 24\r\n\r\nSignal=0\r\nDuration=160\r\n"), "{out}");
+        assert!(out.starts_with("INFO sip:agent@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061\r\n"));
+        assert!(!format!("{r:?}").contains('#'));
+        // Compact headers, bare LF, application/dtmf.
+        let compact = "INFO sip:a SIP/2.0\nc: application/dtmf\nl: 1\n\n7";
+        let r = rewrite_message(compact.as_bytes(), key('0')).unwrap();
+        assert_eq!(r.key.key, key('7'));
+        assert_eq!(r.message, b"INFO sip:a SIP/2.0\nc: application/dtmf\nl: 1\n\n0");
+        // Not INFO, no DTMF body, a short body, no headers end: unchanged.
+        for m in [
+            "INVITE sip:a SIP/2.0\r\nContent-Type: application/dtmf\r\nContent-Length: 1\r\n\r\n7",
+            "INFO sip:a SIP/2.0\r\nContent-Type: application/sdp\r\nContent-Length: 3\r\n\r\nv=0",
+            "INFO sip:a SIP/2.0\r\nContent-Type: application/dtmf\r\nContent-Length: 9\r\n\r\n7",
+            "INFO sip:a SIP/2.0\r\nContent-Type: application/dtmf",
+        ] {
+            assert_eq!(rewrite_message(m.as_bytes(), key('0')), None, "{m}");
         }
     }
 }

@@ -1,0 +1,382 @@
+//! `cardveil pcap IN.pcap -o OUT.pcap`: scrubs every RTP stream of a
+//! libpcap capture. G.711 audio (PT 0, 8) is masked where it carries key
+//! tones (two-phase: the capture is read ahead, so nothing is delayed),
+//! telephone-events are neutralised to one fixed code (or dropped, the
+//! sequence numbers renumbered), SIP INFO DTMF bodies are rewritten; every
+//! other packet is copied unchanged, and UDP checksums follow the payloads.
+//!
+//! RTP is recognised by heuristics — UDP between unprivileged ports other
+//! than SIP's, RTP version 2, payload type G.711, comfort noise or the
+//! telephone-event type, and a second packet of the same source with a
+//! nearby sequence number — or by `--rtp-port` (any payload type; types
+//! cardveil cannot inspect are dropped: zero leak).
+
+pub mod file;
+pub mod net;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::Path;
+
+use cardveil_core::dtmf::Key;
+use cardveil_core::mask::MaskerConfig;
+use cardveil_core::rtp::{
+    DEFAULT_EVENT_PT, DEFAULT_FIXED_EVENT, EventAction, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream,
+    RtpStreamConfig, StreamEvent, Verdict, rewrite_message,
+};
+
+pub use file::PcapError;
+use file::{Capture, Record};
+use net::Udp;
+
+use crate::CliError;
+
+/// Scrubbing settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PcapOptions {
+    /// Masker settings for G.711 audio (`lookahead_ms` is how far the
+    /// analysis runs ahead of the rewrite; encoding set per payload type).
+    pub masker: MaskerConfig,
+    /// The telephone-event payload type.
+    pub event_payload_type: u8,
+    /// What to do with telephone-events.
+    pub event_action: EventAction,
+    /// UDP ports whose datagrams are RTP whatever they look like.
+    pub rtp_ports: Vec<u16>,
+}
+
+impl Default for PcapOptions {
+    fn default() -> Self {
+        PcapOptions {
+            masker: MaskerConfig::default(),
+            event_payload_type: DEFAULT_EVENT_PT,
+            event_action: EventAction::Neutralise(DEFAULT_FIXED_EVENT),
+            rtp_ports: Vec::new(),
+        }
+    }
+}
+
+/// One RTP stream's totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSummary {
+    /// Stream number (order of first packet).
+    pub stream: usize,
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// Synchronisation source.
+    pub ssrc: u32,
+    /// Packets seen.
+    pub packets: usize,
+    /// G.711 packets.
+    pub audio: usize,
+    /// Telephone-event packets.
+    pub events: usize,
+    /// Key presses found (in band or as events, each once).
+    pub keys: usize,
+    /// Packets left out of the output (dropped events, uninspectable payloads).
+    pub dropped: usize,
+}
+
+/// What scrubbing reports; never a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PcapEvent {
+    /// G.711 audio masked, in ms of the stream's clock.
+    Masked {
+        /// Stream number.
+        stream: usize,
+        /// Start, ms.
+        start_ms: f64,
+        /// End, ms.
+        end_ms: f64,
+    },
+    /// A key press found (its value is not given).
+    Key {
+        /// Stream number.
+        stream: usize,
+        /// In band or as telephone-events.
+        source: KeySource,
+        /// Start, ms.
+        start_ms: f64,
+        /// End, ms.
+        end_ms: f64,
+    },
+    /// A SIP INFO request's DTMF body was rewritten.
+    SipInfo {
+        /// Packet number in the capture (1-based, as tshark counts).
+        packet: usize,
+    },
+    /// A stream's totals, at the end.
+    Stream(StreamSummary),
+}
+
+/// The scrubbed capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scrubbed {
+    /// The output file.
+    pub file: Vec<u8>,
+    /// Packets read.
+    pub packets_in: usize,
+    /// Packets written.
+    pub packets_out: usize,
+}
+
+struct Stream {
+    summary: StreamSummary,
+    rtp: RtpStream,
+    /// Packets analysed, waiting for the analysis to run far enough ahead.
+    pending: VecDeque<(usize, Udp, u32)>,
+    /// RTP timestamp the analysis has reached.
+    head: Option<u32>,
+    last_seq: u16,
+    confirmed: bool,
+}
+
+fn newer(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+/// Scrubs a libpcap capture held in memory (see the module docs).
+///
+/// # Errors
+/// [`PcapError`] if the capture cannot be read; nothing is produced then.
+pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent)) -> Result<Scrubbed, PcapError> {
+    let capture = Capture::parse(input)?;
+    let mut buf = input.to_vec();
+    let mut replaced: HashMap<usize, Vec<u8>> = HashMap::new();
+    let mut dropped = vec![false; capture.records.len()];
+    let mut streams: Vec<Stream> = Vec::new();
+    let mut index: HashMap<(SocketAddr, SocketAddr, u32), usize> = HashMap::new();
+    let config = RtpStreamConfig {
+        masker: options.masker,
+        event_payload_type: options.event_payload_type,
+        event_action: options.event_action,
+    };
+    let lag = (options.masker.lookahead_ms.max(1) * 8) as i32;
+    let fixed_key = fixed_key(options.event_action);
+
+    for (i, record) in capture.records.iter().enumerate() {
+        let frame = &buf[record.data.clone()];
+        let Some(udp) = net::find_udp(capture.link_type, frame) else { continue };
+        let payload = &frame[udp.payload.clone()];
+        if payload.starts_with(b"INFO ") {
+            if let (Some(info), true) = (rewrite_message(payload, fixed_key), udp.complete) {
+                replaced.insert(i, net::replace_payload(frame, &udp, &info.message));
+                on(PcapEvent::SipInfo { packet: i + 1 });
+            }
+            continue;
+        }
+        let Ok(h) = RtpHeader::parse(payload) else { continue };
+        let forced = options.rtp_ports.iter().any(|&p| p == udp.src.port() || p == udp.dst.port());
+        if !forced && !looks_like_rtp(&udp, h.payload_type, options.event_payload_type) {
+            continue;
+        }
+        let key = (udp.src, udp.dst, h.ssrc);
+        let n = match index.get(&key) {
+            Some(&n) => n,
+            None => {
+                let Ok(rtp) = RtpStream::new_two_phase(config) else { continue };
+                let n = streams.len();
+                streams.push(Stream {
+                    summary: StreamSummary {
+                        stream: n,
+                        src: udp.src,
+                        dst: udp.dst,
+                        ssrc: h.ssrc,
+                        packets: 0,
+                        audio: 0,
+                        events: 0,
+                        keys: 0,
+                        dropped: 0,
+                    },
+                    rtp,
+                    pending: VecDeque::new(),
+                    head: None,
+                    last_seq: h.sequence.wrapping_sub(1),
+                    confirmed: forced,
+                });
+                index.insert(key, n);
+                n
+            }
+        };
+        let s = &mut streams[n];
+        let gap = h.sequence.wrapping_sub(s.last_seq);
+        s.confirmed |= s.summary.packets > 0 && (1..=10).contains(&gap);
+        s.last_seq = h.sequence;
+        s.summary.packets += 1;
+        let audio = matches!(h.payload_type, PT_PCMU | PT_PCMA);
+        s.summary.audio += audio as usize;
+        s.summary.events += (h.payload_type == options.event_payload_type) as usize;
+        let _ = s.rtp.analyse(payload, &mut |e| report(&mut s.summary, e, on));
+        let end = if audio { h.timestamp.wrapping_add(h.payload_len as u32) } else { h.timestamp };
+        if s.head.is_none_or(|head| newer(end, head)) {
+            s.head = Some(end);
+        }
+        s.pending.push_back((i, udp, end));
+        if s.confirmed {
+            let head = s.head.unwrap_or(end);
+            while let Some((_, _, e)) = s.pending.front() {
+                if (head.wrapping_sub(*e) as i32) < lag {
+                    break;
+                }
+                let (j, u, _) = s.pending.pop_front().expect("front exists");
+                playout(s, &mut buf, &capture.records[j], j, &u, &mut dropped);
+            }
+        }
+    }
+    for s in &mut streams {
+        s.rtp.finish(&mut |e| report(&mut s.summary, e, on));
+        if s.confirmed {
+            while let Some((j, u, _)) = s.pending.pop_front() {
+                playout(s, &mut buf, &capture.records[j], j, &u, &mut dropped);
+            }
+        }
+    }
+    for s in streams.iter().filter(|s| s.confirmed) {
+        on(PcapEvent::Stream(s.summary.clone()));
+    }
+
+    let mut file = Vec::with_capacity(buf.len());
+    file.extend_from_slice(&input[..24]);
+    let mut packets_out = 0;
+    for (i, r) in capture.records.iter().enumerate() {
+        if dropped[i] {
+            continue;
+        }
+        packets_out += 1;
+        match replaced.get(&i) {
+            Some(data) => {
+                let orig = (r.orig_len as i64 + data.len() as i64 - r.data.len() as i64).max(0) as u32;
+                capture.write_record_header(&mut file, r, data.len(), orig);
+                file.extend_from_slice(data);
+            }
+            None => {
+                capture.write_record_header(&mut file, r, r.data.len(), r.orig_len);
+                file.extend_from_slice(&buf[r.data.clone()]);
+            }
+        }
+    }
+    Ok(Scrubbed { file, packets_in: capture.records.len(), packets_out })
+}
+
+/// The key SIP INFO bodies are rewritten to: the fixed event's key, or `D`.
+fn fixed_key(action: EventAction) -> Key {
+    const CODES: &[u8; 16] = b"0123456789*#ABCD";
+    let code = match action {
+        EventAction::Neutralise(c) if c < 16 => c,
+        _ => DEFAULT_FIXED_EVENT,
+    };
+    Key::from_char(CODES[code as usize] as char).expect("a DTMF code")
+}
+
+/// Unprivileged ports other than SIP's, and a payload type cardveil scrubs.
+fn looks_like_rtp(udp: &Udp, pt: u8, event_pt: u8) -> bool {
+    let port_ok = |p: u16| p >= 1024 && p != 5060 && p != 5061;
+    port_ok(udp.src.port()) && port_ok(udp.dst.port()) && (matches!(pt, PT_PCMU | PT_PCMA | PT_CN) || pt == event_pt)
+}
+
+fn report(summary: &mut StreamSummary, e: StreamEvent, on: &mut dyn FnMut(PcapEvent)) {
+    let stream = summary.stream;
+    let ms = |x: u64| x as f64 / 8.0;
+    match e {
+        StreamEvent::Masked(s) => on(PcapEvent::Masked { stream, start_ms: ms(s.start), end_ms: ms(s.end) }),
+        StreamEvent::Key(k) => {
+            summary.keys += 1;
+            on(PcapEvent::Key { stream, source: k.source, start_ms: ms(k.start), end_ms: ms(k.end) });
+        }
+    }
+}
+
+/// Rewrites one packet of a stream in the output buffer.
+fn playout(s: &mut Stream, buf: &mut [u8], r: &Record, j: usize, u: &Udp, dropped: &mut [bool]) {
+    let frame = &mut buf[r.data.clone()];
+    let before = frame[u.payload.clone()].to_vec();
+    match s.rtp.playout(&mut frame[u.payload.clone()]) {
+        Ok(Verdict::Forward) => {
+            if frame[u.payload.clone()] != before[..] {
+                net::fix_checksum(frame, u);
+            }
+        }
+        Ok(Verdict::Drop | Verdict::Unknown(_)) => {
+            dropped[j] = true;
+            s.summary.dropped += 1;
+        }
+        Err(_) => {} // not parseable as RTP after all: left as it was
+    }
+}
+
+/// `cardveil pcap` arguments.
+#[derive(Debug)]
+pub struct PcapArgs<'a> {
+    /// Input capture.
+    pub input: &'a Path,
+    /// Output capture.
+    pub output: &'a Path,
+    /// Masker settings (`lookahead_ms`: how far the analysis runs ahead).
+    pub masker: MaskerConfig,
+    /// `neutralise` or `drop`.
+    pub events: &'a str,
+    /// Fixed event code for `neutralise`.
+    pub fixed_event: u8,
+    /// Telephone-event payload type.
+    pub event_pt: u8,
+    /// Ports forced to RTP.
+    pub rtp_ports: &'a [u16],
+}
+
+/// Runs `cardveil pcap`: events as JSON lines on `out`, the scrubbed
+/// capture written atomically.
+pub fn run(args: &PcapArgs<'_>, out: &mut dyn std::io::Write) -> Result<(), CliError> {
+    let masker = args.masker;
+    let event_action = match EventAction::from_name(args.events) {
+        Some(EventAction::Neutralise(_)) => EventAction::Neutralise(args.fixed_event),
+        Some(a) => a,
+        None => return Err(CliError::Usage(format!("unknown --events {:?} (neutralise or drop)", args.events))),
+    };
+    if args.event_pt > 127 {
+        return Err(CliError::Usage(format!("--event-pt {} is not an RTP payload type (0-127)", args.event_pt)));
+    }
+    let options =
+        PcapOptions { masker, event_payload_type: args.event_pt, event_action, rtp_ports: args.rtp_ports.to_vec() };
+    let input = std::fs::read(args.input).map_err(|e| CliError::input(args.input, format!("cannot read: {e}")))?;
+    let mut lines = Vec::new();
+    let scrubbed =
+        scrub(&input, &options, &mut |e| lines.push(json(&e))).map_err(|e| CliError::input(args.input, e))?;
+    crate::output::write_atomically(args.output, &[&scrubbed.file])?;
+    let io = |e: std::io::Error| CliError::input(Path::new("<stdout>"), e);
+    for l in lines {
+        writeln!(out, "{l}").map_err(io)?;
+    }
+    writeln!(
+        out,
+        "{{\"event\":\"summary\",\"packets_in\":{},\"packets_out\":{}}}",
+        scrubbed.packets_in, scrubbed.packets_out
+    )
+    .map_err(io)
+}
+
+/// One JSON line per event (never a key).
+pub fn json(e: &PcapEvent) -> String {
+    match e {
+        PcapEvent::Masked { stream, start_ms, end_ms } => {
+            format!("{{\"event\":\"masked\",\"stream\":{stream},\"start_ms\":{start_ms:.1},\"end_ms\":{end_ms:.1}}}")
+        }
+        PcapEvent::Key { stream, source, start_ms, end_ms } => {
+            let source = match source {
+                KeySource::InBand => "in-band",
+                KeySource::Event => "telephone-event",
+            };
+            format!(
+                "{{\"event\":\"key\",\"stream\":{stream},\"source\":\"{source}\",\"start_ms\":{start_ms:.1},\"end_ms\":{end_ms:.1}}}"
+            )
+        }
+        PcapEvent::SipInfo { packet } => {
+            format!("{{\"event\":\"sip-info\",\"packet\":{packet},\"action\":\"rewritten\"}}")
+        }
+        PcapEvent::Stream(s) => format!(
+            "{{\"event\":\"stream\",\"stream\":{},\"src\":\"{}\",\"dst\":\"{}\",\"ssrc\":\"0x{:08x}\",\"packets\":{},\"audio\":{},\"telephone_events\":{},\"keys\":{},\"dropped\":{}}}",
+            s.stream, s.src, s.dst, s.ssrc, s.packets, s.audio, s.events, s.keys, s.dropped
+        ),
+    }
+}

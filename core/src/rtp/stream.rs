@@ -1,0 +1,585 @@
+//! One RTP stream scrubbed in place: G.711 payloads (PT 0, 8) through the
+//! audio masker, telephone-events dropped or neutralised, and every key
+//! press reported once whether it came in band, as events, or both.
+
+use super::event::{EventKey, EventTracker, TelephoneEvent, neutralise};
+use super::header::RtpHeader;
+use crate::Error;
+use crate::codec::Encoding;
+use crate::dtmf::{DetectorEvent, Key};
+use crate::mask::{MaskedSpan, Masker, MaskerConfig, MaskerEvent, TwoPhaseMasker};
+
+/// Static payload type of G.711 μ-law (RFC 3551).
+pub const PT_PCMU: u8 = 0;
+/// Static payload type of G.711 A-law.
+pub const PT_PCMA: u8 = 8;
+/// Static payload type of comfort noise (RFC 3389): a level, no audio.
+pub const PT_CN: u8 = 13;
+/// The usual dynamic payload type of telephone-events.
+pub const DEFAULT_EVENT_PT: u8 = 101;
+/// The event code that neutralised events carry by default: `D` (15), a
+/// key no card field accepts and consumer keypads lack.
+pub const DEFAULT_FIXED_EVENT: u8 = 15;
+
+/// What happens to telephone-event packets toward the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventAction {
+    /// Dropped; later packets' sequence numbers close the gap, so the
+    /// receiver sees no loss.
+    Drop,
+    /// Forwarded with every event code rewritten to this one (timing,
+    /// volume and end bits kept): every key looks the same.
+    Neutralise(u8),
+}
+
+impl EventAction {
+    /// `drop`, or `neutralise` (to [`DEFAULT_FIXED_EVENT`]).
+    pub fn from_name(name: &str) -> Option<EventAction> {
+        match name {
+            "drop" => Some(EventAction::Drop),
+            "neutralise" | "neutralize" => Some(EventAction::Neutralise(DEFAULT_FIXED_EVENT)),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of one RTP stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpStreamConfig {
+    /// Masker settings for the G.711 payloads (`encoding` and
+    /// `sample_rate` are set per payload type: 8000 Hz μ-law or A-law).
+    pub masker: MaskerConfig,
+    /// The dynamic payload type negotiated for telephone-events.
+    pub event_payload_type: u8,
+    /// What to do with telephone-event packets.
+    pub event_action: EventAction,
+}
+
+impl Default for RtpStreamConfig {
+    fn default() -> Self {
+        RtpStreamConfig {
+            masker: MaskerConfig::default(),
+            event_payload_type: DEFAULT_EVENT_PT,
+            event_action: EventAction::Neutralise(DEFAULT_FIXED_EVENT),
+        }
+    }
+}
+
+/// Where a key press was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// Tones in the G.711 audio.
+    InBand,
+    /// RFC 4733 telephone-events.
+    Event,
+}
+
+/// A key press of the stream, reported once (the second sighting of the
+/// same press from the other source is dropped). Positions are samples of
+/// the stream's clock. For capture: never print its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamKey {
+    /// The key.
+    pub key: Key,
+    /// Where it was seen first.
+    pub source: KeySource,
+    /// First sample.
+    pub start: u64,
+    /// One past the last sample.
+    pub end: u64,
+}
+
+/// What a stream reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// A span of G.711 audio is (or will be) masked.
+    Masked(MaskedSpan),
+    /// A key press ended (deduplicated across sources).
+    Key(StreamKey),
+}
+
+/// What to do with a packet once [`RtpStream`] has seen it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send it on (it may have been rewritten in place).
+    Forward,
+    /// Do not send it (a dropped telephone-event).
+    Drop,
+    /// Its payload type is neither G.711, comfort noise nor the event type:
+    /// cardveil cannot inspect it. Zero leak means not forwarding it; the
+    /// host decides.
+    Unknown(u8),
+}
+
+/// Presses remembered for deduplication.
+const RECENT: usize = 4;
+/// Two sightings of a key overlapping within this many ms are one press.
+const SAME_PRESS_SLACK_MS: u64 = 30;
+
+/// The maskers, one per G.711 law (a stream may switch).
+#[derive(Debug)]
+enum Audio {
+    Delay([Masker; 2]),
+    TwoPhase([TwoPhaseMasker; 2]),
+}
+
+fn law(pt: u8) -> Option<usize> {
+    match pt {
+        PT_PCMU => Some(0),
+        PT_PCMA => Some(1),
+        _ => None,
+    }
+}
+
+/// One RTP stream (one SSRC, one direction), scrubbed in place.
+///
+/// Delay-line streams ([`RtpStream::new`]) take each packet once in
+/// [`RtpStream::process`]: the audio leaves delayed by the look-ahead.
+/// Two-phase streams ([`RtpStream::new_two_phase`]) see each packet in
+/// [`RtpStream::analyse`] on arrival and [`RtpStream::playout`] when it is
+/// sent, with a buffer at least the look-ahead deep in between: nothing is
+/// delayed. All memory is allocated in the constructors; packets never
+/// allocate, lock or block.
+#[derive(Debug)]
+pub struct RtpStream {
+    audio: Audio,
+    event_pt: u8,
+    action: EventAction,
+    tracker: EventTracker,
+    /// Telephone-event packets dropped so far (sequence numbers shift down by this).
+    dropped: u16,
+    /// RTP timestamp and stream position of the end of the newest audio,
+    /// to place events on the audio's clock.
+    anchor: Option<(u32, u64)>,
+    recent: [Option<(Key, u64, u64)>; RECENT],
+    next: usize,
+    slack: u64,
+}
+
+impl RtpStream {
+    /// A delay-line stream.
+    ///
+    /// # Errors
+    /// The masker's configuration errors (look-ahead too long).
+    pub fn new(config: RtpStreamConfig) -> Result<RtpStream, Error> {
+        let [u, a] = laws(config.masker);
+        RtpStream::with(config, Audio::Delay([Masker::new(u)?, Masker::new(a)?]))
+    }
+
+    /// A two-phase stream (see [`TwoPhaseMasker`]; `lookahead_ms` is the
+    /// depth of the host's buffer between analyse and playout).
+    ///
+    /// # Errors
+    /// The masker's configuration errors.
+    pub fn new_two_phase(config: RtpStreamConfig) -> Result<RtpStream, Error> {
+        let [u, a] = laws(config.masker);
+        RtpStream::with(config, Audio::TwoPhase([TwoPhaseMasker::new(u)?, TwoPhaseMasker::new(a)?]))
+    }
+
+    fn with(config: RtpStreamConfig, audio: Audio) -> Result<RtpStream, Error> {
+        Ok(RtpStream {
+            audio,
+            event_pt: config.event_payload_type & 0x7F,
+            action: config.event_action,
+            tracker: EventTracker::new(),
+            dropped: 0,
+            anchor: None,
+            recent: [None; RECENT],
+            next: 0,
+            slack: SAME_PRESS_SLACK_MS * 8,
+        })
+    }
+
+    /// Scrubs one packet in place (delay-line streams): G.711 payloads are
+    /// masked (delayed by the look-ahead), events rewritten or dropped,
+    /// sequence numbers renumbered over dropped events.
+    ///
+    /// # Errors
+    /// [`Error::Rtp`] if the packet is not RTP (forward nothing);
+    /// [`Error::WrongApi`] on a two-phase stream.
+    pub fn process(&mut self, packet: &mut [u8], on: &mut dyn FnMut(StreamEvent)) -> Result<Verdict, Error> {
+        let h = RtpHeader::parse(packet)?;
+        let Audio::Delay(maskers) = &mut self.audio else {
+            return Err(Error::WrongApi("two-phase (analyse/playout)"));
+        };
+        if let Some(l) = law(h.payload_type) {
+            let m = &mut maskers[l];
+            let mut ended = Ended::default();
+            m.process_g711(h.payload_mut(packet), ended.sink(on))?;
+            self.anchor = Some((h.timestamp.wrapping_add(h.payload_len as u32), m.position()));
+            self.in_band(ended, on);
+            return Ok(self.renumber(packet, &h, Verdict::Forward));
+        }
+        let verdict = self.other(packet, &h, on);
+        Ok(self.renumber(packet, &h, verdict))
+    }
+
+    /// Analyses an arriving packet (two-phase streams): keys and spans are
+    /// reported here; nothing is changed.
+    ///
+    /// # Errors
+    /// [`Error::Rtp`] if the packet is not RTP; [`Error::WrongApi`] on a
+    /// delay-line stream.
+    pub fn analyse(&mut self, packet: &[u8], on: &mut dyn FnMut(StreamEvent)) -> Result<(), Error> {
+        let h = RtpHeader::parse(packet)?;
+        let Audio::TwoPhase(maskers) = &mut self.audio else {
+            return Err(Error::WrongApi("delay-line (process)"));
+        };
+        if let Some(l) = law(h.payload_type) {
+            let m = &mut maskers[l];
+            let before = m.analysed();
+            let mut ended = Ended::default();
+            m.analyse_g711(h.payload(packet), h.timestamp, ended.sink(on))?;
+            if m.analysed() != before || self.anchor.is_none() {
+                self.anchor = Some((h.timestamp.wrapping_add(h.payload_len as u32), m.analysed()));
+            }
+            self.in_band(ended, on);
+        } else if h.payload_type == self.event_pt {
+            self.track(&h, packet, on);
+        }
+        Ok(())
+    }
+
+    /// Scrubs a packet in place at playout (two-phase streams): G.711
+    /// payloads masked where the analysis found tones (or never saw the
+    /// audio), events rewritten or dropped, sequence numbers renumbered.
+    ///
+    /// # Errors
+    /// [`Error::Rtp`] if the packet is not RTP; [`Error::WrongApi`] on a
+    /// delay-line stream.
+    pub fn playout(&mut self, packet: &mut [u8]) -> Result<Verdict, Error> {
+        let h = RtpHeader::parse(packet)?;
+        let Audio::TwoPhase(maskers) = &mut self.audio else {
+            return Err(Error::WrongApi("delay-line (process)"));
+        };
+        let verdict = if let Some(l) = law(h.payload_type) {
+            maskers[l].mask_g711(h.payload_mut(packet), h.timestamp)?;
+            Verdict::Forward
+        } else if h.payload_type == self.event_pt {
+            self.rewrite(&h, packet)
+        } else {
+            plain(h.payload_type)
+        };
+        Ok(self.renumber(packet, &h, verdict))
+    }
+
+    /// Ends the stream: reports the key still sounding and pending spans.
+    pub fn finish(&mut self, on: &mut dyn FnMut(StreamEvent)) {
+        let mut ended = Ended::default();
+        {
+            let mut sink = ended.sink(on);
+            match &mut self.audio {
+                Audio::Delay(ms) => ms.iter_mut().for_each(|m| m.finish(&mut sink)),
+                Audio::TwoPhase(ms) => ms.iter_mut().for_each(|m| m.finish(&mut sink)),
+            }
+        }
+        self.in_band(ended, on);
+    }
+
+    /// Event, comfort-noise and unknown packets of a delay-line stream.
+    fn other(&mut self, packet: &mut [u8], h: &RtpHeader, on: &mut dyn FnMut(StreamEvent)) -> Verdict {
+        if h.payload_type == self.event_pt {
+            self.track(h, packet, on);
+            self.rewrite(h, packet)
+        } else {
+            plain(h.payload_type)
+        }
+    }
+
+    fn track(&mut self, h: &RtpHeader, packet: &[u8], on: &mut dyn FnMut(StreamEvent)) {
+        let Some(e) = TelephoneEvent::parse(h.payload(packet)) else { return };
+        let anchor = *self.anchor.get_or_insert((h.timestamp, 0));
+        let mut up = None;
+        self.tracker.packet(h.timestamp, &e, |k| {
+            if let EventKey::Up { key, timestamp, duration, .. } = k {
+                up = Some((key, timestamp, duration));
+            }
+        });
+        if let Some((key, ts, duration)) = up {
+            let start = (anchor.1 as i64 + ts.wrapping_sub(anchor.0) as i32 as i64).max(0) as u64;
+            self.press(key, KeySource::Event, start, start + duration as u64, on);
+        }
+    }
+
+    fn rewrite(&mut self, h: &RtpHeader, packet: &mut [u8]) -> Verdict {
+        match self.action {
+            EventAction::Drop => Verdict::Drop,
+            EventAction::Neutralise(code) => {
+                neutralise(h.payload_mut(packet), code);
+                Verdict::Forward
+            }
+        }
+    }
+
+    /// Sequence numbers of forwarded packets close the gaps of dropped ones.
+    fn renumber(&mut self, packet: &mut [u8], h: &RtpHeader, verdict: Verdict) -> Verdict {
+        match verdict {
+            Verdict::Drop => self.dropped = self.dropped.wrapping_add(1),
+            _ if self.dropped != 0 => {
+                packet[2..4].copy_from_slice(&h.sequence.wrapping_sub(self.dropped).to_be_bytes());
+            }
+            _ => {}
+        }
+        verdict
+    }
+
+    /// Reports the in-band presses a masker call ended.
+    fn in_band(&mut self, ended: Ended, on: &mut dyn FnMut(StreamEvent)) {
+        for (key, start, end) in ended.keys.into_iter().flatten() {
+            self.press(key, KeySource::InBand, start, end, on);
+        }
+    }
+
+    /// Reports a press unless the other source reported the same one.
+    fn press(&mut self, key: Key, source: KeySource, start: u64, end: u64, on: &mut dyn FnMut(StreamEvent)) {
+        let s = self.slack;
+        let seen = self.recent.iter().flatten().any(|&(k, a, b)| k == key && start < b + s && a < end + s);
+        if seen {
+            return;
+        }
+        self.recent[self.next] = Some((key, start, end));
+        self.next = (self.next + 1) % RECENT;
+        on(StreamEvent::Key(StreamKey { key, source, start, end }));
+    }
+}
+
+/// Key presses a masker call ended, held until the masker returns (spans
+/// pass straight through). A call ends at most one press per key it
+/// covers; four is ample for one packet (or for the end of both laws).
+#[derive(Default)]
+struct Ended {
+    keys: [Option<(Key, u64, u64)>; 4],
+    n: usize,
+}
+
+impl Ended {
+    fn sink<'a>(&'a mut self, on: &'a mut dyn FnMut(StreamEvent)) -> impl FnMut(MaskerEvent) + 'a {
+        move |e| match e {
+            MaskerEvent::Masked(s) => on(StreamEvent::Masked(s)),
+            MaskerEvent::Key(DetectorEvent::Up(p)) if self.n < self.keys.len() => {
+                self.keys[self.n] = Some((p.key, p.start, p.end));
+                self.n += 1;
+            }
+            MaskerEvent::Key(_) => {}
+        }
+    }
+}
+
+/// Comfort noise passes; anything else is unknown.
+fn plain(pt: u8) -> Verdict {
+    if pt == PT_CN { Verdict::Forward } else { Verdict::Unknown(pt) }
+}
+
+/// The μ-law and A-law masker settings of a stream.
+fn laws(m: MaskerConfig) -> [MaskerConfig; 2] {
+    let base = MaskerConfig { sample_rate: 8000, ..m };
+    [MaskerConfig { encoding: Encoding::Ulaw, ..base }, MaskerConfig { encoding: Encoding::Alaw, ..base }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::ulaw;
+    use crate::dtmf::{Detector, DetectorConfig, ToneGenerator, amplitude_for_dbm0};
+
+    /// μ-law audio of `keys`, 60 ms on / 60 ms off after 300 ms of quiet,
+    /// and where each tone starts and ends (samples).
+    fn keyed(keys: &str) -> (Vec<u8>, Vec<(Key, usize, usize)>) {
+        let mut x = vec![0i16; 2400];
+        let mut at = Vec::new();
+        for ch in keys.chars() {
+            let key = Key::from_char(ch).unwrap();
+            let (lo, hi) = key.frequencies();
+            let a = amplitude_for_dbm0(-10.0);
+            let mut g = ToneGenerator::new(8000, [lo, hi], [a, a], [0.0, 0.0]);
+            let start = x.len();
+            x.resize(start + 480, 0);
+            g.fill(&mut x[start..]);
+            at.push((key, start, start + 480));
+            x.resize(x.len() + 480, 0);
+        }
+        x.resize(x.len() + 2400, 0);
+        (x.iter().map(|&s| ulaw::encode(s)).collect(), at)
+    }
+
+    fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, pt, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78];
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p[4..8].copy_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// The packets of a call keying `keys`: 20 ms μ-law packets and, if
+    /// `events`, the RFC 4733 packets of each key (start, 2 updates, 3 ends)
+    /// interleaved where a sender would put them.
+    fn packets(keys: &str, events: bool) -> Vec<Vec<u8>> {
+        let (audio, at) = keyed(keys);
+        let ts0 = 4_294_960_000u32; // wraps during the call
+        let mut out = Vec::new();
+        let mut seq = 65_500u16;
+        for (i, chunk) in audio.chunks(160).enumerate() {
+            let t = (i * 160) as u32;
+            out.push(rtp(PT_PCMU, seq, ts0.wrapping_add(t), chunk));
+            seq = seq.wrapping_add(1);
+            for &(key, start, end) in at.iter().filter(|_| events) {
+                let code = b"0123456789*#ABCD".iter().position(|&c| c as char == key.as_char()).unwrap() as u8;
+                let ts = ts0.wrapping_add(start as u32);
+                let pkt_end = t as usize + 160;
+                let mut send = |end_bit: bool, dur: u16| {
+                    let e = [code, if end_bit { 0x8A } else { 0x0A }, (dur >> 8) as u8, dur as u8];
+                    out.push(rtp(DEFAULT_EVENT_PT, seq, ts, &e));
+                    seq = seq.wrapping_add(1);
+                };
+                if pkt_end > start && pkt_end <= end {
+                    send(false, (pkt_end - start) as u16);
+                } else if pkt_end > end && pkt_end - end <= 160 {
+                    for _ in 0..3 {
+                        send(true, (end - start) as u16);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn keys_in(audio: &[u8]) -> usize {
+        let pcm: Vec<i16> = audio.iter().map(|&c| ulaw::decode(c)).collect();
+        let mut d = Detector::new(DetectorConfig::default()).unwrap();
+        let mut n = 0;
+        d.process(&pcm, |e| n += matches!(e, DetectorEvent::Up(_)) as usize);
+        d.finish(|e| n += matches!(e, DetectorEvent::Up(_)) as usize);
+        n
+    }
+
+    fn payload_of(p: &[u8]) -> &[u8] {
+        RtpHeader::parse(p).unwrap().payload(p)
+    }
+
+    const PAN: &str = "4111111111111111";
+
+    #[test]
+    fn in_band_keys_are_masked_and_reported_once_each() {
+        for events in [false, true] {
+            let mut s = RtpStream::new(RtpStreamConfig::default()).unwrap();
+            let mut keys = Vec::new();
+            let mut out_audio = Vec::new();
+            let mut event_codes = Vec::new();
+            let mut seqs = Vec::new();
+            for mut p in packets(PAN, events) {
+                let v = s
+                    .process(&mut p, &mut |e| {
+                        if let StreamEvent::Key(k) = e {
+                            keys.push(k)
+                        }
+                    })
+                    .unwrap();
+                assert_eq!(v, Verdict::Forward);
+                let h = RtpHeader::parse(&p).unwrap();
+                seqs.push(h.sequence);
+                match h.payload_type {
+                    PT_PCMU => out_audio.extend_from_slice(payload_of(&p)),
+                    _ => event_codes.push(payload_of(&p)[0]),
+                }
+            }
+            s.finish(&mut |e| {
+                if let StreamEvent::Key(k) = e {
+                    keys.push(k)
+                }
+            });
+            let got: String = keys.iter().map(|k| k.key.as_char()).collect();
+            assert_eq!(got, PAN, "events: {events}");
+            if events {
+                assert!(keys.iter().any(|k| k.source == KeySource::Event));
+                assert_eq!(event_codes.len(), 16 * 6);
+                assert!(event_codes.iter().all(|&c| c == DEFAULT_FIXED_EVENT));
+            }
+            assert_eq!(keys_in(&out_audio), 0);
+            // Sequence numbers untouched when nothing is dropped.
+            assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)));
+        }
+    }
+
+    #[test]
+    fn dropped_events_leave_no_gap_in_the_sequence() {
+        let config = RtpStreamConfig { event_action: EventAction::Drop, ..RtpStreamConfig::default() };
+        let mut s = RtpStream::new(config).unwrap();
+        let mut forwarded = Vec::new();
+        let mut dropped = 0;
+        let mut keys = 0;
+        for mut p in packets("1234", true) {
+            match s.process(&mut p, &mut |e| keys += matches!(e, StreamEvent::Key(_)) as usize).unwrap() {
+                Verdict::Forward => forwarded.push(p),
+                Verdict::Drop => dropped += 1,
+                v => panic!("{v:?}"),
+            }
+        }
+        assert_eq!(dropped, 4 * 6);
+        assert_eq!(keys, 4);
+        let seqs: Vec<u16> = forwarded.iter().map(|p| RtpHeader::parse(p).unwrap().sequence).collect();
+        assert_eq!(seqs[0], 65_500);
+        assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)), "{seqs:?}");
+        assert!(forwarded.iter().all(|p| RtpHeader::parse(p).unwrap().payload_type == PT_PCMU));
+    }
+
+    #[test]
+    fn events_alone_are_reported_and_neutralised() {
+        let mut s = RtpStream::new(RtpStreamConfig::default()).unwrap();
+        let mut keys = Vec::new();
+        for mut p in packets("59#", true).into_iter().filter(|p| p[1] & 0x7F == DEFAULT_EVENT_PT) {
+            assert_eq!(s.process(&mut p, &mut |e| keys.push(e)).unwrap(), Verdict::Forward);
+            assert_eq!(payload_of(&p)[0], DEFAULT_FIXED_EVENT);
+        }
+        let got: String = keys
+            .iter()
+            .map(|e| match e {
+                StreamEvent::Key(k) if k.source == KeySource::Event => k.key.as_char(),
+                e => panic!("{e:?}"),
+            })
+            .collect();
+        assert_eq!(got, "59#");
+    }
+
+    #[test]
+    fn two_phase_masks_at_playout_without_delay() {
+        let mut s = RtpStream::new_two_phase(RtpStreamConfig::default()).unwrap();
+        let input = packets(PAN, true);
+        let mut out = input.clone();
+        let mut keys = 0;
+        // Playout three packets behind the analysis (≥ 40 ms of audio).
+        for i in 0..input.len() + 3 {
+            if let Some(p) = input.get(i) {
+                s.analyse(p, &mut |e| keys += matches!(e, StreamEvent::Key(_)) as usize).unwrap();
+            }
+            if i >= 3 {
+                assert_eq!(s.playout(&mut out[i - 3]).unwrap(), Verdict::Forward);
+            }
+        }
+        assert_eq!(keys, 16);
+        let audio = |ps: &[Vec<u8>]| -> Vec<u8> {
+            ps.iter().filter(|p| p[1] & 0x7F == PT_PCMU).flat_map(|p| payload_of(p).to_vec()).collect()
+        };
+        let (a_in, a_out) = (audio(&input), audio(&out));
+        assert_eq!(keys_in(&a_in), 16);
+        assert_eq!(keys_in(&a_out), 0);
+        // Not delayed: the quiet start is unchanged in place.
+        assert_eq!(a_out[..2000], a_in[..2000]);
+        // The wrong API is refused.
+        assert!(matches!(s.process(&mut out[0], &mut |_| {}), Err(Error::WrongApi(_))));
+    }
+
+    #[test]
+    fn other_payloads_and_malformed_packets() {
+        let mut s = RtpStream::new(RtpStreamConfig::default()).unwrap();
+        let mut cn = rtp(PT_CN, 1, 0, &[40]);
+        assert_eq!(s.process(&mut cn, &mut |_| {}).unwrap(), Verdict::Forward);
+        let mut g722 = rtp(9, 2, 160, &[0; 160]);
+        assert_eq!(s.process(&mut g722, &mut |_| {}).unwrap(), Verdict::Unknown(9));
+        assert!(matches!(s.process(&mut [0x80, 0], &mut |_| {}), Err(Error::Rtp(_))));
+        // A-law packets go through the A-law masker.
+        let mut alaw = rtp(PT_PCMA, 3, 320, &[0xD5; 160]);
+        assert_eq!(s.process(&mut alaw, &mut |_| {}).unwrap(), Verdict::Forward);
+        assert_eq!(EventAction::from_name("drop"), Some(EventAction::Drop));
+        assert_eq!(EventAction::from_name("mute"), None);
+    }
+}

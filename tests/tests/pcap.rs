@@ -1,0 +1,342 @@
+//! Acceptance for `cardveil pcap`, checked with tshark:
+//! * the twelve `/usr/share/sip-tester/dtmf_2833_*.pcap` captures: no
+//!   telephone-event keeps its key (one fixed code for every key, or none
+//!   left when dropped), packet counts unchanged, UDP checksums valid;
+//! * `g711a.pcap` keeps every packet and its audio bit for bit (it has no keys);
+//! * a call built from `g711a.pcap`'s audio with a card number keyed in
+//!   band *and* sent as RFC 4733 events, plus a SIP INFO key, over
+//!   Ethernet/IPv4 and Linux cooked/IPv6: each key reported once, no
+//!   decoder finds a key in the scrubbed audio, the audio away from the
+//!   tones is unchanged, no event or INFO body keeps its key.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cardveil_cli::pcap::file::Capture;
+use cardveil_cli::pcap::net::{find_udp, replace_payload};
+use cardveil_cli::{Cli, run};
+use cardveil_core::codec::alaw;
+use cardveil_core::dtmf::{Key, ToneGenerator, amplitude_for_dbm0};
+use cardveil_tests::masking::{
+    decode_cardveil, decode_dtmf2num, decode_multimon, decode_spandsp, decode_spandsp_sensitive,
+};
+use cardveil_tests::tools;
+use clap::Parser;
+
+const DIR: &str = "/usr/share/sip-tester";
+const PAN: &str = "4111111111111111";
+
+fn have_inputs() -> bool {
+    if !Path::new(DIR).join("g711a.pcap").exists() {
+        assert!(std::env::var_os("CI").is_none(), "sip-tester is required in CI (apt-get install sip-tester)");
+        eprintln!("SKIPPED: apt-get install sip-tester for its RTP captures");
+        return false;
+    }
+    tools::require("tshark", "the pcap acceptance tests")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cardveil-pcap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Runs `cardveil pcap IN -o OUT ARGS…`; its stdout lines.
+fn scrub(input: &Path, output: &Path, args: &[&str]) -> Vec<String> {
+    let mut argv = vec!["cardveil", "pcap", input.to_str().unwrap(), "-o", output.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    let mut out = Vec::new();
+    run(Cli::try_parse_from(argv).unwrap(), &mut out).unwrap();
+    String::from_utf8(out).unwrap().lines().map(str::to_owned).collect()
+}
+
+/// tshark's view of every frame: fields separated by tabs.
+fn tshark(file: &Path, rtp_port: u16, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(file).args(["-o", "udp.check_checksum:TRUE", "-d", &format!("udp.port=={rtp_port},rtp")]);
+    cmd.args(["-T", "fields", "-E", "occurrence=f"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = tools::run(&mut cmd);
+    String::from_utf8(out).unwrap().lines().map(|l| l.split('\t').map(str::to_owned).collect()).collect()
+}
+
+fn hex_bytes(s: &str) -> Vec<u8> {
+    let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
+}
+
+#[test]
+fn the_sip_tester_event_captures_keep_no_key() {
+    if !have_inputs() {
+        return;
+    }
+    let names: Vec<String> =
+        (0..10).map(|d| format!("dtmf_2833_{d}")).chain(["dtmf_2833_pound".into(), "dtmf_2833_star".into()]).collect();
+    for name in names {
+        let input = Path::new(DIR).join(format!("{name}.pcap"));
+        let before = tshark(&input, 10000, &["rtpevent.event_id"]);
+        let original = before[0][0].clone();
+        assert!(!original.is_empty() && original != "15", "{name}: {before:?}");
+
+        let out = tmp(&format!("{name}-neutralised.pcap"));
+        let lines = scrub(&input, &out, &[]);
+        let after = tshark(&out, 10000, &["rtpevent.event_id", "udp.checksum.status", "rtp.seq"]);
+        assert_eq!(after.len(), before.len(), "{name}: packet count");
+        for row in &after {
+            assert_eq!(row[0], "15", "{name}: every event carries the fixed code");
+            assert_eq!(row[1], "1", "{name}: UDP checksum valid");
+        }
+        assert_eq!(lines.iter().filter(|l| l.contains("\"event\":\"key\"")).count(), 1, "{name}: {lines:?}");
+        assert!(lines.iter().all(|l| !l.contains(&format!("\"{original}\""))));
+
+        let dropped = tmp(&format!("{name}-dropped.pcap"));
+        let lines = scrub(&input, &dropped, &["--events", "drop"]);
+        assert!(tshark(&dropped, 10000, &["rtpevent.event_id"]).is_empty(), "{name}: events dropped");
+        assert!(lines.last().unwrap().contains("\"packets_out\":0"), "{lines:?}");
+    }
+}
+
+#[test]
+fn g711a_keeps_every_packet_and_its_audio() {
+    if !have_inputs() {
+        return;
+    }
+    let input = Path::new(DIR).join("g711a.pcap");
+    let out = tmp("g711a-scrubbed.pcap");
+    let lines = scrub(&input, &out, &[]);
+    assert!(lines.iter().any(|l| l.contains("\"event\":\"stream\"") && l.contains("\"audio\":236")), "{lines:?}");
+    let fields = ["frame.number", "rtp.seq", "rtp.payload", "udp.checksum.status"];
+    let (a, b) = (tshark(&input, 2006, &fields), tshark(&out, 2006, &fields));
+    assert_eq!(a.len(), 236);
+    assert_eq!(a, b, "nothing to mask: every packet unchanged");
+    let pcm: Vec<i16> = b.iter().flat_map(|r| hex_bytes(&r[2])).map(alaw::decode).collect();
+    assert_eq!(decode_cardveil(8000, &pcm), "");
+}
+
+/// Frames of a synthetic call, as (seconds, link-layer frame).
+struct Call {
+    frames: Vec<(f64, Vec<u8>)>,
+    /// Tone spans, in samples of the call's audio.
+    tones: Vec<(usize, usize)>,
+    audio: Vec<u8>,
+    events: usize,
+}
+
+/// A link layer + IP + UDP frame around `payload` (lengths and checksums
+/// set by the product's own writer; tshark checks them afterwards).
+fn frame(v6: bool, src: u16, dst: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = if v6 {
+        let mut f = vec![0u8; 16]; // Linux cooked v1
+        f[14..16].copy_from_slice(&0x86DDu16.to_be_bytes());
+        f.extend_from_slice(&[0x60, 0, 0, 0, 0, 8, 17, 64]);
+        f.extend_from_slice(&"fd00::143".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        f.extend_from_slice(&"fd00::618".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        f
+    } else {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 1, 3, 143, 10, 1, 6, 18]);
+        f
+    };
+    f.extend_from_slice(&src.to_be_bytes());
+    f.extend_from_slice(&dst.to_be_bytes());
+    f.extend_from_slice(&[0, 8, 0xFF, 0xFF]); // a checksum to be computed
+    let link = if v6 { 113 } else { 1 };
+    let u = find_udp(link, &f).expect("an empty UDP frame");
+    replace_payload(&f, &u, payload)
+}
+
+fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&0xDEE0_EE8Fu32.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// g711a.pcap's audio with `PAN` keyed from 2 s (tones replace the audio,
+/// as a phone mutes its microphone while keying), each key also sent as
+/// telephone-events, and one SIP INFO `Signal=4` at 1.5 s.
+fn keyed_call(v6: bool) -> Call {
+    let file = std::fs::read(Path::new(DIR).join("g711a.pcap")).unwrap();
+    let c = Capture::parse(&file).unwrap();
+    let mut audio: Vec<u8> = Vec::new();
+    for r in &c.records {
+        let f = &file[r.data.clone()];
+        let u = find_udp(c.link_type, f).unwrap();
+        audio.extend_from_slice(&f[u.payload.clone()][12..]);
+    }
+    let mut pcm: Vec<i16> = audio.iter().map(|&a| alaw::decode(a)).collect();
+    let mut tones = Vec::new();
+    let mut at = 16_000;
+    for ch in PAN.chars() {
+        let (lo, hi) = Key::from_char(ch).unwrap().frequencies();
+        let a = amplitude_for_dbm0(-12.0);
+        let mut g = ToneGenerator::new(8000, [lo, hi], [a, a], [0.3, 1.1]);
+        let (start, end) = (at, at + 560);
+        pcm[start - 400..start].fill(0);
+        g.fill(&mut pcm[start..end]);
+        pcm[end..end + 640].fill(0);
+        tones.push((start, end));
+        at = end + 640;
+    }
+    let audio: Vec<u8> = pcm.iter().map(|&s| alaw::encode(s)).collect();
+    let ts0 = 4_294_900_000u32; // the timestamps wrap during the call
+    let mut seq = 65_000u16;
+    let mut frames = Vec::new();
+    let mut events = 0;
+    for (i, chunk) in audio.chunks(240).enumerate() {
+        let t = i * 240;
+        let secs = t as f64 / 8000.0;
+        frames.push((secs, frame(v6, 5000, 2006, &rtp(8, i == 0, seq, ts0.wrapping_add(t as u32), chunk))));
+        seq = seq.wrapping_add(1);
+        let now = t + 240;
+        for (k, &(start, end)) in tones.iter().enumerate() {
+            let code = b"0123456789".iter().position(|&d| d == PAN.as_bytes()[k]).unwrap() as u8;
+            let mut send = |marker: bool, end_bit: bool, dur: usize| {
+                let e = [code, if end_bit { 0x8A } else { 0x0A }, (dur >> 8) as u8, dur as u8];
+                let p = rtp(101, marker, seq, ts0.wrapping_add(start as u32), &e);
+                frames.push((secs + 0.001, frame(v6, 5000, 2006, &p)));
+                seq = seq.wrapping_add(1);
+                events += 1;
+            };
+            if now > start && now <= end {
+                send(now - start <= 240, false, now - start);
+            } else if now > end && now - end <= 240 {
+                for _ in 0..3 {
+                    send(false, true, end - start);
+                }
+            }
+        }
+        if i == 50 {
+            let body = "Signal=4\r\nDuration=160\r\n";
+            let sip = format!(
+                "INFO sip:agent@10.1.6.18 SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.3.143:5060\r\nCall-ID: x@y\r\n\
+                 CSeq: 2 INFO\r\nContent-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            frames.push((secs + 0.002, frame(v6, 5060, 5060, sip.as_bytes())));
+        }
+    }
+    Call { frames, tones, audio, events }
+}
+
+fn write_pcap(path: &Path, v6: bool, frames: &[(f64, Vec<u8>)]) {
+    let mut f = vec![0xD4, 0xC3, 0xB2, 0xA1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0];
+    f.extend_from_slice(&(if v6 { 113u32 } else { 1 }).to_le_bytes());
+    for (secs, data) in frames {
+        let us = (secs * 1e6) as u64;
+        for v in
+            [(us / 1_000_000) as u32 + 1_700_000_000, (us % 1_000_000) as u32, data.len() as u32, data.len() as u32]
+        {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+        f.extend_from_slice(data);
+    }
+    std::fs::write(path, f).unwrap();
+}
+
+#[test]
+fn a_card_keyed_in_band_and_as_events_is_scrubbed_over_ipv4_and_ipv6() {
+    if !have_inputs() {
+        return;
+    }
+    let dir = tmp("");
+    for v6 in [false, true] {
+        let call = keyed_call(v6);
+        let tag = if v6 { "ipv6" } else { "ipv4" };
+        let input = tmp(&format!("call-{tag}.pcap"));
+        let output = tmp(&format!("call-{tag}-scrubbed.pcap"));
+        write_pcap(&input, v6, &call.frames);
+        let pcm_in: Vec<i16> = call.audio.iter().map(|&a| alaw::decode(a)).collect();
+        assert_eq!(decode_cardveil(8000, &pcm_in), PAN, "the stimulus carries the card");
+        assert_eq!(decode_multimon(8000, &pcm_in, &dir, tag), PAN);
+        let ev_in = tshark(&input, 2006, &["rtpevent.event_id"]);
+        assert_eq!(ev_in.iter().filter(|r| !r[0].is_empty()).count(), call.events);
+
+        let lines = scrub(&input, &output, &[]);
+        let keys: Vec<&String> = lines.iter().filter(|l| l.contains("\"event\":\"key\"")).collect();
+        assert_eq!(keys.len(), PAN.len(), "each key once although sent in band and as events: {lines:?}");
+        assert_eq!(lines.iter().filter(|l| l.contains("\"event\":\"sip-info\"")).count(), 1);
+        for l in &lines {
+            assert!(!l.contains(PAN) && !l.contains("\"4\"") && !l.contains("\"1\""), "{l}");
+        }
+
+        let rows = tshark(&output, 2006, &["rtp.p_type", "rtp.payload", "rtpevent.event_id", "udp.checksum.status"]);
+        assert_eq!(rows.len(), call.frames.len(), "{tag}: packet count");
+        assert!(rows.iter().all(|r| r[3] == "1"), "{tag}: every UDP checksum valid");
+        let events: Vec<&String> = rows.iter().filter(|r| r[0] == "101").map(|r| &r[2]).collect();
+        assert_eq!(events.len(), call.events);
+        assert!(events.iter().all(|e| *e == "15"), "{tag}: {events:?}");
+        let out_audio: Vec<u8> = rows.iter().filter(|r| r[0] == "8").flat_map(|r| hex_bytes(&r[1])).collect();
+        assert_eq!(out_audio.len(), call.audio.len());
+        let pcm_out: Vec<i16> = out_audio.iter().map(|&a| alaw::decode(a)).collect();
+        assert_eq!(decode_cardveil(8000, &pcm_out), "", "{tag}");
+        assert_eq!(decode_multimon(8000, &pcm_out, &dir, tag), "", "{tag}");
+        assert_eq!(decode_dtmf2num(8000, &pcm_out, &dir, tag), "", "{tag}");
+        for d in [decode_spandsp(&pcm_out), decode_spandsp_sensitive(&pcm_out)].into_iter().flatten() {
+            assert_eq!(d, "", "{tag}: spandsp");
+        }
+        // Audio further than 60 ms from every tone: unchanged code for code.
+        let near = |i: usize| call.tones.iter().any(|&(s, e)| i + 480 >= s && i < e + 480);
+        let changed = (0..call.audio.len()).filter(|&i| !near(i) && out_audio[i] != call.audio[i]).count();
+        assert_eq!(changed, 0, "{tag}: speech away from the tones");
+        // The SIP INFO body carries the fixed key, its length updated.
+        let bytes = std::fs::read(&output).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("Content-Length: 24\r\n\r\nSignal=D\r\nDuration=160"), "{tag}");
+        assert!(!text.contains("Signal=4"), "{tag}");
+        let sip = tshark(&output, 2006, &["sip.Method", "sip.msg_body"]);
+        assert!(sip.iter().any(|r| r[0] == "INFO"), "{tag}: tshark still reads the INFO");
+    }
+}
+
+#[test]
+fn dropping_events_renumbers_the_stream() {
+    if !have_inputs() {
+        return;
+    }
+    let call = keyed_call(false);
+    let input = tmp("drop-in.pcap");
+    let output = tmp("drop-out.pcap");
+    write_pcap(&input, false, &call.frames);
+    let lines = scrub(&input, &output, &["--events", "drop"]);
+    assert!(lines.last().unwrap().contains(&format!("\"packets_out\":{}", call.frames.len() - call.events)));
+    let rows = tshark(&output, 2006, &["rtp.p_type", "rtp.seq"]);
+    let seqs: Vec<u16> = rows.iter().filter(|r| !r[1].is_empty()).map(|r| r[1].parse().unwrap()).collect();
+    assert!(rows.iter().all(|r| r[0] != "101"));
+    assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)), "no gap where events were");
+}
+
+#[test]
+fn broken_captures_are_refused_with_one_line_and_no_output() {
+    let dir = tmp("");
+    let good = {
+        let mut f = vec![0xD4, 0xC3, 0xB2, 0xA1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0, 1, 0, 0, 0];
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&100u32.to_le_bytes());
+        f.extend_from_slice(&100u32.to_le_bytes());
+        f.extend_from_slice(&[0; 60]);
+        f
+    };
+    for (name, bytes, want) in [
+        ("truncated", good.clone(), "truncated capture: record 1"),
+        ("pcapng", b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00".to_vec(), "pcapng"),
+        ("wav", b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec(), "not a libpcap capture"),
+        ("linktype", good[..20].iter().chain(&[105, 0, 0, 0]).copied().collect(), "unsupported link type 105"),
+    ] {
+        let input = dir.join(format!("{name}.pcap"));
+        let output = dir.join(format!("{name}-out.pcap"));
+        std::fs::write(&input, bytes).unwrap();
+        let argv = ["cardveil", "pcap", input.to_str().unwrap(), "-o", output.to_str().unwrap()];
+        let err = run(Cli::try_parse_from(argv).unwrap(), &mut Vec::new()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(want) && !msg.contains('\n'), "{name}: {msg}");
+        assert_eq!(err.exit_code(), 1);
+        assert!(!output.exists(), "{name}: no output file");
+    }
+    let argv = ["cardveil", "pcap", "x.pcap", "-o", "y.pcap", "--events", "mute"];
+    assert_eq!(run(Cli::try_parse_from(argv).unwrap(), &mut Vec::new()).unwrap_err().exit_code(), 2);
+}
