@@ -1,6 +1,6 @@
 //! The `cardveil` command, as a library so tests and fuzzers can drive it.
 //!
-//! Subcommands: `detect`, `mask` (with `--capture`), `pcap` and `vault` (SPEC's CLI contract)
+//! Subcommands: `detect`, `mask` (with `--capture`), `pcap`, `relay` and `vault` (SPEC's CLI contract)
 //! and `example` (writes a WAV of a keyed test card number to try the tool on). Every failure is one line on
 //! stderr and a non-zero exit status; no command leaves a partial file.
 
@@ -10,6 +10,7 @@ pub mod example;
 pub mod mask;
 pub mod output;
 pub mod pcap;
+pub mod relay;
 pub mod vault;
 
 use std::path::PathBuf;
@@ -62,18 +63,37 @@ pub enum Command {
         output: PathBuf,
         #[command(flatten)]
         masking: MaskingArgs,
-        /// Telephone-events: neutralise (every key becomes --fixed-event) or drop (sequence numbers renumbered).
-        #[arg(long, default_value = "neutralise")]
-        events: String,
-        /// The event code neutralised events carry (0-255; default 15, key D). SIP INFO bodies get its key (D if not 0-15).
-        #[arg(long, default_value_t = cardveil_core::rtp::DEFAULT_FIXED_EVENT)]
-        fixed_event: u8,
-        /// The telephone-event payload type negotiated in SDP.
-        #[arg(long, default_value_t = cardveil_core::rtp::DEFAULT_EVENT_PT)]
-        event_pt: u8,
+        #[command(flatten)]
+        telephone_events: EventArgs,
         /// Treat UDP to or from this port as RTP whatever it looks like (repeatable).
         #[arg(long = "rtp-port", value_name = "PORT")]
         rtp_ports: Vec<u16>,
+    },
+    /// Relay RTP over UDP both ways, scrubbing the media path (G.711 masked, telephone-events
+    /// neutralised or dropped); capture controlled over --control; JSON lines on stdout.
+    Relay {
+        /// Address the caller's RTP arrives at (e.g. 127.0.0.1:40000).
+        #[arg(long, value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+        /// Address of the agent's side to send it on to.
+        #[arg(long, value_name = "ADDR")]
+        forward: std::net::SocketAddr,
+        /// Local address toward the agent (default: an ephemeral port); the agent's RTP comes back here.
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<std::net::SocketAddr>,
+        /// UDP control socket: datagrams "capture", "cancel", "status", "stop", each answered with one line.
+        #[arg(long, value_name = "ADDR")]
+        control: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        masking: MaskingArgs,
+        #[command(flatten)]
+        telephone_events: EventArgs,
+        /// Capture these fields from the caller's keys once "capture" is sent (e.g. pan,expiry,cvv);
+        /// the PAN is tokenized into the vault and its token printed.
+        #[arg(long, value_name = "FIELDS")]
+        capture: Option<String>,
+        #[command(flatten)]
+        vault: VaultArgs,
     },
     /// Token vault operations: reveal (audited), delete, purge, rotate, audit verify.
     Vault {
@@ -117,6 +137,42 @@ impl MaskingArgs {
     /// [`CliError::Usage`] for an unknown mode or profile, or a look-ahead over 200 ms.
     pub fn config(&self) -> Result<cardveil_core::mask::MaskerConfig, CliError> {
         mask::masker_config(&self.mode, self.lookahead_ms, &self.profile)
+    }
+}
+
+/// What happens to RFC 4733 telephone-events (`pcap`, `relay`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct EventArgs {
+    /// Telephone-events: neutralise (every key becomes --fixed-event) or drop (sequence numbers renumbered).
+    #[arg(long, default_value = "neutralise")]
+    pub events: String,
+    /// The event code neutralised events carry (0-255; default 15, key D). SIP INFO bodies get its key (D if not 0-15).
+    #[arg(long, default_value_t = cardveil_core::rtp::DEFAULT_FIXED_EVENT)]
+    pub fixed_event: u8,
+    /// The telephone-event payload type negotiated in SDP.
+    #[arg(long, default_value_t = cardveil_core::rtp::DEFAULT_EVENT_PT)]
+    pub event_pt: u8,
+}
+
+impl EventArgs {
+    /// The stream settings these give, with `masker`.
+    ///
+    /// # Errors
+    /// [`CliError::Usage`] for an unknown `--events` or a payload type over 127.
+    pub fn stream_config(
+        &self,
+        masker: cardveil_core::mask::MaskerConfig,
+    ) -> Result<cardveil_core::rtp::RtpStreamConfig, CliError> {
+        use cardveil_core::rtp::EventAction;
+        let event_action = match EventAction::from_name(&self.events) {
+            Some(EventAction::Neutralise(_)) => EventAction::Neutralise(self.fixed_event),
+            Some(a) => a,
+            None => return Err(CliError::Usage(format!("unknown --events '{}' (neutralise or drop)", self.events))),
+        };
+        if self.event_pt > 127 {
+            return Err(CliError::Usage(format!("--event-pt {} is not an RTP payload type (0-127)", self.event_pt)));
+        }
+        Ok(cardveil_core::rtp::RtpStreamConfig { masker, event_payload_type: self.event_pt, event_action })
     }
 }
 
@@ -209,15 +265,24 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             },
             out,
         ),
-        Command::Pcap { input, output, masking, events, fixed_event, event_pt, rtp_ports } => pcap::run(
+        Command::Pcap { input, output, masking, telephone_events, rtp_ports } => pcap::run(
             &pcap::PcapArgs {
                 input: &input,
                 output: &output,
-                masker: masking.config()?,
-                events: &events,
-                fixed_event,
-                event_pt,
+                stream: telephone_events.stream_config(masking.config()?)?,
                 rtp_ports: &rtp_ports,
+            },
+            out,
+        ),
+        Command::Relay { listen, forward, bind, control, masking, telephone_events, capture, vault } => relay::run(
+            relay::RelayArgs {
+                listen,
+                forward,
+                bind,
+                control,
+                stream: telephone_events.stream_config(masking.config()?)?,
+                capture: capture.as_deref(),
+                vault: vault::VaultLocation::new(vault.vault, vault.key_file),
             },
             out,
         ),

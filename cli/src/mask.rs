@@ -21,7 +21,7 @@ use crate::output::write_atomically;
 use crate::vault::{VaultLocation, actor};
 
 /// How long a CVV is held for the payment step (the command exits sooner).
-const CVV_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+pub(crate) const CVV_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long to wait for each token.
 const TOKEN_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 

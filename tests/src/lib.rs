@@ -10,6 +10,7 @@ pub mod conformance;
 pub mod masking;
 pub mod pg;
 pub mod rng;
+pub mod rtpcall;
 pub mod spandsp;
 pub mod stimulus;
 pub mod talkoff;

@@ -19,10 +19,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use cardveil_core::dtmf::Key;
-use cardveil_core::mask::MaskerConfig;
 use cardveil_core::rtp::{
-    DEFAULT_EVENT_PT, DEFAULT_FIXED_EVENT, EventAction, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream,
-    RtpStreamConfig, StreamEvent, Verdict, rewrite_message,
+    DEFAULT_FIXED_EVENT, EventAction, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream, RtpStreamConfig,
+    StreamEvent, Verdict, rewrite_message,
 };
 
 pub use file::PcapError;
@@ -32,28 +31,13 @@ use net::Udp;
 use crate::CliError;
 
 /// Scrubbing settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PcapOptions {
-    /// Masker settings for G.711 audio (`lookahead_ms` is how far the
-    /// analysis runs ahead of the rewrite; encoding set per payload type).
-    pub masker: MaskerConfig,
-    /// The telephone-event payload type.
-    pub event_payload_type: u8,
-    /// What to do with telephone-events.
-    pub event_action: EventAction,
+    /// Stream settings (`masker.lookahead_ms`: how far the analysis runs
+    /// ahead of the rewrite; encoding set per payload type).
+    pub stream: RtpStreamConfig,
     /// UDP ports whose datagrams are RTP whatever they look like.
     pub rtp_ports: Vec<u16>,
-}
-
-impl Default for PcapOptions {
-    fn default() -> Self {
-        PcapOptions {
-            masker: MaskerConfig::default(),
-            event_payload_type: DEFAULT_EVENT_PT,
-            event_action: EventAction::Neutralise(DEFAULT_FIXED_EVENT),
-            rtp_ports: Vec::new(),
-        }
-    }
 }
 
 /// One RTP stream's totals.
@@ -148,13 +132,9 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
     let mut dropped = vec![false; capture.records.len()];
     let mut streams: Vec<Stream> = Vec::new();
     let mut index: HashMap<(SocketAddr, SocketAddr, u32), usize> = HashMap::new();
-    let config = RtpStreamConfig {
-        masker: options.masker,
-        event_payload_type: options.event_payload_type,
-        event_action: options.event_action,
-    };
-    let lag = (options.masker.lookahead_ms.max(1) * 8) as i32;
-    let fixed_key = fixed_key(options.event_action);
+    let config = options.stream;
+    let lag = (config.masker.lookahead_ms.max(1) * 8) as i32;
+    let fixed_key = fixed_key(config.event_action);
 
     for (i, record) in capture.records.iter().enumerate() {
         let frame = &buf[record.data.clone()];
@@ -169,7 +149,7 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
         }
         let Ok(h) = RtpHeader::parse(payload) else { continue };
         let forced = options.rtp_ports.iter().any(|&p| p == udp.src.port() || p == udp.dst.port());
-        if !forced && !looks_like_rtp(&udp, h.payload_type, options.event_payload_type) {
+        if !forced && !looks_like_rtp(&udp, h.payload_type, config.event_payload_type) {
             continue;
         }
         let key = (udp.src, udp.dst, h.ssrc);
@@ -207,7 +187,7 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
         s.summary.packets += 1;
         let audio = matches!(h.payload_type, PT_PCMU | PT_PCMA);
         s.summary.audio += audio as usize;
-        s.summary.events += (h.payload_type == options.event_payload_type) as usize;
+        s.summary.events += (h.payload_type == config.event_payload_type) as usize;
         let _ = s.rtp.analyse(payload, &mut |e| report(&mut s.summary, e, on));
         let end = if audio { h.timestamp.wrapping_add(h.payload_len as u32) } else { h.timestamp };
         if s.head.is_none_or(|head| newer(end, head)) {
@@ -313,14 +293,8 @@ pub struct PcapArgs<'a> {
     pub input: &'a Path,
     /// Output capture.
     pub output: &'a Path,
-    /// Masker settings (`lookahead_ms`: how far the analysis runs ahead).
-    pub masker: MaskerConfig,
-    /// `neutralise` or `drop`.
-    pub events: &'a str,
-    /// Fixed event code for `neutralise`.
-    pub fixed_event: u8,
-    /// Telephone-event payload type.
-    pub event_pt: u8,
+    /// Stream settings (`masker.lookahead_ms`: how far the analysis runs ahead).
+    pub stream: RtpStreamConfig,
     /// Ports forced to RTP.
     pub rtp_ports: &'a [u16],
 }
@@ -328,17 +302,7 @@ pub struct PcapArgs<'a> {
 /// Runs `cardveil pcap`: events as JSON lines on `out`, the scrubbed
 /// capture written atomically.
 pub fn run(args: &PcapArgs<'_>, out: &mut dyn std::io::Write) -> Result<(), CliError> {
-    let masker = args.masker;
-    let event_action = match EventAction::from_name(args.events) {
-        Some(EventAction::Neutralise(_)) => EventAction::Neutralise(args.fixed_event),
-        Some(a) => a,
-        None => return Err(CliError::Usage(format!("unknown --events {:?} (neutralise or drop)", args.events))),
-    };
-    if args.event_pt > 127 {
-        return Err(CliError::Usage(format!("--event-pt {} is not an RTP payload type (0-127)", args.event_pt)));
-    }
-    let options =
-        PcapOptions { masker, event_payload_type: args.event_pt, event_action, rtp_ports: args.rtp_ports.to_vec() };
+    let options = PcapOptions { stream: args.stream, rtp_ports: args.rtp_ports.to_vec() };
     let input = std::fs::read(args.input).map_err(|e| CliError::input(args.input, format!("cannot read: {e}")))?;
     let mut lines = Vec::new();
     let scrubbed =

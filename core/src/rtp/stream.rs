@@ -263,6 +263,12 @@ impl RtpStream {
         Ok(self.renumber(packet, &h, verdict))
     }
 
+    /// Samples of the stream's audio clock reached so far (the clock of the
+    /// events' positions; 0 before the first packet).
+    pub fn position(&self) -> u64 {
+        self.anchor.map_or(0, |(_, pos)| pos)
+    }
+
     /// Ends the stream: reports the key still sounding and pending spans.
     pub fn finish(&mut self, on: &mut dyn FnMut(StreamEvent)) {
         let mut ended = Ended::default();

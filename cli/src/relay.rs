@@ -1,0 +1,490 @@
+//! `cardveil relay --listen ADDR --forward ADDR`: a UDP RTP relay sidecar
+//! that scrubs the media path in both directions.
+//!
+//! Packets arriving at `--listen` (the caller's leg) are scrubbed and sent
+//! to `--forward` (the agent's side) from a second socket (`--bind`,
+//! default an ephemeral port); what comes back to that socket is scrubbed
+//! and sent to the caller's latest address (symmetric RTP: the relay
+//! latches onto whoever sent to `--listen` last). Each direction is one
+//! delay-line [`RtpStream`]: G.711 audio masked (delayed by the
+//! look-ahead), telephone-events neutralised or dropped, payload types
+//! cardveil cannot inspect dropped; RTCP and other non-RTP datagrams pass.
+//!
+//! Capture is controlled over a UDP control socket (`--control ADDR`), one
+//! command per datagram, answered with one line:
+//! `capture` (begin a capture of the caller's keys), `cancel`, `status`
+//! (packet counters as JSON), `stop` (end the relay). Agent-safe events
+//! are printed as JSON lines; a completed card is tokenized into the vault
+//! and its token printed.
+//!
+//! Each direction runs on its own thread. Per packet there is no
+//! allocation, lock or blocking beyond the socket calls: events go to the
+//! printer through a bounded channel whose slots are allocated at start
+//! (a full channel drops and counts events, never waits). A completed
+//! capture hands its card to the tokenization worker (one allocation per
+//! card).
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use cardveil_core::capture::{Capture, CaptureConfig, CaptureEvent, Field};
+use cardveil_core::rtp::{KeySource, RtpStream, RtpStreamConfig, StreamEvent, Verdict};
+use cardveil_core::vault::{Done, Worker};
+
+use crate::capture::{done_line, event_line};
+
+/// How often blocked threads look at the stop flag.
+const TICK: Duration = Duration::from_millis(50);
+/// Events in flight to the printer.
+const EVENT_SLOTS: usize = 1024;
+/// The largest datagram relayed.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// Relay settings.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// Where the caller's leg arrives.
+    pub listen: SocketAddr,
+    /// Where the agent's side is.
+    pub forward: SocketAddr,
+    /// Local address toward the agent (default: an ephemeral port).
+    pub bind: Option<SocketAddr>,
+    /// The control socket's address, if any.
+    pub control: Option<SocketAddr>,
+    /// Both directions' stream settings.
+    pub stream: RtpStreamConfig,
+    /// Capture settings (8000 Hz), if the control socket may begin captures.
+    pub capture: Option<CaptureConfig>,
+}
+
+/// Which way a packet went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the caller (`--listen`) to the agent (`--forward`).
+    CallerToAgent,
+    /// Back.
+    AgentToCaller,
+}
+
+impl Direction {
+    fn name(self) -> &'static str {
+        match self {
+            Direction::CallerToAgent => "caller",
+            Direction::AgentToCaller => "agent",
+        }
+    }
+}
+
+/// What the relay reports (never a key).
+#[derive(Debug)]
+pub enum RelayEvent {
+    /// Audio masked in one direction (ms of that stream).
+    Masked(Direction, f64, f64),
+    /// A key press in one direction.
+    Key(Direction, KeySource, f64, f64),
+    /// A capture event (caller's keys).
+    Capture(CaptureEvent),
+    /// The vault's answer for a completed card.
+    Token(Done),
+}
+
+impl RelayEvent {
+    /// The event as one JSON line.
+    pub fn json(&self) -> String {
+        match self {
+            RelayEvent::Masked(d, s, e) => {
+                format!(r#"{{"event":"masked","direction":"{}","start_ms":{s:.1},"end_ms":{e:.1}}}"#, d.name())
+            }
+            RelayEvent::Key(d, src, s, e) => {
+                let src = match src {
+                    KeySource::InBand => "in-band",
+                    KeySource::Event => "telephone-event",
+                };
+                format!(
+                    r#"{{"event":"key","direction":"{}","source":"{src}","start_ms":{s:.1},"end_ms":{e:.1}}}"#,
+                    d.name()
+                )
+            }
+            RelayEvent::Capture(e) => event_line(e, None),
+            RelayEvent::Token(d) => done_line(d, false).1,
+        }
+    }
+}
+
+/// Counters and flags shared by the threads.
+#[derive(Debug, Default)]
+struct Shared {
+    stop: AtomicBool,
+    /// Whether the relay was started with capture fields.
+    can_capture: bool,
+    /// 0 none, 1 begin capture, 2 cancel.
+    command: AtomicU8,
+    capturing: AtomicBool,
+    packets: [AtomicU64; 2],
+    dropped: [AtomicU64; 2],
+    lost_events: AtomicU64,
+    /// The caller's address, and a generation that changes with it (the
+    /// agent thread re-reads the address only when the generation moved).
+    caller: Mutex<Option<SocketAddr>>,
+    caller_gen: AtomicU32,
+}
+
+/// A running relay.
+#[derive(Debug)]
+pub struct Relay {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    /// The events, as they happen.
+    pub events: Receiver<RelayEvent>,
+    /// The caller-facing socket's address.
+    pub listen: SocketAddr,
+    /// The agent-facing socket's address.
+    pub agent_side: SocketAddr,
+    /// The control socket's address, if any.
+    pub control: Option<SocketAddr>,
+}
+
+impl Relay {
+    /// Binds the sockets and starts the threads. `worker` tokenizes
+    /// completed cards (without one, a capture's card is wiped after its
+    /// `complete` event).
+    ///
+    /// # Errors
+    /// A socket cannot be bound, or a stream's settings are invalid.
+    pub fn start(options: &RelayOptions, worker: Option<Worker>) -> io::Result<Relay> {
+        let invalid = |e: cardveil_core::Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+        let caller_stream = RtpStream::new(options.stream).map_err(invalid)?;
+        let agent_stream = RtpStream::new(options.stream).map_err(invalid)?;
+        let a = UdpSocket::bind(options.listen)?;
+        let bind = options.bind.unwrap_or_else(|| {
+            let ip: std::net::IpAddr = if options.forward.is_ipv4() {
+                std::net::Ipv4Addr::UNSPECIFIED.into()
+            } else {
+                std::net::Ipv6Addr::UNSPECIFIED.into()
+            };
+            SocketAddr::new(ip, 0)
+        });
+        let b = UdpSocket::bind(bind)?;
+        for s in [&a, &b] {
+            s.set_read_timeout(Some(TICK))?;
+        }
+        let control = options.control.map(UdpSocket::bind).transpose()?;
+        if let Some(c) = &control {
+            c.set_read_timeout(Some(TICK))?;
+        }
+        let shared = Arc::new(Shared { can_capture: options.capture.is_some(), ..Shared::default() });
+        let (tx, events) = sync_channel(EVENT_SLOTS);
+        let capture = options.capture.map(Capture::new);
+        let mut relay = Relay {
+            listen: a.local_addr()?,
+            agent_side: b.local_addr()?,
+            control: control.as_ref().map(UdpSocket::local_addr).transpose()?,
+            shared: Arc::clone(&shared),
+            threads: Vec::new(),
+            events,
+        };
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| std::thread::Builder::new().name(name.into()).spawn(f);
+        let caller = Leg {
+            dir: Direction::CallerToAgent,
+            from: a.try_clone()?,
+            to: b.try_clone()?,
+            stream: caller_stream,
+            shared: Arc::clone(&shared),
+            events: tx.clone(),
+            capture,
+            worker,
+            latched: None,
+        };
+        let forward = options.forward;
+        relay.threads.push(spawn("cardveil-relay-caller", Box::new(move || caller.run(|_| Some(forward))))?);
+        let agent = Leg {
+            dir: Direction::AgentToCaller,
+            from: b,
+            to: a,
+            stream: agent_stream,
+            shared: Arc::clone(&shared),
+            events: tx,
+            capture: None,
+            worker: None,
+            latched: None,
+        };
+        let peer = Arc::clone(&shared);
+        let mut cached: (u32, Option<SocketAddr>) = (0, None);
+        relay.threads.push(spawn(
+            "cardveil-relay-agent",
+            Box::new(move || {
+                agent.run(move |_| {
+                    let generation = peer.caller_gen.load(Ordering::Acquire);
+                    if generation != cached.0 {
+                        cached = (generation, *peer.caller.lock().unwrap_or_else(PoisonError::into_inner));
+                    }
+                    cached.1
+                })
+            }),
+        )?);
+        if let Some(c) = control {
+            let s = Arc::clone(&shared);
+            relay.threads.push(spawn("cardveil-relay-control", Box::new(move || control_loop(&c, &s)))?);
+        }
+        Ok(relay)
+    }
+
+    /// Whether a `stop` command (or [`Relay::stop`]) ended the relay.
+    pub fn stopped(&self) -> bool {
+        self.shared.stop.load(Ordering::Acquire)
+    }
+
+    /// Stops the threads and waits for them.
+    pub fn stop(mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+
+    /// Packets relayed so far, caller → agent and agent → caller.
+    pub fn packets(&self) -> [u64; 2] {
+        [0, 1].map(|i| self.shared.packets[i].load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One direction: receive, scrub, send.
+struct Leg {
+    dir: Direction,
+    from: UdpSocket,
+    to: UdpSocket,
+    stream: RtpStream,
+    shared: Arc<Shared>,
+    events: SyncSender<RelayEvent>,
+    capture: Option<Capture>,
+    worker: Option<Worker>,
+    /// The caller address last latched (the lock is taken only when it changes).
+    latched: Option<SocketAddr>,
+}
+
+impl Leg {
+    fn run(mut self, mut destination: impl FnMut(SocketAddr) -> Option<SocketAddr>) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let i = self.dir as usize;
+        let ms = |x: u64| x as f64 / 8.0;
+        while !self.shared.stop.load(Ordering::Acquire) {
+            self.commands();
+            if let Some(w) = &self.worker
+                && let Some(done) = w.poll()
+            {
+                emit(&self.events, &self.shared, RelayEvent::Token(done));
+            }
+            let (n, src) = match self.from.recv_from(&mut buf) {
+                Ok(r) => r,
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
+                Err(_) => continue, // ICMP port unreachable from an earlier send, and the like
+            };
+            if self.dir == Direction::CallerToAgent {
+                self.latch(src);
+            }
+            let Some(dst) = destination(src) else { continue };
+            let packet = &mut buf[..n];
+            let mut keys = [None; 4];
+            let mut k = 0;
+            let verdict = {
+                let (events, shared, dir) = (&self.events, &self.shared, self.dir);
+                self.stream.process(packet, &mut |e| {
+                    let ev = match e {
+                        StreamEvent::Masked(s) => RelayEvent::Masked(dir, ms(s.start), ms(s.end)),
+                        StreamEvent::Key(key) => {
+                            if k < keys.len() {
+                                keys[k] = Some(key);
+                                k += 1;
+                            }
+                            RelayEvent::Key(dir, key.source, ms(key.start), ms(key.end))
+                        }
+                    };
+                    emit(events, shared, ev);
+                })
+            };
+            let forward = match verdict {
+                Ok(Verdict::Forward) => true,
+                Ok(Verdict::Drop | Verdict::Unknown(_)) => false,
+                Err(_) => true, // not RTP (RTCP, STUN): carries no key
+            };
+            if let Some(c) = &mut self.capture
+                && self.shared.capturing.load(Ordering::Acquire)
+            {
+                for key in keys.into_iter().flatten() {
+                    c.key(key.key, key.end);
+                }
+                c.tick(self.stream.position());
+                while let Some(e) = c.poll() {
+                    emit(&self.events, &self.shared, RelayEvent::Capture(e));
+                    if e == CaptureEvent::Complete {
+                        self.shared.capturing.store(false, Ordering::Release);
+                        if let (Some(card), Some(w)) = (c.take_card(), &self.worker)
+                            && w.submit(0, Box::new(card)).is_err()
+                        {
+                            emit(&self.events, &self.shared, RelayEvent::Capture(CaptureEvent::Failed(Field::Pan)));
+                        }
+                    }
+                }
+            }
+            if forward {
+                let _ = self.to.send_to(packet, dst);
+                self.shared.packets[i].fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.shared.dropped[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Applies a control command (caller leg only).
+    fn commands(&mut self) {
+        let Some(c) = &mut self.capture else { return };
+        match self.shared.command.swap(0, Ordering::AcqRel) {
+            1 => {
+                c.begin(self.stream.position());
+                self.shared.capturing.store(true, Ordering::Release);
+            }
+            2 => {
+                c.cancel();
+                self.shared.capturing.store(false, Ordering::Release);
+            }
+            _ => return,
+        }
+        while let Some(e) = c.poll() {
+            emit(&self.events, &self.shared, RelayEvent::Capture(e));
+        }
+    }
+
+    fn latch(&mut self, src: SocketAddr) {
+        if self.latched == Some(src) {
+            return;
+        }
+        self.latched = Some(src);
+        let s = &self.shared;
+        *s.caller.lock().unwrap_or_else(PoisonError::into_inner) = Some(src);
+        s.caller_gen.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Hands an event to the printer without waiting: a full channel drops
+/// it and counts the loss.
+fn emit(events: &SyncSender<RelayEvent>, shared: &Shared, e: RelayEvent) {
+    if let Err(TrySendError::Full(_)) = events.try_send(e) {
+        shared.lost_events.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves the control socket until `stop`.
+fn control_loop(socket: &UdpSocket, s: &Shared) {
+    let mut buf = [0u8; 512];
+    while !s.stop.load(Ordering::Acquire) {
+        let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
+        let command = String::from_utf8_lossy(&buf[..n]).trim().to_ascii_lowercase();
+        let reply = match command.as_str() {
+            "capture" | "capture begin" | "cancel" | "capture cancel" if !s.can_capture => {
+                "error: the relay was started without --capture".to_owned()
+            }
+            "capture" | "capture begin" => {
+                s.command.store(1, Ordering::Release);
+                "ok".to_owned()
+            }
+            "cancel" | "capture cancel" => {
+                s.command.store(2, Ordering::Release);
+                "ok".to_owned()
+            }
+            "status" => format!(
+                r#"{{"caller_packets":{},"agent_packets":{},"caller_dropped":{},"agent_dropped":{},"capturing":{},"lost_events":{}}}"#,
+                s.packets[0].load(Ordering::Relaxed),
+                s.packets[1].load(Ordering::Relaxed),
+                s.dropped[0].load(Ordering::Relaxed),
+                s.dropped[1].load(Ordering::Relaxed),
+                s.capturing.load(Ordering::Relaxed),
+                s.lost_events.load(Ordering::Relaxed),
+            ),
+            "stop" => {
+                s.stop.store(true, Ordering::Release);
+                "ok".to_owned()
+            }
+            _ => "error: unknown command (capture, cancel, status, stop)".to_owned(),
+        };
+        let _ = socket.send_to(reply.as_bytes(), from);
+    }
+}
+
+/// `cardveil relay` arguments.
+#[derive(Debug)]
+pub struct RelayArgs<'a> {
+    /// `--listen`.
+    pub listen: SocketAddr,
+    /// `--forward`.
+    pub forward: SocketAddr,
+    /// `--bind`.
+    pub bind: Option<SocketAddr>,
+    /// `--control`.
+    pub control: Option<SocketAddr>,
+    /// Both directions' stream settings.
+    pub stream: RtpStreamConfig,
+    /// `--capture` fields.
+    pub capture: Option<&'a str>,
+    /// The vault, when capturing.
+    pub vault: crate::vault::VaultLocation,
+}
+
+/// Runs the relay until a `stop` command: a first line with the bound
+/// addresses, then one JSON line per event, flushed as it happens.
+pub fn run(args: RelayArgs<'_>, out: &mut dyn std::io::Write) -> Result<(), crate::CliError> {
+    use crate::CliError;
+    let fields = args.capture.map(crate::capture::parse_fields).transpose()?;
+    let worker = match fields {
+        None => None,
+        Some(_) => {
+            let vault = args.vault.open(Default::default(), true, &mut std::io::stderr())?.into_boxed();
+            let w = Worker::spawn(vault, &crate::vault::actor(), crate::mask::CVV_TTL)
+                .map_err(|e| CliError::input(std::path::Path::new("tokenization worker"), e))?;
+            Some(w)
+        }
+    };
+    let today = cardveil_core::vault::time::year_month(cardveil_core::vault::time::now());
+    let options = RelayOptions {
+        listen: args.listen,
+        forward: args.forward,
+        bind: args.bind,
+        control: args.control,
+        stream: args.stream,
+        capture: fields.map(|fields| CaptureConfig { fields, ..CaptureConfig::standard(8000, today) }),
+    };
+    let io = |what: &str, e: std::io::Error| CliError::input(std::path::Path::new(what), e);
+    let relay = Relay::start(&options, worker).map_err(|e| io("relay sockets", e))?;
+    let control = relay.control.map(|c| format!(r#","control":"{c}""#)).unwrap_or_default();
+    writeln!(
+        out,
+        r#"{{"event":"relay","listen":"{}","forward":"{}","agent_side":"{}"{control}}}"#,
+        relay.listen, args.forward, relay.agent_side
+    )
+    .and_then(|()| out.flush())
+    .map_err(|e| io("<stdout>", e))?;
+    while !relay.stopped() {
+        match relay.events.recv_timeout(TICK) {
+            Ok(e) => writeln!(out, "{}", e.json()).and_then(|()| out.flush()).map_err(|e| io("<stdout>", e))?,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let [caller, agent] = relay.packets();
+    relay.stop();
+    writeln!(out, r#"{{"event":"stopped","caller_packets":{caller},"agent_packets":{agent}}}"#)
+        .map_err(|e| io("<stdout>", e))
+}
