@@ -2,7 +2,9 @@
 //!
 //! Data flows one way: [`codec`] (G.711, sample formats) → [`dtmf`] (detection,
 //! tone generation) → [`mask`] → [`capture`] → [`vault`]; [`call`] ties one
-//! call's two streams and its capture together. This crate contains no
+//! call's two streams and its capture together. [`rtp`] follows keys sent
+//! out of band and scrubs RTP streams in place; [`pcap`] scrubs whole
+//! libpcap captures (in memory: the caller reads and writes the files). This crate contains no
 //! `unsafe` code except one line that calls the AVX2 build of the DTMF
 //! correlator after checking the CPU has it; it never logs and does no file
 //! or network I/O (the vault reads the OS random source).
@@ -16,6 +18,7 @@ pub mod capture;
 pub mod codec;
 pub mod dtmf;
 pub mod mask;
+pub mod pcap;
 pub mod rtp;
 pub mod vault;
 

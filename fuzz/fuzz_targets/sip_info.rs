@@ -1,12 +1,22 @@
-//! Arbitrary SIP INFO bodies of both DTMF content types: parsing and
-//! rewriting never panic; a rewritten body carries the fixed key only.
+//! Arbitrary SIP INFO bodies of both DTMF content types, and arbitrary
+//! whole messages: parsing and rewriting never panic; a rewritten body or
+//! message carries the fixed key only, and its Content-Length is right.
 #![no_main]
 use cardveil_core::dtmf::Key;
-use cardveil_core::rtp::{parse_info, rewrite_info};
+use cardveil_core::rtp::{parse_info, rewrite_info, rewrite_message};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&kind, body)) = data.split_first() else { return };
+    if kind & 2 != 0 {
+        let fixed = Key::from_char('D').unwrap();
+        if let Some(r) = rewrite_message(body, fixed) {
+            let again = rewrite_message(&r.message, fixed).expect("a rewritten message is still a DTMF INFO");
+            assert_eq!(again.key.key, fixed);
+            assert_eq!(again.message, r.message, "rewriting is idempotent");
+        }
+        return;
+    }
     let Ok(body) = std::str::from_utf8(body) else { return };
     let content_type = if kind & 1 == 0 { "application/dtmf-relay" } else { "application/dtmf" };
     let fixed = Key::from_char('0').unwrap();

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use cardveil_cli::pcap::file::Capture;
-use cardveil_cli::pcap::net::{find_udp, replace_payload};
 use cardveil_core::codec::alaw;
 use cardveil_core::dtmf::{Key, ToneGenerator, amplitude_for_dbm0};
+use cardveil_core::pcap::file::Capture;
+use cardveil_core::pcap::net::{find_udp, replace_payload};
 
 /// Where Debian's sip-tester keeps its captures.
 pub const DIR: &str = "/usr/share/sip-tester";

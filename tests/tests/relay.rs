@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cardveil_cli::pcap::file::Capture;
 use cardveil_cli::relay::{Relay, RelayEvent, RelayOptions};
 use cardveil_core::codec::alaw;
+use cardveil_core::pcap::file::Capture;
 use cardveil_core::rtp::{EventAction, KeySource, RtpHeader, RtpStreamConfig, TelephoneEvent};
 use cardveil_tests::masking::{decode_cardveil, decode_multimon, decode_spandsp, decode_spandsp_sensitive};
 use cardveil_tests::rtpcall::{DIR, PAN, keyed_call, write_pcap};
@@ -185,7 +185,7 @@ fn sipp_plays_the_captures_through_the_relay() {
         .iter()
         .map(|r| {
             let f = &file[r.data.clone()];
-            let u = cardveil_cli::pcap::net::find_udp(c.link_type, f).unwrap();
+            let u = cardveil_core::pcap::net::find_udp(c.link_type, f).unwrap();
             f[u.payload].to_vec()
         })
         .collect();

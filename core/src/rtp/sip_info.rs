@@ -122,26 +122,31 @@ pub fn rewrite_message(message: &[u8], fixed: Key) -> Option<RewrittenInfo> {
     let head = std::str::from_utf8(&message[..head_len]).ok()?;
     let mut body = &message[head_len + sep..];
     let mut content_type = None;
-    let mut length_line = None;
+    let mut length_lines = Vec::new();
+    let mut length = None;
     for (i, line) in head.split('\n').enumerate().skip(1) {
         let Some((name, value)) = line.split_once(':') else { continue };
         match name.trim().to_ascii_lowercase().as_str() {
             "content-type" | "c" => content_type = Some(value.trim()),
             "content-length" | "l" => {
                 let n: usize = value.trim().parse().ok()?;
-                body = body.get(..n)?;
-                length_line = Some(i);
+                // The first one counts; every one is rewritten.
+                length.get_or_insert(n);
+                length_lines.push(i);
             }
             _ => {}
         }
+    }
+    if let Some(n) = length {
+        body = body.get(..n)?;
     }
     let text = std::str::from_utf8(body).ok()?;
     let key = parse_info(content_type?, text)?;
     let new_body = rewrite_info(content_type?, text, fixed)?;
     let mut out = Vec::with_capacity(message.len() + 4);
     for (i, line) in head.split_inclusive('\n').enumerate() {
-        match (length_line, line.split_once(':')) {
-            (Some(l), Some((name, value))) if l == i => {
+        match (length_lines.contains(&i), line.split_once(':')) {
+            (true, Some((name, value))) => {
                 let ending = &value[value.trim_end().len()..];
                 let lead = &value[..value.len() - value.trim_start().len()];
                 out.extend_from_slice(format!("{name}:{lead}{}{ending}", new_body.len()).as_bytes());
