@@ -214,3 +214,40 @@ fn broken_captures_are_refused_with_one_line_and_no_output() {
     let argv = ["cardveil", "pcap", "x.pcap", "-o", "y.pcap", "--events", "mute"];
     assert_eq!(run(Cli::try_parse_from(argv).unwrap(), &mut Vec::new()).unwrap_err().exit_code(), 2);
 }
+
+#[test]
+fn payloads_that_cannot_be_inspected_are_dropped_from_rtp_streams() {
+    if !have_inputs() {
+        return;
+    }
+    // The keyed call with every fifth packet's payload type changed to 9 (G.722).
+    let call = keyed_call(false, false);
+    let mut frames = call.frames.clone();
+    let mut changed = 0;
+    for (i, (_, f)) in frames.iter_mut().enumerate() {
+        let at = 14 + 20 + 8; // Ethernet + IPv4 + UDP
+        if i % 5 == 2 && f[at + 1] & 0x7F == 8 {
+            f[at + 1] = (f[at + 1] & 0x80) | 9;
+            let u = cardveil_core::pcap::net::find_udp(1, f).unwrap();
+            cardveil_core::pcap::net::fix_checksum(f, &u);
+            changed += 1;
+        }
+    }
+    let input = tmp("g722.pcap");
+    write_pcap(&input, false, &frames);
+    // Packets of a found stream that cannot be inspected are dropped (zero
+    // leak), whether the stream was found by heuristics or a forced port.
+    for args in [&[][..], &["--rtp-port", "2006"]] {
+        let lines = scrub(&input, &tmp("g722-out.pcap"), args);
+        assert!(lines.last().unwrap().contains(&format!("\"packets_out\":{}", frames.len() - changed)), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains(&format!("\"dropped\":{changed}"))), "{lines:?}");
+    }
+    // A stream of payload type 9 alone is not recognised without --rtp-port: kept.
+    let g722: Vec<_> = frames.iter().filter(|(_, f)| f[14 + 20 + 8 + 1] & 0x7F == 9).cloned().collect();
+    let only = tmp("g722-only.pcap");
+    write_pcap(&only, false, &g722);
+    let lines = scrub(&only, &tmp("g722-only-out.pcap"), &[]);
+    assert!(lines.last().unwrap().contains(&format!("\"packets_out\":{changed}")), "{lines:?}");
+    let lines = scrub(&only, &tmp("g722-only-out.pcap"), &["--rtp-port", "2006"]);
+    assert!(lines.last().unwrap().contains("\"packets_out\":0"), "{lines:?}");
+}

@@ -8,8 +8,9 @@
 //! RTP is recognised by heuristics — UDP between unprivileged ports other
 //! than SIP's, RTP version 2, payload type G.711, comfort noise or the
 //! telephone-event type, and a second packet of the same source with a
-//! nearby sequence number — or by `--rtp-port` (any payload type; types
-//! cardveil cannot inspect are dropped: zero leak).
+//! nearby sequence number — or by `--rtp-port` (any payload type). Once a
+//! stream is found, packets of payload types cardveil cannot inspect are
+//! dropped from it (zero leak), comfort noise kept.
 
 pub mod file;
 pub mod net;
@@ -146,12 +147,12 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
         }
         let Ok(h) = RtpHeader::parse(payload) else { continue };
         let forced = options.rtp_ports.iter().any(|&p| p == udp.src.port() || p == udp.dst.port());
-        if !forced && !looks_like_rtp(&udp, h.payload_type, config.event_payload_type) {
-            continue;
-        }
         let key = (udp.src, udp.dst, h.ssrc);
+        // A stream once found takes all its packets (a payload type it
+        // cannot inspect is then dropped, not passed).
         let n = match index.get(&key) {
             Some(&n) => n,
+            None if !forced && !looks_like_rtp(&udp, h.payload_type, config.event_payload_type) => continue,
             None => {
                 let Ok(rtp) = RtpStream::new_two_phase(config) else { continue };
                 let n = streams.len();
