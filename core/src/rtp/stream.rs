@@ -507,6 +507,32 @@ mod tests {
     }
 
     #[test]
+    fn a_capture_fed_from_both_sources_sees_each_digit_once() {
+        use crate::capture::{Brand, Capture, CaptureConfig, CaptureEvent, Field};
+        let mut s = RtpStream::new(RtpStreamConfig::default()).unwrap();
+        let mut capture = Capture::new(CaptureConfig::standard(8000, (2026, 11)));
+        capture.begin(0);
+        let keyed = format!("{PAN}#");
+        for mut p in packets(&keyed, true) {
+            s.process(&mut p, &mut |e| {
+                if let StreamEvent::Key(k) = e {
+                    capture.key(k.key, k.end)
+                }
+            })
+            .unwrap();
+        }
+        let events: Vec<_> = std::iter::from_fn(|| capture.poll()).collect();
+        let digits = events.iter().filter(|e| matches!(e, CaptureEvent::Digit { .. })).count();
+        assert_eq!(digits, PAN.len(), "{events:?}");
+        assert!(events.contains(&CaptureEvent::Valid {
+            field: Field::Pan,
+            digits: 16,
+            brand: Some(Brand::Visa),
+            last4: Some(*b"1111")
+        }));
+    }
+
+    #[test]
     fn dropped_events_leave_no_gap_in_the_sequence() {
         let config = RtpStreamConfig { event_action: EventAction::Drop, ..RtpStreamConfig::default() };
         let mut s = RtpStream::new(config).unwrap();
