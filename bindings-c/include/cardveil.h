@@ -59,7 +59,8 @@ enum cardveil_result
   CARDVEIL_WORKER_BUSY = 12,
   // The operation is not valid now (e.g. a token was asked of a call that never captured).
   CARDVEIL_INVALID_STATE = 13,
-  // A delay-line frame function on a two-phase call, or analyse/mask on a delay-line call.
+  // A function of another call kind: a delay-line frame function on a two-phase or RTP call,
+  // analyse/mask on a delay-line or RTP call, `cardveil_call_process_rtp` on a frame call.
   CARDVEIL_WRONG_API = 14,
 };
 #ifndef __cplusplus
@@ -79,6 +80,43 @@ enum cardveil_direction
 };
 #ifndef __cplusplus
 typedef uint32_t cardveil_direction;
+#endif // __cplusplus
+
+// What the host does with a packet after `cardveil_call_process_rtp`.
+enum cardveil_rtp_verdict
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  // Send it on (it may have been rewritten in place).
+  CARDVEIL_RTP_FORWARD = 0,
+  // Do not send it: a dropped telephone-event (the sequence numbers of
+  // later packets close the gap, so the receiver sees no loss).
+  CARDVEIL_RTP_DROP = 1,
+  // Do not send it: a payload type cardveil cannot look inside (not
+  // G.711, comfort noise or the telephone-event type). Zero leak.
+  CARDVEIL_RTP_UNKNOWN = 2,
+  // Not an RTP packet (too short, not version 2, malformed): left
+  // untouched. RTCP, STUN and the like carry no keys; the host decides.
+  CARDVEIL_RTP_NOT_RTP = 3,
+};
+#ifndef __cplusplus
+typedef uint32_t cardveil_rtp_verdict;
+#endif // __cplusplus
+
+// What an RTP call does with telephone-events toward the agent.
+enum cardveil_event_action
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  // Forwarded with every event code rewritten to `fixed_event` (timing kept).
+  CARDVEIL_EVENTS_NEUTRALISE = 0,
+  // Not forwarded (`CARDVEIL_RTP_DROP`); sequence numbers renumbered.
+  CARDVEIL_EVENTS_DROP = 1,
+};
+#ifndef __cplusplus
+typedef uint32_t cardveil_event_action;
 #endif // __cplusplus
 
 // Kinds of `cardveil_event`.
@@ -278,6 +316,17 @@ typedef struct cardveil_call cardveil_call;
 // An engine. Opaque; see `cardveil_engine_new`.
 typedef struct cardveil_engine cardveil_engine;
 
+// Settings of an RTP call (`cardveil_call_new_rtp`).
+typedef struct {
+  // The telephone-event payload type negotiated in SDP, 0-127 (default 101).
+  uint32_t event_payload_type;
+  // A `cardveil_event_action` (default NEUTRALISE).
+  uint32_t event_action;
+  // The event code neutralised events carry, 0-255 (default 15: key D,
+  // which no card field accepts).
+  uint32_t fixed_event;
+} cardveil_rtp_config;
+
 // An agent-safe event: never a digit beyond a valid PAN's last four.
 // Fields that do not apply to `kind` are zero.
 typedef struct {
@@ -376,6 +425,9 @@ extern "C" {
 // e.g. `"cardveil/0.1.0"`. Never NULL; the caller must not free it.
 const char *cardveil_version(void);
 
+// The defaults: payload type 101, neutralise to event 15.
+cardveil_rtp_config cardveil_rtp_config_default(void);
+
 // Creates a call on `engine` (which it keeps alive) and writes it to
 // `*call_out` (only on success). Allocates everything the call will need;
 // frames then allocate nothing. `today_year`/`today_month` (e.g. 2026, 11)
@@ -387,6 +439,23 @@ cardveil_result cardveil_call_new(const cardveil_engine *engine,
                                   uint32_t today_year,
                                   uint32_t today_month,
                                   cardveil_call **call_out);
+
+// Creates an RTP call on `engine`: `cardveil_call_process_rtp` then takes
+// whole RTP packets of either direction. G.711 payloads (PT 0 μ-law, PT 8
+// A-law, whatever the engine's `encoding`) are masked in place behind the
+// engine's look-ahead; telephone-events of `config->event_payload_type`
+// are neutralised or dropped; the caller's keys, in band or as events,
+// feed the capture once each. The engine must run at 8000 Hz and not be
+// two-phase (else CARDVEIL_INVALID_ARGUMENT). `config` NULL means
+// `cardveil_rtp_config_default()`. Otherwise as `cardveil_call_new`.
+//
+// # Safety
+// As `cardveil_call_new`; `config` is NULL or points to a readable config.
+cardveil_result cardveil_call_new_rtp(const cardveil_engine *engine,
+                                      const cardveil_rtp_config *config,
+                                      uint32_t today_year,
+                                      uint32_t today_month,
+                                      cardveil_call **call_out);
 
 // Frees a call (and its reference to the engine; if that was the last,
 // see `cardveil_engine_free`); a card it still held is wiped. NULL is a
@@ -427,6 +496,23 @@ cardveil_result cardveil_call_process_alaw(cardveil_call *call,
                                            uint32_t direction,
                                            uint8_t *codes,
                                            size_t len);
+
+// RTP calls (`cardveil_call_new_rtp`): scrubs one RTP packet of
+// `direction` in place — `packet[0..len]`, header included — and writes
+// a `cardveil_rtp_verdict` to `*verdict`: FORWARD (send it, possibly
+// rewritten), DROP or UNKNOWN (do not send it), NOT_RTP (untouched). The
+// packet's length never changes. Masked spans and capture events are
+// queued as for frames. Frame thread; never allocates, locks or blocks.
+// CARDVEIL_WRONG_API on a call not made by `cardveil_call_new_rtp`.
+//
+// # Safety
+// `call` is NULL or a live call; `packet` points to `len` writable bytes
+// (NULL when `len` is 0); `verdict` points to a writable `uint32_t`.
+cardveil_result cardveil_call_process_rtp(cardveil_call *call,
+                                          uint32_t direction,
+                                          uint8_t *packet,
+                                          size_t len,
+                                          uint32_t *verdict);
 
 // Two-phase API (engines with `two_phase` set): analyses a packet of
 // signed 16-bit PCM for `direction` when it arrives, before it goes into

@@ -34,4 +34,31 @@ static void dtmf_fill(const char *keys, int16_t *out) {
     }
 }
 
+/* G.711 μ-law (the classic segment encoder, written here for the tests). */
+static inline uint8_t ulaw_encode(int16_t sample) {
+    int v = sample, sign = 0;
+    if (v < 0) v = -v, sign = 0x80;
+    if (v > 32635) v = 32635;
+    v += 0x84;
+    int exp = 7;
+    for (int mask = 0x4000; (v & mask) == 0 && exp > 0; mask >>= 1) exp--;
+    int mantissa = (v >> (exp + 3)) & 0x0F;
+    return (uint8_t)~(sign | (exp << 4) | mantissa);
+}
+
+static inline int16_t ulaw_decode(uint8_t code) {
+    code = (uint8_t)~code;
+    int exp = (code >> 4) & 7, v = ((((code & 0x0F) << 3) + 0x84) << exp) - 0x84;
+    return (int16_t)((code & 0x80) ? -v : v);
+}
+
+/* An RTP packet (12-byte header, SSRC 0x5EED) with `payload` into `out`; its length. */
+static inline size_t rtp_packet(uint8_t *out, uint8_t pt, uint16_t seq, uint32_t ts, const uint8_t *payload, size_t n) {
+    uint8_t h[12] = {0x80, pt, (uint8_t)(seq >> 8), (uint8_t)seq, (uint8_t)(ts >> 24), (uint8_t)(ts >> 16),
+                     (uint8_t)(ts >> 8), (uint8_t)ts, 0, 0, 0x5E, 0xED};
+    memcpy(out, h, 12);
+    memcpy(out + 12, payload, n);
+    return 12 + n;
+}
+
 #endif

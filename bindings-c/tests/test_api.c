@@ -1,7 +1,7 @@
 /* The C API from C: NULL and error paths, wrong lengths and types, the engine
  * freed before its calls, capture while frames flow on another thread, many
- * calls on many threads, a host tokenize callback, and random sequences of
- * calls. Built with -Wall -Wextra -Werror; run plain, under ASan+UBSan and
+ * calls on many threads, a host tokenize callback, RTP calls, and random
+ * sequences of calls. Built with -Wall -Wextra -Werror; run plain, under ASan+UBSan and
  * under valgrind (make test). */
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <pthread.h>
@@ -274,6 +274,120 @@ static void test_two_phase(void) {
     free(in), free(out);
 }
 
+/* ---- RTP calls: packets in place, events neutralised or dropped, each key once ---- */
+
+/* Feeds a keyed card as 20 ms μ-law RTP packets, each key also as three
+ * telephone-event end packets, through an RTP call; reports the captures
+ * completed, loud samples forwarded, whether every event was neutralised
+ * (or dropped) and whether forwarded sequence numbers have no gap. */
+static void rtp_call(uint32_t action, int *complete, long *loud, int *events_ok, int *seq_ok) {
+    cardveil_engine *e = engine_with(cardveil_engine_config_default());
+    cardveil_rtp_config rc = cardveil_rtp_config_default();
+    rc.event_action = action;
+    cardveil_call *call = NULL;
+    CHECK_RC(cardveil_call_new_rtp(e, &rc, 2026, 11, &call), CARDVEIL_OK);
+    cardveil_engine_free(e);
+    const char *keys = "4111111111111111#1229#123#";
+    size_t n = dtmf_len(keys);
+    int16_t *pcm = malloc(n * sizeof *pcm);
+    dtmf_fill(keys, pcm);
+    CHECK_RC(cardveil_call_capture_begin(call), CARDVEIL_OK);
+    uint8_t packet[200], codes[160];
+    uint16_t seq = 65530, last_seq = 0; /* wraps */
+    int first = 1;
+    *complete = 0, *loud = 0, *events_ok = 1, *seq_ok = 1;
+    for (size_t p = 0; p + 160 <= n; p += 160) {
+        for (size_t i = 0; i < 160; i++) codes[i] = ulaw_encode(pcm[p + i]);
+        for (int k = -1; k < (int)strlen(keys); k++) {
+            size_t len;
+            if (k < 0) {
+                len = rtp_packet(packet, 0, seq++, (uint32_t)p, codes, 160);
+            } else {
+                size_t start = 1600 + 1200 * (size_t)k, end = start + 560;
+                if (!(p + 160 > end && p + 160 - end <= 160)) continue;
+                uint8_t ev[4] = {(uint8_t)(strchr("0123456789*#", keys[k]) - "0123456789*#"), 0x8A, 0x02, 0x30};
+                len = rtp_packet(packet, 101, seq++, (uint32_t)start, ev, 4);
+            }
+            for (int r = 0; r < (k < 0 ? 1 : 3); r++) { /* end packets go three times */
+                uint8_t copy[200];
+                memcpy(copy, packet, len);
+                uint32_t verdict = 99;
+                CHECK_RC(cardveil_call_process_rtp(call, 0, copy, len, &verdict), CARDVEIL_OK);
+                if (verdict == CARDVEIL_RTP_FORWARD) {
+                    uint16_t s = (uint16_t)(copy[2] << 8 | copy[3]);
+                    if (!first && s != (uint16_t)(last_seq + 1)) *seq_ok = 0;
+                    first = 0, last_seq = s;
+                    if (k < 0)
+                        for (size_t i = 12; i < len; i++) *loud += abs(ulaw_decode(copy[i])) > 200;
+                    else if (copy[12] != 15)
+                        *events_ok = 0;
+                } else if (!(verdict == CARDVEIL_RTP_DROP && k >= 0 && action == CARDVEIL_EVENTS_DROP)) {
+                    *events_ok = 0;
+                }
+                if (r < 2 && k >= 0) packet[2] = (uint8_t)(seq >> 8), packet[3] = (uint8_t)seq, seq++;
+            }
+        }
+        cardveil_event ev;
+        while (cardveil_call_poll_event(call, &ev) == CARDVEIL_OK)
+            *complete += ev.kind == CARDVEIL_EVENT_COMPLETE;
+    }
+    cardveil_call_free(call);
+    free(pcm);
+}
+
+static void test_rtp(void) {
+    for (uint32_t action = 0; action < 2; action++) {
+        int complete, events_ok, seq_ok;
+        long loud;
+        rtp_call(action, &complete, &loud, &events_ok, &seq_ok);
+        CHECK(complete == 1); /* in band and as events, yet every field valid: each key once */
+        CHECK(loud == 0);     /* the agent hears no key */
+        CHECK(events_ok);     /* neutralised to event 15, or dropped */
+        CHECK(seq_ok);        /* no gap in the forwarded sequence numbers */
+    }
+    /* Errors and the other call kinds. */
+    cardveil_engine_config c = cardveil_engine_config_default();
+    cardveil_engine *e = engine_with(c);
+    cardveil_call *call = NULL, *frames = NULL;
+    cardveil_rtp_config bad = cardveil_rtp_config_default();
+    bad.event_action = 7;
+    CHECK_RC(cardveil_call_new_rtp(e, &bad, 2026, 11, &call), CARDVEIL_INVALID_ARGUMENT);
+    bad = cardveil_rtp_config_default(), bad.event_payload_type = 128;
+    CHECK_RC(cardveil_call_new_rtp(e, &bad, 2026, 11, &call), CARDVEIL_INVALID_ARGUMENT);
+    bad = cardveil_rtp_config_default(), bad.fixed_event = 256;
+    CHECK_RC(cardveil_call_new_rtp(e, &bad, 2026, 11, &call), CARDVEIL_INVALID_ARGUMENT);
+    CHECK_RC(cardveil_call_new_rtp(NULL, NULL, 2026, 11, &call), CARDVEIL_NULL_ARGUMENT);
+    CHECK(call == NULL);
+    CHECK_RC(cardveil_call_new_rtp(e, NULL, 2026, 11, &call), CARDVEIL_OK);
+    CHECK_RC(cardveil_call_new(e, 2026, 11, &frames), CARDVEIL_OK);
+    uint8_t packet[172] = {0x80, 0}, tiny[2] = {0x80, 0};
+    int16_t pcm[160] = {0};
+    uint32_t verdict = 99;
+    CHECK_RC(cardveil_call_process_rtp(call, 0, packet, sizeof packet, NULL), CARDVEIL_NULL_ARGUMENT);
+    CHECK_RC(cardveil_call_process_rtp(call, 0, NULL, 12, &verdict), CARDVEIL_NULL_ARGUMENT);
+    CHECK_RC(cardveil_call_process_rtp(call, 2, packet, sizeof packet, &verdict), CARDVEIL_INVALID_ARGUMENT);
+    CHECK_RC(cardveil_call_process_rtp(call, 1, tiny, sizeof tiny, &verdict), CARDVEIL_OK);
+    CHECK(verdict == CARDVEIL_RTP_NOT_RTP);
+    CHECK_RC(cardveil_call_process_rtp(call, 1, NULL, 0, &verdict), CARDVEIL_OK);
+    CHECK(verdict == CARDVEIL_RTP_NOT_RTP);
+    packet[1] = 9; /* G.722: cannot be inspected */
+    CHECK_RC(cardveil_call_process_rtp(call, 1, packet, sizeof packet, &verdict), CARDVEIL_OK);
+    CHECK(verdict == CARDVEIL_RTP_UNKNOWN);
+    CHECK_RC(cardveil_call_process_pcm16(call, 0, pcm, 160), CARDVEIL_WRONG_API);
+    CHECK_RC(cardveil_call_process_rtp(frames, 0, packet, sizeof packet, &verdict), CARDVEIL_WRONG_API);
+    cardveil_call_free(call);
+    cardveil_call_free(frames);
+    cardveil_engine_free(e);
+    c.two_phase = 1;
+    e = engine_with(c);
+    CHECK_RC(cardveil_call_new_rtp(e, NULL, 2026, 11, &call), CARDVEIL_INVALID_ARGUMENT);
+    cardveil_engine_free(e);
+    c = cardveil_engine_config_default(), c.sample_rate = 16000;
+    e = engine_with(c);
+    CHECK_RC(cardveil_call_new_rtp(e, NULL, 2026, 11, &call), CARDVEIL_INVALID_ARGUMENT);
+    cardveil_engine_free(e);
+}
+
 /* ---- many calls on many threads, one shared engine ---- */
 
 static cardveil_engine *shared;
@@ -357,6 +471,7 @@ int main(void) {
     test_basics_and_errors();
     test_capture_host_vault_threads();
     test_two_phase();
+    test_rtp();
     test_many_threads();
     test_random_sequences();
     if (failures) {

@@ -1,7 +1,8 @@
-/* The real-time proof from C: run under LD_PRELOAD=alloc_probe.so, a call
- * captures two cards (frames on this thread, events polled between frames,
- * tokens made on the engine's worker) and not one malloc, calloc, realloc,
- * free, pthread_mutex_lock or futex call happens inside a frame call. */
+/* The real-time proof from C: run under LD_PRELOAD=alloc_probe.so, a frame
+ * call and an RTP call each capture two cards (frames and packets on this
+ * thread, events polled between them, tokens made on the engine's worker)
+ * and not one malloc, calloc, realloc, free, pthread_mutex_lock or futex
+ * call happens inside a frame or packet call. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <linux/futex.h>
@@ -34,9 +35,11 @@ int main(void) {
     c.host_tokenize = host_tokenize;
     c.mask_mode = CARDVEIL_MASK_NOISE;
     cardveil_engine *e = NULL;
-    cardveil_call *call = NULL;
+    cardveil_call *call = NULL, *rtp = NULL;
     unsigned long setup = count();
-    if (cardveil_engine_new(&c, &e) != CARDVEIL_OK || cardveil_call_new(e, 2026, 11, &call) != CARDVEIL_OK) return 1;
+    if (cardveil_engine_new(&c, &e) != CARDVEIL_OK || cardveil_call_new(e, 2026, 11, &call) != CARDVEIL_OK ||
+        cardveil_call_new_rtp(e, NULL, 2026, 11, &rtp) != CARDVEIL_OK)
+        return 1;
     if (count() == setup) {
         fprintf(stderr, "test_rt: the probe counted nothing during setup: it proves nothing\n");
         return 1;
@@ -46,29 +49,40 @@ int main(void) {
     int16_t *pcm = malloc(n * sizeof *pcm);
     dtmf_fill(keys, pcm);
     cardveil_call_capture_begin(call);
+    cardveil_call_capture_begin(rtp);
     unsigned long in_frames = 0, locks_in_frames = 0, frames = 0;
     int tokens = 0;
+    uint8_t codes[160], packet[172];
     for (size_t at = 0; at < n; at += 160) {
         size_t len = n - at < 160 ? n - at : 160;
+        for (size_t i = 0; i < len; i++) codes[i] = ulaw_encode(pcm[at + i]);
+        size_t plen = rtp_packet(packet, 0, (uint16_t)(at / 160), (uint32_t)at, codes, len);
+        uint32_t verdict;
         unsigned long before = count(), locks_before = lock_count();
         cardveil_result r1 = cardveil_call_process_pcm16(call, CARDVEIL_CALLER_TO_AGENT, pcm + at, len);
         cardveil_result r2 = cardveil_call_process_pcm16(call, CARDVEIL_AGENT_TO_CALLER, pcm + at, len);
+        cardveil_result r3 = cardveil_call_process_rtp(rtp, CARDVEIL_CALLER_TO_AGENT, packet, plen, &verdict);
         in_frames += count() - before;
         locks_in_frames += lock_count() - locks_before;
-        frames += 2;
-        if (r1 != CARDVEIL_OK || r2 != CARDVEIL_OK) return 1;
+        frames += 3;
+        if (r1 != CARDVEIL_OK || r2 != CARDVEIL_OK || r3 != CARDVEIL_OK || verdict != CARDVEIL_RTP_FORWARD) return 1;
         cardveil_event ev;
-        while (cardveil_call_poll_event(call, &ev) == CARDVEIL_OK) {
-            if (ev.kind == CARDVEIL_EVENT_COMPLETE) cardveil_call_capture_begin(call);
-            tokens += ev.kind == CARDVEIL_EVENT_TOKEN;
+        for (int k = 0; k < 2; k++) {
+            cardveil_call *cl = k ? rtp : call;
+            while (cardveil_call_poll_event(cl, &ev) == CARDVEIL_OK) {
+                if (ev.kind == CARDVEIL_EVENT_COMPLETE) cardveil_call_capture_begin(cl);
+                tokens += ev.kind == CARDVEIL_EVENT_TOKEN;
+            }
         }
     }
-    for (int i = 0; i < 30000 && tokens < 2; i++) { /* up to 30 s for the worker */
+    for (int i = 0; i < 30000 && tokens < 4; i++) { /* up to 30 s for the worker */
         if (i > 0) nanosleep(&(struct timespec){0, 1000000}, NULL);
         cardveil_event ev;
         while (cardveil_call_poll_event(call, &ev) == CARDVEIL_OK) tokens += ev.kind == CARDVEIL_EVENT_TOKEN;
+        while (cardveil_call_poll_event(rtp, &ev) == CARDVEIL_OK) tokens += ev.kind == CARDVEIL_EVENT_TOKEN;
     }
     cardveil_call_free(call);
+    cardveil_call_free(rtp);
     cardveil_engine_free(e);
     free(pcm);
     /* The probe must see both kinds of lock operation, or it proves nothing. */
@@ -84,5 +98,5 @@ int main(void) {
     }
     printf("test_rt: %lu frame calls, %lu allocator calls and %lu lock operations inside them, %d tokens\n", frames,
            in_frames, locks_in_frames, tokens);
-    return in_frames == 0 && locks_in_frames == 0 && tokens == 2 ? 0 : 1;
+    return in_frames == 0 && locks_in_frames == 0 && tokens == 4 ? 0 : 1;
 }

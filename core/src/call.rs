@@ -10,6 +10,7 @@ use crate::Error;
 use crate::capture::{Capture, CaptureConfig, CaptureEvent, CaptureState, Card};
 use crate::dtmf::DetectorEvent;
 use crate::mask::{MaskedSpan, Masker, MaskerConfig, MaskerEvent, TwoPhaseMasker};
+use crate::rtp::{EventAction, RtpStream, RtpStreamConfig, StreamEvent, Verdict};
 
 /// Which way audio flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,12 +39,13 @@ pub struct Call {
     capturing: bool,
 }
 
-/// The two directions' maskers: delay lines, or two-phase (analyse on
-/// arrival, mask at playout).
+/// The two directions' maskers: delay lines, two-phase (analyse on
+/// arrival, mask at playout), or RTP streams (packets scrubbed in place).
 #[derive(Debug)]
 enum Legs {
     Delay { caller: Masker, agent: Masker },
     TwoPhase { caller: TwoPhaseMasker, agent: TwoPhaseMasker },
+    Rtp { caller: Box<RtpStream>, agent: Box<RtpStream> },
 }
 
 /// One direction's masker, as `on_leg` hands it to a frame function.
@@ -54,6 +56,7 @@ enum Leg<'a> {
 
 const DELAY_API: Error = Error::WrongApi("delay-line (process)");
 const TWO_PHASE_API: Error = Error::WrongApi("two-phase (analyse/mask)");
+const RTP_API: Error = Error::WrongApi("RTP (process_rtp)");
 
 impl Call {
     /// A call with no capture running.
@@ -71,6 +74,55 @@ impl Call {
         let legs =
             Legs::TwoPhase { caller: TwoPhaseMasker::new(config.masker)?, agent: TwoPhaseMasker::new(config.masker)? };
         Ok(Call { legs, capture: Capture::new(config.capture), capturing: false })
+    }
+
+    /// A call for hosts that hand over whole RTP packets
+    /// ([`Call::process_rtp`]): G.711 payloads (PT 0 and 8, whatever
+    /// `config.masker.encoding` says; 8000 Hz) masked in place behind the
+    /// look-ahead, telephone-events of `event_payload_type` neutralised or
+    /// dropped, and the caller's keys — in band or as events, each press
+    /// once — feeding the capture (its timeouts count samples at 8000 Hz:
+    /// build `config.capture` for that rate).
+    ///
+    /// # Errors
+    /// The masker's configuration errors.
+    pub fn new_rtp(config: CallConfig, event_payload_type: u8, event_action: EventAction) -> Result<Call, Error> {
+        let stream = RtpStreamConfig { masker: config.masker, event_payload_type, event_action };
+        let legs = Legs::Rtp { caller: Box::new(RtpStream::new(stream)?), agent: Box::new(RtpStream::new(stream)?) };
+        Ok(Call { legs, capture: Capture::new(config.capture), capturing: false })
+    }
+
+    /// Scrubs one RTP packet of one direction in place (see
+    /// [`Call::new_rtp`] and [`RtpStream::process`]), reporting this
+    /// direction's masked spans; says whether to send it on.
+    ///
+    /// # Errors
+    /// [`Error::Rtp`] if the packet is not RTP (it is left untouched);
+    /// [`Error::WrongApi`] on a call not made by [`Call::new_rtp`].
+    pub fn process_rtp(
+        &mut self,
+        direction: Direction,
+        packet: &mut [u8],
+        spans: &mut dyn FnMut(MaskedSpan),
+    ) -> Result<Verdict, Error> {
+        let Legs::Rtp { caller, agent } = &mut self.legs else { return Err(RTP_API) };
+        match direction {
+            Direction::AgentToCaller => agent.process(packet, &mut |e| {
+                if let StreamEvent::Masked(s) = e {
+                    spans(s)
+                }
+            }),
+            Direction::CallerToAgent => {
+                let (capture, capturing) = (&mut self.capture, self.capturing);
+                let verdict = caller.process(packet, &mut |e| match e {
+                    StreamEvent::Masked(s) => spans(s),
+                    StreamEvent::Key(k) if capturing => capture.key(k.key, k.end),
+                    StreamEvent::Key(_) => {}
+                })?;
+                self.tick();
+                Ok(verdict)
+            }
+        }
     }
 
     /// Analyses an arriving PCM16 packet of one direction (`ts`: the RTP
@@ -130,6 +182,7 @@ impl Call {
             (Legs::TwoPhase { caller, .. }, Direction::CallerToAgent) => Ok(caller),
             (Legs::TwoPhase { agent, .. }, Direction::AgentToCaller) => Ok(agent),
             (Legs::Delay { .. }, _) => Err(DELAY_API),
+            (Legs::Rtp { .. }, _) => Err(RTP_API),
         }
     }
 
@@ -195,6 +248,7 @@ impl Call {
         P: FnOnce(Leg<'_>, &mut dyn FnMut(MaskerEvent)) -> Result<(), Error>,
     {
         let leg = match (&mut self.legs, direction) {
+            (Legs::Rtp { .. }, _) => return Err(RTP_API),
             (Legs::Delay { caller, .. }, Direction::CallerToAgent) => Leg::Delay(caller),
             (Legs::Delay { agent, .. }, Direction::AgentToCaller) => Leg::Delay(agent),
             (Legs::TwoPhase { caller, .. }, Direction::CallerToAgent) => Leg::TwoPhase(caller),
@@ -264,6 +318,7 @@ impl Call {
         match &self.legs {
             Legs::Delay { caller, .. } => caller.position(),
             Legs::TwoPhase { caller, .. } => caller.analysed(),
+            Legs::Rtp { caller, .. } => caller.position(),
         }
     }
 
@@ -375,5 +430,67 @@ mod tests {
         let mut delay = Call::new(config).unwrap();
         assert_eq!(delay.mask_pcm16(Direction::CallerToAgent, &mut [0; 160], 0), Err(DELAY_API));
         assert_eq!(delay.analyse_pcm16(Direction::CallerToAgent, &[0; 160], 0, &mut |_| {}), Err(DELAY_API));
+    }
+
+    #[test]
+    fn an_rtp_call_scrubs_packets_and_captures_each_key_once() {
+        use crate::codec::ulaw;
+        use crate::rtp::{DEFAULT_EVENT_PT, RtpHeader, TelephoneEvent};
+        let config = CallConfig { masker: MaskerConfig::default(), capture: CaptureConfig::standard(8000, (2026, 11)) };
+        let mut call = Call::new_rtp(config, DEFAULT_EVENT_PT, EventAction::Drop).unwrap();
+        let keys = "4111111111111111#1229#123#";
+        let codes: Vec<u8> = keyed(keys).iter().map(|&x| ulaw::encode(x)).collect();
+        let rtp = |pt: u8, seq: u16, ts: u32, payload: &[u8]| {
+            let mut p = vec![0x80, pt];
+            p.extend_from_slice(&seq.to_be_bytes());
+            p.extend_from_slice(&ts.to_be_bytes());
+            p.extend_from_slice(&[0, 0, 0, 9]);
+            p.extend_from_slice(payload);
+            p
+        };
+        // Each key also as one telephone-event end packet at its tone's start.
+        let mut packets = Vec::new();
+        let mut seq = 0u16;
+        for (i, chunk) in codes.chunks(160).enumerate() {
+            packets.push(rtp(0, seq, (i * 160) as u32, chunk));
+            seq += 1;
+            let end = i * 160 + 160;
+            for (k, ch) in keys.chars().enumerate() {
+                let start = 2400 + k * 960;
+                if end > start + 480 && end - (start + 480) <= 160 {
+                    let code = b"0123456789*#".iter().position(|&c| c as char == ch).unwrap() as u8;
+                    packets.push(rtp(DEFAULT_EVENT_PT, seq, start as u32, &[code, 0x8A, 0x01, 0xE0]));
+                    seq += 1;
+                }
+            }
+        }
+        call.begin_capture();
+        let (mut audio, mut forwarded, mut spans) = (Vec::new(), Vec::new(), 0);
+        for mut p in packets {
+            match call.process_rtp(Direction::CallerToAgent, &mut p, &mut |_| spans += 1).unwrap() {
+                Verdict::Forward => {
+                    let h = RtpHeader::parse(&p).unwrap();
+                    assert!(TelephoneEvent::parse(h.payload(&p)).is_none() || h.payload_type != DEFAULT_EVENT_PT);
+                    forwarded.push(h.sequence);
+                    audio.extend(h.payload(&p).iter().map(|&c| ulaw::decode(c)));
+                }
+                v => assert_eq!(v, Verdict::Drop),
+            }
+        }
+        let events: Vec<_> = std::iter::from_fn(|| call.poll()).collect();
+        assert_eq!(events.last(), Some(&CaptureEvent::Complete), "{events:?}");
+        assert_eq!(call.take_card().unwrap().pan.unwrap().len(), 16, "each digit once");
+        assert!(spans >= keys.len());
+        assert!(forwarded.windows(2).all(|w| w[1] == w[0] + 1), "renumbered over dropped events");
+        let mut d = Detector::new(DetectorConfig::default()).unwrap();
+        let mut n = 0;
+        d.process(&audio, |_| n += 1);
+        assert_eq!(n, 0);
+        // Frame APIs are refused on an RTP call, and RTP on the others.
+        assert_eq!(call.process_pcm16(Direction::CallerToAgent, &mut [0; 160]), Err(RTP_API));
+        assert_eq!(call.mask_g711(Direction::CallerToAgent, &mut [0; 160], 0), Err(RTP_API));
+        assert!(matches!(call.process_rtp(Direction::AgentToCaller, &mut [1, 2], &mut |_| {}), Err(Error::Rtp(_))));
+        let mut delay = Call::new(config).unwrap();
+        assert_eq!(delay.process_rtp(Direction::CallerToAgent, &mut [0x80; 20], &mut |_| {}), Err(RTP_API));
     }
 }

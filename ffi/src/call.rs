@@ -3,6 +3,10 @@
 //! Ownership: owned (a `Box` inside), created by `cardveil_call_new`,
 //! released by `cardveil_call_free`.
 //!
+//! RTP calls (`cardveil_call_new_rtp`) take whole RTP packets instead of
+//! frames (`cardveil_call_process_rtp`): G.711 payloads masked in place,
+//! telephone-events neutralised or dropped, each key counted once.
+//!
 //! Threads: the frame functions (`cardveil_call_process_*`) run on the
 //! call's audio thread — one thread at a time for a given call. The
 //! control functions (`cardveil_call_capture_begin`, `_capture_cancel`, `_take_cvv`,
@@ -22,6 +26,7 @@ use cardveil_core::capture::{
 };
 use cardveil_core::codec::Encoding;
 use cardveil_core::mask::MaskedSpan;
+use cardveil_core::rtp::{EventAction, Verdict};
 use cardveil_core::vault::Done;
 
 use crate::engine::{EngineInner, cardveil_engine, engine_ref};
@@ -36,6 +41,56 @@ pub enum cardveil_direction {
     CARDVEIL_CALLER_TO_AGENT = 0,
     /// Agent to caller.
     CARDVEIL_AGENT_TO_CALLER = 1,
+}
+
+/// What the host does with a packet after `cardveil_call_process_rtp`.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cardveil_rtp_verdict {
+    /// Send it on (it may have been rewritten in place).
+    CARDVEIL_RTP_FORWARD = 0,
+    /// Do not send it: a dropped telephone-event (the sequence numbers of
+    /// later packets close the gap, so the receiver sees no loss).
+    CARDVEIL_RTP_DROP = 1,
+    /// Do not send it: a payload type cardveil cannot look inside (not
+    /// G.711, comfort noise or the telephone-event type). Zero leak.
+    CARDVEIL_RTP_UNKNOWN = 2,
+    /// Not an RTP packet (too short, not version 2, malformed): left
+    /// untouched. RTCP, STUN and the like carry no keys; the host decides.
+    CARDVEIL_RTP_NOT_RTP = 3,
+}
+
+/// What an RTP call does with telephone-events toward the agent.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cardveil_event_action {
+    /// Forwarded with every event code rewritten to `fixed_event` (timing kept).
+    CARDVEIL_EVENTS_NEUTRALISE = 0,
+    /// Not forwarded (`CARDVEIL_RTP_DROP`); sequence numbers renumbered.
+    CARDVEIL_EVENTS_DROP = 1,
+}
+
+/// Settings of an RTP call (`cardveil_call_new_rtp`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct cardveil_rtp_config {
+    /// The telephone-event payload type negotiated in SDP, 0-127 (default 101).
+    pub event_payload_type: u32,
+    /// A `cardveil_event_action` (default NEUTRALISE).
+    pub event_action: u32,
+    /// The event code neutralised events carry, 0-255 (default 15: key D,
+    /// which no card field accepts).
+    pub fixed_event: u32,
+}
+
+/// The defaults: payload type 101, neutralise to event 15.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardveil_rtp_config_default() -> cardveil_rtp_config {
+    cardveil_rtp_config {
+        event_payload_type: cardveil_core::rtp::DEFAULT_EVENT_PT as u32,
+        event_action: cardveil_event_action::CARDVEIL_EVENTS_NEUTRALISE as u32,
+        fixed_event: cardveil_core::rtp::DEFAULT_FIXED_EVENT as u32,
+    }
 }
 
 /// Kinds of `cardveil_event`.
@@ -310,6 +365,15 @@ fn full_card() -> Box<Card> {
     Box::new(Card { pan: Some(Pan::default()), expiry: Some(Expiry::default()), cvv: Some(Cvv::default()) })
 }
 
+/// A `cardveil_direction` from C.
+fn direction_of(direction: u32) -> Option<Direction> {
+    match direction {
+        0 => Some(Direction::CallerToAgent),
+        1 => Some(Direction::AgentToCaller),
+        _ => None,
+    }
+}
+
 impl CallInner {
     /// After each frame on the audio thread: commands, capture events,
     /// the card to its slot. No allocation, no lock.
@@ -335,11 +399,7 @@ impl CallInner {
     }
 
     fn process(&self, direction: u32, frame: Frame<'_>) -> cardveil_result {
-        let dir = match direction {
-            0 => Direction::CallerToAgent,
-            1 => Direction::AgentToCaller,
-            _ => return CARDVEIL_INVALID_ARGUMENT,
-        };
+        let Some(dir) = direction_of(direction) else { return CARDVEIL_INVALID_ARGUMENT };
         // SAFETY: the frame functions are the only users of `audio`, one
         // thread at a time (documented contract).
         let audio = unsafe { &mut *self.audio.get() };
@@ -368,6 +428,27 @@ impl CallInner {
             Err(cardveil_core::Error::WrongApi(_)) => return CARDVEIL_WRONG_API,
             Err(_) => return CARDVEIL_WRONG_FRAME_TYPE,
         }
+        self.after_frame(audio);
+        CARDVEIL_OK
+    }
+
+    /// One RTP packet (see `cardveil_call_process_rtp`).
+    fn process_rtp(&self, direction: u32, packet: &mut [u8], verdict: &mut u32) -> cardveil_result {
+        let Some(dir) = direction_of(direction) else { return CARDVEIL_INVALID_ARGUMENT };
+        // SAFETY: the frame functions are the only users of `audio`, one
+        // thread at a time (documented contract).
+        let audio = unsafe { &mut *self.audio.get() };
+        let events = &self.events;
+        let r = audio.call.process_rtp(dir, packet, &mut |s| {
+            events.push(masked_event(dir, s));
+        });
+        *verdict = match r {
+            Ok(Verdict::Forward) => cardveil_rtp_verdict::CARDVEIL_RTP_FORWARD,
+            Ok(Verdict::Drop) => cardveil_rtp_verdict::CARDVEIL_RTP_DROP,
+            Ok(Verdict::Unknown(_)) => cardveil_rtp_verdict::CARDVEIL_RTP_UNKNOWN,
+            Err(cardveil_core::Error::Rtp(_)) => cardveil_rtp_verdict::CARDVEIL_RTP_NOT_RTP,
+            Err(_) => return CARDVEIL_WRONG_API,
+        } as u32;
         self.after_frame(audio);
         CARDVEIL_OK
     }
@@ -491,6 +572,65 @@ pub unsafe extern "C" fn cardveil_call_new(
     today_month: u32,
     call_out: *mut *mut cardveil_call,
 ) -> cardveil_result {
+    // SAFETY: the caller's contract is this function's.
+    unsafe {
+        new_call(engine, today_year, today_month, call_out, |engine, config| {
+            let made = if engine.two_phase { Call::new_two_phase(config) } else { Call::new(config) };
+            made.map_err(|_| CARDVEIL_INVALID_ARGUMENT)
+        })
+    }
+}
+
+/// Creates an RTP call on `engine`: `cardveil_call_process_rtp` then takes
+/// whole RTP packets of either direction. G.711 payloads (PT 0 μ-law, PT 8
+/// A-law, whatever the engine's `encoding`) are masked in place behind the
+/// engine's look-ahead; telephone-events of `config->event_payload_type`
+/// are neutralised or dropped; the caller's keys, in band or as events,
+/// feed the capture once each. The engine must run at 8000 Hz and not be
+/// two-phase (else CARDVEIL_INVALID_ARGUMENT). `config` NULL means
+/// `cardveil_rtp_config_default()`. Otherwise as `cardveil_call_new`.
+///
+/// # Safety
+/// As `cardveil_call_new`; `config` is NULL or points to a readable config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_new_rtp(
+    engine: *const cardveil_engine,
+    config: *const cardveil_rtp_config,
+    today_year: u32,
+    today_month: u32,
+    call_out: *mut *mut cardveil_call,
+) -> cardveil_result {
+    // SAFETY: NULL or readable (caller's contract); copied out at once.
+    let rtp = if config.is_null() { cardveil_rtp_config_default() } else { unsafe { config.read() } };
+    // SAFETY: the caller's contract is this function's.
+    unsafe {
+        new_call(engine, today_year, today_month, call_out, |engine, config| {
+            let action = match rtp.event_action {
+                0 => EventAction::Neutralise(u8::try_from(rtp.fixed_event).map_err(|_| CARDVEIL_INVALID_ARGUMENT)?),
+                1 => EventAction::Drop,
+                _ => return Err(CARDVEIL_INVALID_ARGUMENT),
+            };
+            let pt = u8::try_from(rtp.event_payload_type).ok().filter(|&p| p < 128).ok_or(CARDVEIL_INVALID_ARGUMENT)?;
+            if engine.two_phase || engine.masker.sample_rate != 8000 {
+                return Err(CARDVEIL_INVALID_ARGUMENT);
+            }
+            Call::new_rtp(config, pt, action).map_err(|_| CARDVEIL_INVALID_ARGUMENT)
+        })
+    }
+}
+
+/// The body of the call constructors: checks, the date, the call made by
+/// `make`, the handle written out.
+///
+/// # Safety
+/// As `cardveil_call_new`.
+unsafe fn new_call(
+    engine: *const cardveil_engine,
+    today_year: u32,
+    today_month: u32,
+    call_out: *mut *mut cardveil_call,
+    make: impl FnOnce(&EngineInner, CallConfig) -> Result<Call, cardveil_result>,
+) -> cardveil_result {
     guard(None, || {
         if engine.is_null() || call_out.is_null() {
             return CARDVEIL_NULL_ARGUMENT;
@@ -507,8 +647,10 @@ pub unsafe extern "C" fn cardveil_call_new(
         };
         let m = engine.masker;
         let config = CallConfig { masker: m, capture: CaptureConfig::standard(m.sample_rate, today) };
-        let made = if engine.two_phase { Call::new_two_phase(config) } else { Call::new(config) };
-        let Ok(call) = made else { return CARDVEIL_INVALID_ARGUMENT };
+        let call = match make(&engine, config) {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
         let inner = CallInner {
             id: engine.next_call_id(),
             audio: UnsafeCell::new(AudioSide { call, encoding: m.encoding }),
@@ -659,6 +801,50 @@ pub unsafe extern "C" fn cardveil_call_process_alaw(
 ) -> cardveil_result {
     // SAFETY: the caller's contract is this function's.
     unsafe { frame_mut(call, direction, codes, len, |f| Frame::Process(FrameMut::Alaw(f))) }
+}
+
+/// RTP calls (`cardveil_call_new_rtp`): scrubs one RTP packet of
+/// `direction` in place — `packet[0..len]`, header included — and writes
+/// a `cardveil_rtp_verdict` to `*verdict`: FORWARD (send it, possibly
+/// rewritten), DROP or UNKNOWN (do not send it), NOT_RTP (untouched). The
+/// packet's length never changes. Masked spans and capture events are
+/// queued as for frames. Frame thread; never allocates, locks or blocks.
+/// CARDVEIL_WRONG_API on a call not made by `cardveil_call_new_rtp`.
+///
+/// # Safety
+/// `call` is NULL or a live call; `packet` points to `len` writable bytes
+/// (NULL when `len` is 0); `verdict` points to a writable `uint32_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cardveil_call_process_rtp(
+    call: *mut cardveil_call,
+    direction: u32,
+    packet: *mut u8,
+    len: usize,
+    verdict: *mut u32,
+) -> cardveil_result {
+    // SAFETY: the caller guarantees NULL or a live call.
+    let Some(c) = (unsafe { inner(call) }) else { return CARDVEIL_NULL_ARGUMENT };
+    guard(Some(&c.poisoned), || {
+        if verdict.is_null() {
+            return CARDVEIL_NULL_ARGUMENT;
+        }
+        if let Err(r) = check_frame::<u8>(packet.is_null(), len) {
+            return r;
+        }
+        let packet: &mut [u8] = if len == 0 {
+            &mut []
+        } else {
+            // SAFETY: non-NULL, `len` writable bytes (caller's contract).
+            unsafe { std::slice::from_raw_parts_mut(packet, len) }
+        };
+        let mut v = 0;
+        let r = c.process_rtp(direction, packet, &mut v);
+        if r == CARDVEIL_OK {
+            // SAFETY: checked non-NULL; writable (caller's contract).
+            unsafe { verdict.write(v) };
+        }
+        r
+    })
 }
 
 /// Two-phase API (engines with `two_phase` set): analyses a packet of

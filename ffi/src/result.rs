@@ -37,7 +37,8 @@ pub enum cardveil_result {
     CARDVEIL_WORKER_BUSY = 12,
     /// The operation is not valid now (e.g. a token was asked of a call that never captured).
     CARDVEIL_INVALID_STATE = 13,
-    /// A delay-line frame function on a two-phase call, or analyse/mask on a delay-line call.
+    /// A function of another call kind: a delay-line frame function on a two-phase or RTP call,
+    /// analyse/mask on a delay-line or RTP call, `cardveil_call_process_rtp` on a frame call.
     CARDVEIL_WRONG_API = 14,
 }
 
@@ -62,7 +63,7 @@ pub extern "C" fn cardveil_result_str(result: u32) -> *const c_char {
         11 => "the engine has no vault\0",
         12 => "tokenization worker busy or stopped; the card was wiped\0",
         13 => "not valid in the current state\0",
-        14 => "frame function of the other API (delay line vs two-phase analyse/mask)\0",
+        14 => "function of another call kind (delay line, two-phase analyse/mask, RTP)\0",
         _ => "unknown result code\0",
     };
     s.as_ptr().cast()

@@ -196,3 +196,56 @@ fn one_key_is_masked_and_reported_through_the_ring() {
     // The key is gone from the output.
     assert!(pcm[1600 + 160..].iter().all(|&s| s.abs() < 100));
 }
+
+#[test]
+fn an_rtp_packet_with_a_key_is_masked_and_an_event_neutralised() {
+    use cardveil_core::codec::ulaw;
+    let config = cardveil_engine_config_default();
+    let mut pcm = keyed("5");
+    pcm.truncate(1600 + 1200 + 800);
+    let (mut engine, mut call) = (null_mut(), null_mut());
+    let mut out = Vec::new();
+    let mut kinds = Vec::new();
+    let packet = |pt: u8, seq: u16, ts: u32, payload: &[u8]| {
+        let mut p = vec![0x80, pt];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&[1, 2, 3, 4]);
+        p.extend_from_slice(payload);
+        p
+    };
+    // SAFETY: valid pointers; packets and control on this one thread.
+    unsafe {
+        assert_eq!(cardveil_engine_new(&config, &mut engine), cardveil_result::CARDVEIL_OK);
+        assert_eq!(cardveil_call_new_rtp(engine, null(), 2026, 11, &mut call), cardveil_result::CARDVEIL_OK);
+        cardveil_engine_free(engine);
+        let mut verdict = 99u32;
+        for (i, f) in pcm.chunks(160).enumerate() {
+            let codes: Vec<u8> = f.iter().map(|&s| ulaw::encode(s)).collect();
+            let mut p = packet(0, i as u16, (i * 160) as u32, &codes);
+            let r = cardveil_call_process_rtp(call, 0, p.as_mut_ptr(), p.len(), &mut verdict);
+            assert_eq!((r, verdict), (cardveil_result::CARDVEIL_OK, 0));
+            out.extend(p[12..].iter().map(|&c| ulaw::decode(c)));
+            let mut e = event();
+            while cardveil_call_poll_event(call, &mut e) == cardveil_result::CARDVEIL_OK {
+                kinds.push(e.kind);
+            }
+        }
+        let mut ev = packet(101, 99, 1600, &[5, 0x8A, 0x02, 0x30]);
+        let r = cardveil_call_process_rtp(call, 1, ev.as_mut_ptr(), ev.len(), &mut verdict);
+        assert_eq!((r, verdict, ev[12]), (cardveil_result::CARDVEIL_OK, 0, 15), "neutralised to event 15");
+        let mut junk = [0u8; 3];
+        let r = cardveil_call_process_rtp(call, 0, junk.as_mut_ptr(), junk.len(), &mut verdict);
+        assert_eq!((r, verdict), (cardveil_result::CARDVEIL_OK, cardveil_rtp_verdict::CARDVEIL_RTP_NOT_RTP as u32));
+        let r = cardveil_call_process_rtp(call, 0, junk.as_mut_ptr(), junk.len(), null_mut());
+        assert_eq!(r, cardveil_result::CARDVEIL_NULL_ARGUMENT);
+        let mut frame = [0i16; 160];
+        let r = cardveil_call_process_pcm16(call, 0, frame.as_mut_ptr(), frame.len());
+        assert_eq!(r, cardveil_result::CARDVEIL_WRONG_API);
+        cardveil_call_free(call);
+    }
+    let masked = kinds.iter().filter(|&&k| k == cardveil_event_kind::CARDVEIL_EVENT_MASKED as u32).count();
+    assert_eq!(masked, 1, "{kinds:?}");
+    assert!(out.iter().all(|&s| s.abs() < 100), "the key is gone from the forwarded audio");
+    assert!(pcm.iter().any(|&s| s.abs() > 1000));
+}

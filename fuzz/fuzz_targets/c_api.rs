@@ -41,8 +41,33 @@ fuzz_target!(|data: &[u8]| {
             for c in codes.iter_mut().take(len) {
                 *c = next();
             }
-            let r = match op % 9 {
+            let r = match op % 11 {
                 0 if calls[k].is_null() && !engine.is_null() => cardveil_call_new(engine, 0, 0, &mut calls[k]),
+                9 if calls[k].is_null() && !engine.is_null() => {
+                    let rtp = cardveil_rtp_config {
+                        event_payload_type: next() as u32,
+                        event_action: (next() % 3) as u32,
+                        fixed_event: next() as u32 * 2,
+                    };
+                    cardveil_call_new_rtp(engine, &rtp, 0, 0, &mut calls[k])
+                }
+                10 => {
+                    // An RTP-looking header half the time, then the fuzzer's bytes.
+                    if next() % 2 == 0 && len >= 12 {
+                        codes[0] = 0x80;
+                        codes[1] = [0, 8, 13, 101, 9][next() as usize % 5];
+                    }
+                    let mut verdict = 0u32;
+                    let r = cardveil_call_process_rtp(
+                        calls[k],
+                        dir,
+                        codes.as_mut_ptr(),
+                        len.min(codes.len()),
+                        &mut verdict,
+                    );
+                    assert!(r != cardveil_result::CARDVEIL_OK || verdict < 4, "unknown verdict {verdict}");
+                    r
+                }
                 1 => {
                     cardveil_call_free(calls[k]);
                     calls[k] = null_mut();
