@@ -2,7 +2,9 @@
 //! delayed by the look-ahead and masked.
 
 use super::replace::Replacer;
-use super::{Analyser, Code, MAX_CHUNK_MS, MaskerConfig, MaskerEvent, check_encoding, encode, observe, replace_into};
+use super::{
+    Analyser, Code, MAX_CHUNK_MS, MaskerConfig, MaskerEvent, check_encoding, decode, encode, observe, replace_into,
+};
 use crate::Error;
 use crate::codec::Encoding;
 
@@ -50,6 +52,22 @@ impl Masker {
             chunk,
             silence: encode(config.encoding, 0),
         })
+    }
+
+    /// Switches a G.711 masker to the other law (an RTP stream whose payload
+    /// type changed between PCMU and PCMA): the audio in the delay line is
+    /// transcoded, so it leaves in the new law. No allocation.
+    pub(crate) fn switch_law(&mut self, encoding: Encoding) {
+        debug_assert!(encoding != Encoding::Pcm16 && self.encoding != Encoding::Pcm16);
+        if encoding == self.encoding {
+            return;
+        }
+        for c in self.ring.iter_mut() {
+            *c = encode(encoding, decode(self.encoding, *c));
+        }
+        self.encoding = encoding;
+        self.silence = encode(encoding, 0);
+        self.analyser.encoding = encoding;
     }
 
     /// The look-ahead in samples: how far the output lags the input.

@@ -87,6 +87,13 @@ impl TwoPhaseMasker {
         })
     }
 
+    /// Switches a G.711 masker to the other law (see `Masker::switch_law`).
+    pub(crate) fn switch_law(&mut self, encoding: Encoding) {
+        debug_assert!(encoding != Encoding::Pcm16 && self.encoding != Encoding::Pcm16);
+        self.encoding = encoding;
+        self.analyser.encoding = encoding;
+    }
+
     /// Stream position of RTP timestamp `ts`, relative to the analysis head
     /// (wrap-around safe within ±2³¹ samples).
     /// Samples analysed so far, counted from the first packet's timestamp

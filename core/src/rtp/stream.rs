@@ -116,17 +116,18 @@ const RECENT: usize = 4;
 /// Two sightings of a key overlapping within this many ms are one press.
 const SAME_PRESS_SLACK_MS: u64 = 30;
 
-/// The maskers, one per G.711 law (a stream may switch).
+/// The masker (one, switched between the G.711 laws if the stream's
+/// payload type changes).
 #[derive(Debug)]
 enum Audio {
-    Delay([Masker; 2]),
-    TwoPhase([TwoPhaseMasker; 2]),
+    Delay(Masker),
+    TwoPhase(TwoPhaseMasker),
 }
 
-fn law(pt: u8) -> Option<usize> {
+fn law(pt: u8) -> Option<Encoding> {
     match pt {
-        PT_PCMU => Some(0),
-        PT_PCMA => Some(1),
+        PT_PCMU => Some(Encoding::Ulaw),
+        PT_PCMA => Some(Encoding::Alaw),
         _ => None,
     }
 }
@@ -162,8 +163,7 @@ impl RtpStream {
     /// # Errors
     /// The masker's configuration errors (look-ahead too long).
     pub fn new(config: RtpStreamConfig) -> Result<RtpStream, Error> {
-        let [u, a] = laws(config.masker);
-        RtpStream::with(config, Audio::Delay([Masker::new(u)?, Masker::new(a)?]))
+        RtpStream::with(config, Audio::Delay(Masker::new(ulaw(config.masker))?))
     }
 
     /// A two-phase stream (see [`TwoPhaseMasker`]; `lookahead_ms` is the
@@ -172,8 +172,7 @@ impl RtpStream {
     /// # Errors
     /// The masker's configuration errors.
     pub fn new_two_phase(config: RtpStreamConfig) -> Result<RtpStream, Error> {
-        let [u, a] = laws(config.masker);
-        RtpStream::with(config, Audio::TwoPhase([TwoPhaseMasker::new(u)?, TwoPhaseMasker::new(a)?]))
+        RtpStream::with(config, Audio::TwoPhase(TwoPhaseMasker::new(ulaw(config.masker))?))
     }
 
     fn with(config: RtpStreamConfig, audio: Audio) -> Result<RtpStream, Error> {
@@ -199,11 +198,11 @@ impl RtpStream {
     /// [`Error::WrongApi`] on a two-phase stream.
     pub fn process(&mut self, packet: &mut [u8], on: &mut dyn FnMut(StreamEvent)) -> Result<Verdict, Error> {
         let h = RtpHeader::parse(packet)?;
-        let Audio::Delay(maskers) = &mut self.audio else {
+        let Audio::Delay(m) = &mut self.audio else {
             return Err(Error::WrongApi("two-phase (analyse/playout)"));
         };
         if let Some(l) = law(h.payload_type) {
-            let m = &mut maskers[l];
+            m.switch_law(l);
             let mut ended = Ended::default();
             m.process_g711(h.payload_mut(packet), ended.sink(on))?;
             self.anchor = Some((h.timestamp.wrapping_add(h.payload_len as u32), m.position()));
@@ -222,11 +221,11 @@ impl RtpStream {
     /// delay-line stream.
     pub fn analyse(&mut self, packet: &[u8], on: &mut dyn FnMut(StreamEvent)) -> Result<(), Error> {
         let h = RtpHeader::parse(packet)?;
-        let Audio::TwoPhase(maskers) = &mut self.audio else {
+        let Audio::TwoPhase(m) = &mut self.audio else {
             return Err(Error::WrongApi("delay-line (process)"));
         };
         if let Some(l) = law(h.payload_type) {
-            let m = &mut maskers[l];
+            m.switch_law(l);
             let before = m.analysed();
             let mut ended = Ended::default();
             m.analyse_g711(h.payload(packet), h.timestamp, ended.sink(on))?;
@@ -249,11 +248,12 @@ impl RtpStream {
     /// delay-line stream.
     pub fn playout(&mut self, packet: &mut [u8]) -> Result<Verdict, Error> {
         let h = RtpHeader::parse(packet)?;
-        let Audio::TwoPhase(maskers) = &mut self.audio else {
+        let Audio::TwoPhase(m) = &mut self.audio else {
             return Err(Error::WrongApi("delay-line (process)"));
         };
         let verdict = if let Some(l) = law(h.payload_type) {
-            maskers[l].mask_g711(h.payload_mut(packet), h.timestamp)?;
+            m.switch_law(l);
+            m.mask_g711(h.payload_mut(packet), h.timestamp)?;
             Verdict::Forward
         } else if h.payload_type == self.event_pt {
             self.rewrite(&h, packet)
@@ -275,8 +275,8 @@ impl RtpStream {
         {
             let mut sink = ended.sink(on);
             match &mut self.audio {
-                Audio::Delay(ms) => ms.iter_mut().for_each(|m| m.finish(&mut sink)),
-                Audio::TwoPhase(ms) => ms.iter_mut().for_each(|m| m.finish(&mut sink)),
+                Audio::Delay(m) => m.finish(&mut sink),
+                Audio::TwoPhase(m) => m.finish(&mut sink),
             }
         }
         self.in_band(ended, on);
@@ -350,8 +350,8 @@ impl RtpStream {
 }
 
 /// Key presses a masker call ended, held until the masker returns (spans
-/// pass straight through). A call ends at most one press per key it
-/// covers; four is ample for one packet (or for the end of both laws).
+/// pass straight through). A packet ends at most one or two presses; four
+/// is ample.
 #[derive(Default)]
 struct Ended {
     keys: [Option<(Key, u64, u64)>; 4],
@@ -376,10 +376,9 @@ fn plain(pt: u8) -> Verdict {
     if pt == PT_CN { Verdict::Forward } else { Verdict::Unknown(pt) }
 }
 
-/// The μ-law and A-law masker settings of a stream.
-fn laws(m: MaskerConfig) -> [MaskerConfig; 2] {
-    let base = MaskerConfig { sample_rate: 8000, ..m };
-    [MaskerConfig { encoding: Encoding::Ulaw, ..base }, MaskerConfig { encoding: Encoding::Alaw, ..base }]
+/// A stream's masker settings: 8000 Hz G.711 (μ-law until an A-law packet comes).
+fn ulaw(m: MaskerConfig) -> MaskerConfig {
+    MaskerConfig { sample_rate: 8000, encoding: Encoding::Ulaw, ..m }
 }
 
 #[cfg(test)]
@@ -530,6 +529,40 @@ mod tests {
             brand: Some(Brand::Visa),
             last4: Some(*b"1111")
         }));
+    }
+
+    #[test]
+    fn a_stream_switching_from_ulaw_to_alaw_stays_masked() {
+        use crate::codec::alaw;
+        let mut s = RtpStream::new(RtpStreamConfig::default()).unwrap();
+        let (audio, _) = keyed(PAN);
+        let pcm: Vec<i16> = audio.iter().map(|&c| ulaw::decode(c)).collect();
+        let half = pcm.len() / 160 / 2;
+        let mut keys = String::new();
+        let mut out = Vec::new();
+        for (i, chunk) in pcm.chunks(160).enumerate() {
+            let (pt, codes): (u8, Vec<u8>) = if i < half {
+                (PT_PCMU, chunk.iter().map(|&x| ulaw::encode(x)).collect())
+            } else {
+                (PT_PCMA, chunk.iter().map(|&x| alaw::encode(x)).collect())
+            };
+            let mut p = rtp(pt, i as u16, (i * 160) as u32, &codes);
+            s.process(&mut p, &mut |e| {
+                if let StreamEvent::Key(k) = e {
+                    keys.push(k.key.as_char())
+                }
+            })
+            .unwrap();
+            let dec = |c: &u8| if pt == PT_PCMU { ulaw::decode(*c) } else { alaw::decode(*c) };
+            out.extend(payload_of(&p).iter().map(dec));
+        }
+        assert_eq!(keys, PAN, "keys on both sides of the switch");
+        let mut d = Detector::new(DetectorConfig::default()).unwrap();
+        let mut n = 0;
+        d.process(&out, |e| n += matches!(e, DetectorEvent::Up(_)) as usize);
+        assert_eq!(n, 0);
+        // The delayed audio crossing the switch was transcoded, not replayed as the old law.
+        assert!(out[half * 160..half * 160 + 160].iter().all(|&x| x.abs() < 100));
     }
 
     #[test]
