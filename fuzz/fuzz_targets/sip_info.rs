@@ -3,7 +3,7 @@
 //! message carries the fixed key only, and its Content-Length is right.
 #![no_main]
 use cardveil_core::dtmf::Key;
-use cardveil_core::rtp::{parse_info, rewrite_info, rewrite_message};
+use cardveil_core::rtp::{parse_info, rewrite_info, rewrite_message, scrub_message_in_place};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,6 +14,14 @@ fuzz_target!(|data: &[u8]| {
             let again = rewrite_message(&r.message, fixed).expect("a rewritten message is still a DTMF INFO");
             assert_eq!(again.key.key, fixed);
             assert_eq!(again.message, r.message, "rewriting is idempotent");
+        }
+        // The in-place fallback leaves no key but the fixed one.
+        let mut scrubbed = body.to_vec();
+        if scrub_message_in_place(&mut scrubbed, fixed) {
+            assert_eq!(scrubbed.len(), body.len());
+            if let Some(r) = rewrite_message(&scrubbed, fixed) {
+                assert_eq!(r.key.key, fixed, "a key survived scrubbing in place");
+            }
         }
         return;
     }

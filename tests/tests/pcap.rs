@@ -251,3 +251,24 @@ fn payloads_that_cannot_be_inspected_are_dropped_from_rtp_streams() {
     let lines = scrub(&only, &tmp("g722-only-out.pcap"), &["--rtp-port", "2006"]);
     assert!(lines.last().unwrap().contains("\"packets_out\":0"), "{lines:?}");
 }
+
+#[test]
+fn a_sip_info_cut_by_the_snap_length_loses_its_key_in_place() {
+    let body = "Signal=4\r\nDuration=160\r\n";
+    let sip = format!(
+        "INFO sip:agent@10.1.6.18 SIP/2.0\r\nCall-ID: x@y\r\nCSeq: 2 INFO\r\n\
+         Content-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut f = cardveil_tests::rtpcall::frame(false, 5060, 5060, sip.as_bytes());
+    f.truncate(f.len() - 10); // "Duration=" cut: the capture's snap length
+    let input = tmp("cut-info.pcap");
+    let output = tmp("cut-info-out.pcap");
+    write_pcap(&input, false, &[(0.0, f.clone())]);
+    let lines = scrub(&input, &output, &[]);
+    assert!(lines.iter().any(|l| l.contains("\"event\":\"sip-info\"")), "{lines:?}");
+    let out = std::fs::read(&output).unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("\r\n\r\nSignal=D\r\n") && !text.contains("Signal=4"), "{text}");
+    assert_eq!(out.len(), std::fs::read(&input).unwrap().len(), "nothing moves");
+}

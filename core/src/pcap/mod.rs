@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use crate::dtmf::Key;
 use crate::rtp::{
     DEFAULT_FIXED_EVENT, EventAction, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream, RtpStreamConfig,
-    StreamEvent, Verdict, rewrite_message,
+    StreamEvent, Verdict, rewrite_message, scrub_message_in_place,
 };
 
 pub use file::PcapError;
@@ -139,9 +139,19 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
         let Some(udp) = net::find_udp(capture.link_type, frame) else { continue };
         let payload = &frame[udp.payload.clone()];
         if payload.starts_with(b"INFO ") {
-            if let (Some(info), true) = (rewrite_message(payload, fixed_key), udp.complete) {
-                replaced.insert(i, net::replace_payload(frame, &udp, &info.message));
-                on(PcapEvent::SipInfo { packet: i + 1 });
+            match rewrite_message(payload, fixed_key) {
+                Some(info) if udp.complete => {
+                    replaced.insert(i, net::replace_payload(frame, &udp, &info.message));
+                    on(PcapEvent::SipInfo { packet: i + 1 });
+                }
+                // Cut short (or inconsistent): the key overwritten where it is.
+                _ => {
+                    let frame = &mut buf[record.data.clone()];
+                    if scrub_message_in_place(&mut frame[udp.payload.clone()], fixed_key) {
+                        net::fix_checksum(frame, &udp);
+                        on(PcapEvent::SipInfo { packet: i + 1 });
+                    }
+                }
             }
             continue;
         }

@@ -11,7 +11,7 @@ mod stream;
 
 pub use event::{EventKey, EventTracker, TelephoneEvent, neutralise};
 pub use header::{RtpError, RtpHeader};
-pub use sip_info::{InfoKey, RewrittenInfo, parse_info, rewrite_info, rewrite_message};
+pub use sip_info::{InfoKey, RewrittenInfo, parse_info, rewrite_info, rewrite_message, scrub_message_in_place};
 pub use stream::{
     DEFAULT_EVENT_PT, DEFAULT_FIXED_EVENT, EventAction, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpStream, RtpStreamConfig,
     StreamEvent, StreamKey, Verdict,

@@ -159,6 +159,55 @@ pub fn rewrite_message(message: &[u8], fixed: Key) -> Option<RewrittenInfo> {
     Some(RewrittenInfo { key, message: out })
 }
 
+/// The fallback for an INFO request [`rewrite_message`] cannot rewrite
+/// whole — cut short by a capture's snap length, or with a Content-Length
+/// that does not fit — but whose head names a DTMF body type: the key is
+/// overwritten in place, nothing moves. In an `application/dtmf-relay`
+/// body every `Signal` value (up to its line end or the end of the bytes)
+/// becomes `fixed`; in an `application/dtmf` body every visible character
+/// does. Returns whether anything could hold a key (false: not a DTMF INFO,
+/// or no body captured).
+pub fn scrub_message_in_place(message: &mut [u8], fixed: Key) -> bool {
+    if !message.starts_with(b"INFO ") {
+        return false;
+    }
+    let Some((head_len, sep)) =
+        find(message, b"\r\n\r\n").map(|i| (i, 4)).or_else(|| find(message, b"\n\n").map(|i| (i, 2)))
+    else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&message[..head_len]).into_owned();
+    // The last Content-Type (or compact `c:`) header, as rewrite_message reads it.
+    let content_type = head
+        .split('\n')
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| matches!(name.trim().to_ascii_lowercase().as_str(), "content-type" | "c"))
+        .map(|(_, value)| value.trim())
+        .last();
+    let Some(relay) = content_type.and_then(is_relay) else { return false };
+    let f = fixed.as_char() as u8;
+    let body = &mut message[head_len + sep..];
+    if !relay {
+        body.iter_mut().filter(|b| b.is_ascii_graphic()).for_each(|b| *b = f);
+        return true;
+    }
+    let mut at = 0;
+    while at < body.len() {
+        let end = body[at..].iter().position(|&b| b == b'\n').map_or(body.len(), |p| at + p);
+        let line = &mut body[at..end];
+        let is_signal = line
+            .iter()
+            .position(|&b| b == b'=')
+            .filter(|&eq| String::from_utf8_lossy(&line[..eq]).trim().eq_ignore_ascii_case("signal"));
+        if let Some(eq) = is_signal {
+            line[eq + 1..].iter_mut().filter(|b| b.is_ascii_graphic()).for_each(|b| *b = f);
+        }
+        at = end + 1;
+    }
+    true
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -199,6 +248,25 @@ mod tests {
             let b = format!("Signal={}\r\nDuration=160\r\n", k.as_char());
             assert_eq!(rewrite_info("application/dtmf-relay", &b, key('0')).unwrap(), "Signal=0\r\nDuration=160\r\n");
         }
+    }
+
+    #[test]
+    fn a_cut_message_is_scrubbed_in_place() {
+        let msg =
+            "INFO sip:a SIP/2.0\r\nContent-Type: application/dtmf-relay\r\nContent-Length: 25\r\n\r\nSignal=11\r\nDura";
+        let mut cut = msg.as_bytes().to_vec();
+        assert_eq!(rewrite_message(&cut, key('D')), None, "the body is cut short");
+        assert!(scrub_message_in_place(&mut cut, key('D')));
+        assert!(String::from_utf8(cut).unwrap().ends_with("\r\n\r\nSignal=DD\r\nDura"));
+        let mut cut = b"INFO sip:a SIP/2.0\nc: application/dtmf\nl: 9\n\n 7".to_vec();
+        assert!(scrub_message_in_place(&mut cut, key('D')));
+        assert!(cut.ends_with(b"\n\n D"));
+        let mut sdp = b"INFO sip:a SIP/2.0\r\nContent-Type: application/sdp\r\n\r\nv=0".to_vec();
+        assert!(!scrub_message_in_place(&mut sdp, key('D')));
+        assert!(!scrub_message_in_place(
+            &mut b"INFO sip:a SIP/2.0\r\nContent-Type: application/dtmf".to_vec(),
+            key('D')
+        ));
     }
 
     #[test]
