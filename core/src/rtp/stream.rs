@@ -106,8 +106,8 @@ pub enum Verdict {
     /// Do not send it (a dropped telephone-event).
     Drop,
     /// Its payload type is neither G.711, comfort noise nor the event type:
-    /// cardveil cannot inspect it. Zero leak means not forwarding it; the
-    /// host decides.
+    /// cardveil cannot inspect it. Zero leak means not forwarding it (later
+    /// sequence numbers are renumbered as for a drop).
     Unknown(u8),
 }
 
@@ -147,7 +147,7 @@ pub struct RtpStream {
     event_pt: u8,
     action: EventAction,
     tracker: EventTracker,
-    /// Telephone-event packets dropped so far (sequence numbers shift down by this).
+    /// Packets not forwarded so far (sequence numbers shift down by this).
     dropped: u16,
     /// RTP timestamp and stream position of the end of the newest audio,
     /// to place events on the audio's clock.
@@ -295,13 +295,17 @@ impl RtpStream {
     fn track(&mut self, h: &RtpHeader, packet: &[u8], on: &mut dyn FnMut(StreamEvent)) {
         let Some(e) = TelephoneEvent::parse(h.payload(packet)) else { return };
         let anchor = *self.anchor.get_or_insert((h.timestamp, 0));
-        let mut up = None;
+        // One packet can end two presses: the previous event whose end was
+        // lost, and this one if it is an end packet already.
+        let mut ups = [None; 2];
+        let mut n = 0;
         self.tracker.packet(h.timestamp, &e, |k| {
-            if let EventKey::Up { key, timestamp, duration, .. } = k {
-                up = Some((key, timestamp, duration));
+            if let (EventKey::Up { key, timestamp, duration, .. }, true) = (k, n < 2) {
+                ups[n] = Some((key, timestamp, duration));
+                n += 1;
             }
         });
-        if let Some((key, ts, duration)) = up {
+        for (key, ts, duration) in ups.into_iter().flatten() {
             let start = (anchor.1 as i64 + ts.wrapping_sub(anchor.0) as i32 as i64).max(0) as u64;
             self.press(key, KeySource::Event, start, start + duration as u64, on);
         }
@@ -317,10 +321,11 @@ impl RtpStream {
         }
     }
 
-    /// Sequence numbers of forwarded packets close the gaps of dropped ones.
+    /// Sequence numbers of forwarded packets close the gaps of the ones not
+    /// forwarded (dropped events, payloads that cannot be inspected).
     fn renumber(&mut self, packet: &mut [u8], h: &RtpHeader, verdict: Verdict) -> Verdict {
         match verdict {
-            Verdict::Drop => self.dropped = self.dropped.wrapping_add(1),
+            Verdict::Drop | Verdict::Unknown(_) => self.dropped = self.dropped.wrapping_add(1),
             _ if self.dropped != 0 => {
                 packet[2..4].copy_from_slice(&h.sequence.wrapping_sub(self.dropped).to_be_bytes());
             }
@@ -585,6 +590,23 @@ mod tests {
         assert_eq!(seqs[0], 65_500);
         assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)), "{seqs:?}");
         assert!(forwarded.iter().all(|p| RtpHeader::parse(p).unwrap().payload_type == PT_PCMU));
+    }
+
+    #[test]
+    fn a_lost_end_and_an_end_only_event_in_one_packet_are_both_reported() {
+        let mut s = RtpStream::new(RtpStreamConfig::default()).unwrap();
+        let mut keys = String::new();
+        let mut on = |e: StreamEvent| {
+            if let StreamEvent::Key(k) = e {
+                keys.push(k.key.as_char())
+            }
+        };
+        // '3' starts, its end is lost; '7' arrives as an end packet only.
+        let mut a = rtp(DEFAULT_EVENT_PT, 1, 8000, &[3, 0x0A, 0x01, 0x40]);
+        let mut b = rtp(DEFAULT_EVENT_PT, 2, 9600, &[7, 0x8A, 0x02, 0x80]);
+        s.process(&mut a, &mut on).unwrap();
+        s.process(&mut b, &mut on).unwrap();
+        assert_eq!(keys, "37");
     }
 
     #[test]
