@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use cardveil_core::capture::{Capture, CaptureConfig, CaptureEvent, Field};
+use cardveil_core::capture::{Capture, CaptureConfig, CaptureEvent};
 use cardveil_core::rtp::{KeySource, RtpStream, RtpStreamConfig, StreamEvent, Verdict};
 use cardveil_core::vault::{Done, Worker};
 
@@ -333,9 +333,10 @@ impl Leg {
                     if e == CaptureEvent::Complete {
                         self.shared.capturing.store(false, Ordering::Release);
                         if let (Some(card), Some(w)) = (c.take_card(), &self.worker)
-                            && w.submit(0, Box::new(card)).is_err()
+                            && let Err(error) = w.submit(0, Box::new(card))
                         {
-                            emit(&self.events, &self.shared, RelayEvent::Capture(CaptureEvent::Failed(Field::Pan)));
+                            // The card was wiped; say so as the token's failure.
+                            emit(&self.events, &self.shared, RelayEvent::Token(Done::Failed { tag: 0, error }));
                         }
                     }
                 }

@@ -272,3 +272,17 @@ fn a_sip_info_cut_by_the_snap_length_loses_its_key_in_place() {
     assert!(text.contains("\r\n\r\nSignal=D\r\n") && !text.contains("Signal=4"), "{text}");
     assert_eq!(out.len(), std::fs::read(&input).unwrap().len(), "nothing moves");
 }
+
+#[test]
+fn a_lone_telephone_event_packet_is_neutralised() {
+    let p = cardveil_tests::rtpcall::rtp(101, false, 7, 16_000, &[9, 0x8A, 0x03, 0x20]);
+    let f = cardveil_tests::rtpcall::frame(false, 49_170, 10_000, &p);
+    let input = tmp("lone-event.pcap");
+    let output = tmp("lone-event-out.pcap");
+    write_pcap(&input, false, &[(0.0, f)]);
+    let lines = scrub(&input, &output, &[]);
+    assert!(lines.iter().any(|l| l.contains("\"event\":\"key\"")), "{lines:?}");
+    let out = std::fs::read(&output).unwrap();
+    let at = out.len() - 4;
+    assert_eq!(out[at], 15, "the event code is the fixed one");
+}

@@ -8,7 +8,8 @@
 //! RTP is recognised by heuristics — UDP between unprivileged ports other
 //! than SIP's, RTP version 2, payload type G.711, comfort noise or the
 //! telephone-event type, and a second packet of the same source with a
-//! nearby sequence number — or by `--rtp-port` (any payload type). Once a
+//! nearby sequence number (or one well-formed DTMF event) — or by
+//! `--rtp-port` (any payload type). Once a
 //! stream is found, packets of payload types cardveil cannot inspect are
 //! dropped from it (zero leak), comfort noise kept.
 
@@ -190,7 +191,13 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
         };
         let s = &mut streams[n];
         let gap = h.sequence.wrapping_sub(s.last_seq);
-        s.confirmed |= s.summary.packets > 0 && (1..=10).contains(&gap);
+        // A second packet with a nearby sequence number confirms a stream;
+        // so does one well-formed DTMF telephone-event (a lone event packet
+        // must not pass unscrubbed).
+        let dtmf_event = h.payload_type == config.event_payload_type
+            && h.payload_len % 4 == 0
+            && h.payload(payload).first().is_some_and(|&code| code < 16);
+        s.confirmed |= dtmf_event || s.summary.packets > 0 && (1..=10).contains(&gap);
         s.last_seq = h.sequence;
         s.summary.packets += 1;
         let audio = matches!(h.payload_type, PT_PCMU | PT_PCMA);
