@@ -153,9 +153,10 @@ fn sipp_plays_the_captures_through_the_relay() {
     if !tools::require("sipp", "the relay end-to-end test") {
         return;
     }
-    // Fixed ports below the kernel's ephemeral range (32768 and up), where
-    // the sockets bound to port 0 land, so the two never meet.
-    let mut base = 21_000 + (std::process::id() % 200) as u16 * 50;
+    // Fixed ports below both the kernel's ephemeral range (32768 and up,
+    // where sockets bound to port 0 land) and scripts/postgres.sh's
+    // (20000-49999), so none of them meet.
+    let mut base = 10_000 + (std::process::id() % 180) as u16 * 50;
     let mut next = || {
         base += 5;
         base
