@@ -76,8 +76,8 @@ pub enum KeySource {
 
 /// A key press of the stream, reported once (the second sighting of the
 /// same press from the other source is dropped). Positions are samples of
-/// the stream's clock. For capture: never print its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// the stream's clock. For capture: never print its key (`Debug` does not).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct StreamKey {
     /// The key.
     pub key: Key,
@@ -87,6 +87,17 @@ pub struct StreamKey {
     pub start: u64,
     /// One past the last sample.
     pub end: u64,
+}
+
+impl std::fmt::Debug for StreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamKey")
+            .field("key", &"(hidden)")
+            .field("source", &self.source)
+            .field("start", &self.start)
+            .field("end", &self.end)
+            .finish()
+    }
 }
 
 /// What a stream reports.
@@ -607,6 +618,13 @@ mod tests {
         s.process(&mut a, &mut on).unwrap();
         s.process(&mut b, &mut on).unwrap();
         assert_eq!(keys, "37");
+    }
+
+    #[test]
+    fn a_key_press_does_not_show_its_key_in_debug_output() {
+        let k = StreamKey { key: Key::from_char('7').unwrap(), source: KeySource::Event, start: 1, end: 2 };
+        let text = format!("{k:?} {:?}", StreamEvent::Key(k));
+        assert!(!text.contains('7') && !text.contains("D7"), "{text}");
     }
 
     #[test]
