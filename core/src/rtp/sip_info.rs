@@ -112,21 +112,14 @@ impl std::fmt::Debug for RewrittenInfo {
 /// `None` for anything else (forward it unchanged). Headers and their
 /// order, line endings and other body lines are kept.
 pub fn rewrite_message(message: &[u8], fixed: Key) -> Option<RewrittenInfo> {
-    if !message.starts_with(b"INFO ") {
-        return None;
-    }
-    let (head_len, sep) = match find(message, b"\r\n\r\n") {
-        Some(i) => (i, 4),
-        None => (find(message, b"\n\n")?, 2),
-    };
+    let (head_len, sep) = info_head(message)?;
     let head = std::str::from_utf8(&message[..head_len]).ok()?;
     let mut body = &message[head_len + sep..];
     let mut content_type = None;
     let mut length_lines = Vec::new();
     let mut length = None;
-    for (i, line) in head.split('\n').enumerate().skip(1) {
-        let Some((name, value)) = line.split_once(':') else { continue };
-        match name.trim().to_ascii_lowercase().as_str() {
+    for (i, name, value) in headers(head) {
+        match name.as_str() {
             "content-type" | "c" => content_type = Some(value.trim()),
             "content-length" | "l" => {
                 let n: usize = value.trim().parse().ok()?;
@@ -168,22 +161,12 @@ pub fn rewrite_message(message: &[u8], fixed: Key) -> Option<RewrittenInfo> {
 /// does. Returns whether anything could hold a key (false: not a DTMF INFO,
 /// or no body captured).
 pub fn scrub_message_in_place(message: &mut [u8], fixed: Key) -> bool {
-    if !message.starts_with(b"INFO ") {
-        return false;
-    }
-    let Some((head_len, sep)) =
-        find(message, b"\r\n\r\n").map(|i| (i, 4)).or_else(|| find(message, b"\n\n").map(|i| (i, 2)))
-    else {
-        return false;
-    };
+    let Some((head_len, sep)) = info_head(message) else { return false };
     let head = String::from_utf8_lossy(&message[..head_len]).into_owned();
     // The last Content-Type (or compact `c:`) header, as rewrite_message reads it.
-    let content_type = head
-        .split('\n')
-        .skip(1)
-        .filter_map(|line| line.split_once(':'))
-        .filter(|(name, _)| matches!(name.trim().to_ascii_lowercase().as_str(), "content-type" | "c"))
-        .map(|(_, value)| value.trim())
+    let content_type = headers(&head)
+        .filter(|(_, name, _)| matches!(name.as_str(), "content-type" | "c"))
+        .map(|(_, _, value)| value.trim())
         .last();
     let Some(relay) = content_type.and_then(is_relay) else { return false };
     let f = fixed.as_char() as u8;
@@ -206,6 +189,24 @@ pub fn scrub_message_in_place(message: &mut [u8], fixed: Key) -> bool {
         at = end + 1;
     }
     true
+}
+
+/// Where the head of an INFO request ends: its length and the blank
+/// line's (CRLF or bare LF); `None` if not an INFO or no blank line.
+fn info_head(message: &[u8]) -> Option<(usize, usize)> {
+    if !message.starts_with(b"INFO ") {
+        return None;
+    }
+    find(message, b"\r\n\r\n").map(|i| (i, 4)).or_else(|| find(message, b"\n\n").map(|i| (i, 2)))
+}
+
+/// The header lines of a head after its request line: line index (counted
+/// in `head.split('\n')`), lower-cased name, raw value.
+fn headers(head: &str) -> impl Iterator<Item = (usize, String, &str)> {
+    head.split('\n').enumerate().skip(1).filter_map(|(i, line)| {
+        let (name, value) = line.split_once(':')?;
+        Some((i, name.trim().to_ascii_lowercase(), value))
+    })
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
