@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use cardveil_core::pcap::{PcapEvent, PcapOptions, scrub};
-use cardveil_core::rtp::{KeySource, RtpStreamConfig};
+use cardveil_core::rtp::RtpStreamConfig;
 
 use crate::CliError;
 
@@ -50,10 +50,7 @@ pub fn json(e: &PcapEvent) -> String {
             format!("{{\"event\":\"masked\",\"stream\":{stream},\"start_ms\":{start_ms:.1},\"end_ms\":{end_ms:.1}}}")
         }
         PcapEvent::Key { stream, source, start_ms, end_ms } => {
-            let source = match source {
-                KeySource::InBand => "in-band",
-                KeySource::Event => "telephone-event",
-            };
+            let source = source.name();
             format!(
                 "{{\"event\":\"key\",\"stream\":{stream},\"source\":\"{source}\",\"start_ms\":{start_ms:.1},\"end_ms\":{end_ms:.1}}}"
             )

@@ -101,10 +101,7 @@ impl RelayEvent {
                 format!(r#"{{"event":"masked","direction":"{}","start_ms":{s:.1},"end_ms":{e:.1}}}"#, d.name())
             }
             RelayEvent::Key(d, src, s, e) => {
-                let src = match src {
-                    KeySource::InBand => "in-band",
-                    KeySource::Event => "telephone-event",
-                };
+                let src = src.name();
                 format!(
                     r#"{{"event":"key","direction":"{}","source":"{src}","start_ms":{s:.1},"end_ms":{e:.1}}}"#,
                     d.name()

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use crate::dtmf::Key;
 use crate::rtp::{
     DEFAULT_FIXED_EVENT, EventAction, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream, RtpStreamConfig,
-    StreamEvent, Verdict, rewrite_message, scrub_message_in_place,
+    StreamEvent, Verdict, event_key, newer, rewrite_message, scrub_message_in_place,
 };
 
 pub use file::PcapError;
@@ -114,10 +114,6 @@ struct Stream {
     head: Option<u32>,
     last_seq: u16,
     confirmed: bool,
-}
-
-fn newer(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
 }
 
 /// Scrubs a libpcap capture held in memory (see the module docs).
@@ -257,12 +253,11 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
 
 /// The key SIP INFO bodies are rewritten to: the fixed event's key, or `D`.
 fn fixed_key(action: EventAction) -> Key {
-    const CODES: &[u8; 16] = b"0123456789*#ABCD";
     let code = match action {
         EventAction::Neutralise(c) if c < 16 => c,
         _ => DEFAULT_FIXED_EVENT,
     };
-    Key::from_char(CODES[code as usize] as char).expect("a DTMF code")
+    event_key(code).expect("a DTMF code")
 }
 
 /// Unprivileged ports other than SIP's, and a payload type cardveil scrubs.

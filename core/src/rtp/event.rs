@@ -39,9 +39,15 @@ impl TelephoneEvent {
 
     /// The DTMF key of the event code, if it is one.
     pub fn key(&self) -> Option<Key> {
-        const CODES: &[u8; 16] = b"0123456789*#ABCD";
-        CODES.get(self.event as usize).and_then(|&c| Key::from_char(c as char))
+        event_key(self.event)
     }
+}
+
+/// The DTMF key of RFC 4733 event code `code`: 0–9 digits, 10 `*`, 11 `#`,
+/// 12–15 A–D; `None` for the other codes.
+pub fn event_key(code: u8) -> Option<Key> {
+    const CODES: &[u8; 16] = b"0123456789*#ABCD";
+    CODES.get(code as usize).and_then(|&c| Key::from_char(c as char))
 }
 
 /// Rewrites every event block in `payload` to event code `code` (timing,
@@ -93,7 +99,8 @@ pub struct EventTracker {
     next: usize,
 }
 
-fn newer(a: u32, b: u32) -> bool {
+/// Whether RTP timestamp `a` is after `b` (across wrap-around).
+pub(crate) fn newer(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 

@@ -9,7 +9,8 @@ mod header;
 mod sip_info;
 mod stream;
 
-pub use event::{EventKey, EventTracker, TelephoneEvent, neutralise};
+pub(crate) use event::newer;
+pub use event::{EventKey, EventTracker, TelephoneEvent, event_key, neutralise};
 pub use header::{RtpError, RtpHeader};
 pub use sip_info::{InfoKey, RewrittenInfo, parse_info, rewrite_info, rewrite_message, scrub_message_in_place};
 pub use stream::{

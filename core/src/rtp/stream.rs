@@ -89,6 +89,16 @@ pub struct StreamKey {
     pub end: u64,
 }
 
+impl KeySource {
+    /// `in-band` or `telephone-event`, as the tools print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeySource::InBand => "in-band",
+            KeySource::Event => "telephone-event",
+        }
+    }
+}
+
 impl std::fmt::Debug for StreamKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamKey")
