@@ -688,7 +688,8 @@ pub unsafe extern "C" fn cardveil_call_free(call: *mut cardveil_call) {
     });
 }
 
-/// The checks every frame function makes before touching the samples.
+/// The checks every frame and packet function makes before touching the
+/// caller's buffer.
 fn check_frame<T>(null: bool, len: usize) -> Result<(), cardveil_result> {
     if null && len != 0 {
         return Err(CARDVEIL_NULL_ARGUMENT);
@@ -697,6 +698,33 @@ fn check_frame<T>(null: bool, len: usize) -> Result<(), cardveil_result> {
         return Err(CARDVEIL_INVALID_LENGTH);
     }
     Ok(())
+}
+
+/// The caller's writable buffer of `len` elements, once checked (NULL is
+/// allowed when `len` is 0).
+///
+/// # Safety
+/// `ptr` is NULL or points to `len` writable elements not otherwise in use.
+unsafe fn buffer_mut<'a, T>(ptr: *mut T, len: usize) -> Result<&'a mut [T], cardveil_result> {
+    check_frame::<T>(ptr.is_null(), len)?;
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    // SAFETY: non-NULL, `len` elements, writable (caller's contract).
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
+/// The caller's readable buffer of `len` elements, once checked.
+///
+/// # Safety
+/// `ptr` is NULL or points to `len` readable elements.
+unsafe fn buffer_ref<'a, T>(ptr: *const T, len: usize) -> Result<&'a [T], cardveil_result> {
+    check_frame::<T>(ptr.is_null(), len)?;
+    if len == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: non-NULL, `len` readable elements (caller's contract).
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
 /// The body of the frame functions that write samples (process, mask).
@@ -713,16 +741,11 @@ unsafe fn frame_mut<T>(
     // SAFETY: the caller guarantees NULL or a live call.
     let Some(c) = (unsafe { inner(call) }) else { return CARDVEIL_NULL_ARGUMENT };
     guard(Some(&c.poisoned), || {
-        if let Err(r) = check_frame::<T>(samples.is_null(), len) {
-            return r;
+        // SAFETY: the caller's contract (NULL or `len` writable samples).
+        match unsafe { buffer_mut(samples, len) } {
+            Ok(frame) => c.process(direction, wrap(frame)),
+            Err(r) => r,
         }
-        let frame: &mut [T] = if len == 0 {
-            &mut []
-        } else {
-            // SAFETY: non-NULL, `len` elements, writable (caller's contract).
-            unsafe { std::slice::from_raw_parts_mut(samples, len) }
-        };
-        c.process(direction, wrap(frame))
     })
 }
 
@@ -740,16 +763,11 @@ unsafe fn frame_ref<T>(
     // SAFETY: the caller guarantees NULL or a live call.
     let Some(c) = (unsafe { inner(call) }) else { return CARDVEIL_NULL_ARGUMENT };
     guard(Some(&c.poisoned), || {
-        if let Err(r) = check_frame::<T>(samples.is_null(), len) {
-            return r;
+        // SAFETY: the caller's contract (NULL or `len` readable samples).
+        match unsafe { buffer_ref(samples, len) } {
+            Ok(frame) => c.process(direction, wrap(frame)),
+            Err(r) => r,
         }
-        let frame: &[T] = if len == 0 {
-            &[]
-        } else {
-            // SAFETY: non-NULL, `len` readable elements (caller's contract).
-            unsafe { std::slice::from_raw_parts(samples, len) }
-        };
-        c.process(direction, wrap(frame))
     })
 }
 
@@ -828,14 +846,10 @@ pub unsafe extern "C" fn cardveil_call_process_rtp(
         if verdict.is_null() {
             return CARDVEIL_NULL_ARGUMENT;
         }
-        if let Err(r) = check_frame::<u8>(packet.is_null(), len) {
-            return r;
-        }
-        let packet: &mut [u8] = if len == 0 {
-            &mut []
-        } else {
-            // SAFETY: non-NULL, `len` writable bytes (caller's contract).
-            unsafe { std::slice::from_raw_parts_mut(packet, len) }
+        // SAFETY: the caller's contract (NULL or `len` writable bytes).
+        let packet = match unsafe { buffer_mut(packet, len) } {
+            Ok(p) => p,
+            Err(r) => return r,
         };
         let mut v = 0;
         let r = c.process_rtp(direction, packet, &mut v);
