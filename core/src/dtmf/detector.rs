@@ -174,6 +174,24 @@ const NOMINAL_OFFSET: f32 = 0.02;
 const NOMINAL_TWIST: f32 = 15.85; // 12 dB
 const NOMINAL_FRACTION: f32 = 0.72;
 const NOMINAL_DOMINANCE: f32 = 1.995; // 3 dB
+/// Tier A inside a tone (the window and the two before it measured the same
+/// key): the mean of this window's and the previous window's offsets within
+/// 1.75 %. A tone's per-window offsets swing around its true offset (the
+/// pair's mutual leakage), so a valid key (≤ 1.5 % off) averages within
+/// this over two windows; voiced speech whose harmonics sit about 2 % off a
+/// key swings between 1.1 % and 3 % and passed tier A on every other window,
+/// chaining spans of 70 ms.
+const SETTLED_OFFSET: f32 = 0.0175;
+/// Candidate windows no more than this many windows apart make one chain
+/// (their masked spans touch).
+const CHAIN_GAP: u64 = 5;
+/// A chain's windows after this many windows from its first one (30 ms:
+/// its span is then 55 ms long) stay candidates only if the strict detector
+/// has confirmed their key, or they are two pure tones (tier B's
+/// measurement). A long tone — valid, mistuned or twisted — is one or the
+/// other; voiced speech that mimics a key for longer than that is neither,
+/// so no span in speech grows beyond 55 ms (SPEC: 60).
+const CHAIN_FREE: u64 = 6;
 /// Candidate tier B (two pure tones anywhere within the loose limits): the
 /// energy of the two tones fitted at their measured frequencies over the
 /// energy of the window, and of one of its sub-blocks. A real pair measures
@@ -257,6 +275,12 @@ pub struct Detector {
     candidate: Option<Limits>,
     /// Whether the previous window passed candidate tier B's purity test.
     prev_pure: bool,
+    /// The loose measurement of the previous window and of the one before
+    /// it: key and signed relative offsets of both tones (see [`SETTLED_OFFSET`]).
+    loose_history: [Option<(Key, [f32; 2])>; 2],
+    /// The current chain of candidate windows: its first and its latest
+    /// window (see [`CHAIN_FREE`]).
+    chain: Option<(u64, u64)>,
 }
 
 /// Where a window measured a key.
@@ -307,6 +331,8 @@ impl Detector {
             run: None,
             candidate: None,
             prev_pure: false,
+            loose_history: [None; 2],
+            chain: None,
         })
     }
 
@@ -490,21 +516,61 @@ impl Detector {
     /// need more than one window because single ones are common in high
     /// voices; off-nominal tones are then masked from a little after their
     /// onset, still ahead of what a decoder needs to read a key.
+    /// A long chain of candidate windows goes on only through confirmed
+    /// keys and pure tones (see [`CHAIN_FREE`]).
     fn candidate(&mut self, loose: Option<&Hit>, x: &Tones, cur: &SubBlock, strict: bool) -> bool {
+        let (verdict, known_pure) = self.candidate_test(loose, x, cur, strict);
+        if !verdict {
+            return false;
+        }
+        let k = self.blocks;
+        let first = match self.chain {
+            Some((first, last)) if k - last <= CHAIN_GAP => first,
+            _ => k,
+        };
+        let confirmed = self.run.is_some_and(|r| r.confirmed && loose.is_some_and(|h| h.key == r.key));
+        let ok = k - first <= CHAIN_FREE || confirmed || known_pure || loose.is_some_and(|h| self.pure(h, x, cur));
+        if ok {
+            self.chain = Some((first, k));
+        }
+        ok
+    }
+
+    /// The window's own verdict (tier A, strict run or tier B), and whether
+    /// it measured the window pure.
+    fn candidate_test(&mut self, loose: Option<&Hit>, x: &Tones, cur: &SubBlock, strict: bool) -> (bool, bool) {
         let was_pure = std::mem::replace(&mut self.prev_pure, false);
-        let Some(h) = loose else { return strict };
-        let [r, c] = h.tones;
-        let rel = |k: usize| (h.offset[k] / self.bank.freq[h.tones[k]]).abs();
+        let history = self.loose_history;
+        let rel = loose.map(|h| [h.offset[0] / self.bank.freq[h.tones[0]], h.offset[1] / self.bank.freq[h.tones[1]]]);
+        self.loose_history = [loose.zip(rel).map(|(h, o)| (h.key, o)), history[0]];
+        let (Some(h), Some(rel)) = (loose, rel) else { return (strict, false) };
         let twist = h.bins[1] / h.bins[0];
-        let tier_a = rel(0) <= NOMINAL_OFFSET
-            && rel(1) <= NOMINAL_OFFSET
+        // Inside a tone, the offsets averaged over this window and the last.
+        let settled = match history {
+            [Some((k1, p)), Some((k2, _))] if k1 == h.key && k2 == h.key => {
+                (0..2).all(|t| (0.5 * (rel[t] + p[t])).abs() <= SETTLED_OFFSET)
+            }
+            _ => true,
+        };
+        let tier_a = rel[0].abs() <= NOMINAL_OFFSET
+            && rel[1].abs() <= NOMINAL_OFFSET
+            && settled
             && (NOMINAL_TWIST.recip()..=NOMINAL_TWIST).contains(&twist)
             && h.raw_fraction >= NOMINAL_FRACTION
             && h.dominance() >= NOMINAL_DOMINANCE;
         if tier_a || strict {
             self.prev_pure = true;
-            return true;
+            return (true, false);
         }
+        let pure = self.pure(h, x, cur);
+        self.prev_pure = pure;
+        (pure && was_pure, pure)
+    }
+
+    /// Tier B's measurement: whether the window (loose measurement `h`) is
+    /// two pure tones.
+    fn pure(&self, h: &Hit, x: &Tones, cur: &SubBlock) -> bool {
+        let [r, c] = h.tones;
         // A cheap first look: the share with the nominal-frequency unmixing
         // and the window response at the first offsets. Two mistuned tones
         // read 0.75–1.35 here; a tone's partial first or last window, or
@@ -536,10 +602,8 @@ impl Detector {
             let e = b.energy - b.sum * mean;
             self.bank.unmix_at(&b.y, self.bank.len, mean, r, c, hz).energy / e.max(1.0)
         };
-        let pure = PURE.contains(&window)
-            && (PURE_SUB_BLOCK.contains(&sub(&self.prev_block)) || PURE_SUB_BLOCK.contains(&sub(cur)));
-        self.prev_pure = pure;
-        pure && was_pure
+        PURE.contains(&window)
+            && (PURE_SUB_BLOCK.contains(&sub(&self.prev_block)) || PURE_SUB_BLOCK.contains(&sub(cur)))
     }
 
     /// Whether the current run has so far met the guards confirmation
