@@ -5,8 +5,9 @@
 //! call's two streams and its capture together. [`rtp`] follows keys sent
 //! out of band and scrubs RTP streams in place; [`pcap`] scrubs whole
 //! libpcap captures (in memory: the caller reads and writes the files). This crate contains no
-//! `unsafe` code except one line that calls the AVX2 build of the DTMF
-//! correlator after checking the CPU has it; it never logs and does no file
+//! `unsafe` code except in two small modules — the AVX2 builds of the DTMF
+//! correlator and of G.711 decoding, called after checking the CPU has AVX2,
+//! bit-identical to the portable code (tested); it never logs and does no file
 //! or network I/O (the vault reads the OS random source).
 //!
 //! See `../shared/SPEC.md` for the standards each module meets.

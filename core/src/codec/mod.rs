@@ -6,6 +6,7 @@
 //! encoded. Over the whole 16-bit range the codes equal `sox`'s (tested).
 
 pub mod alaw;
+mod simd;
 pub mod ulaw;
 pub mod wav;
 

@@ -67,7 +67,9 @@ pub fn encode(sample: i16) -> u8 {
 /// # Panics
 /// If the lengths differ (a programming error in the caller).
 pub fn decode_into(codes: &[u8], out: &mut [i16]) {
-    super::convert(codes, out, decode)
+    assert_eq!(codes.len(), out.len(), "G.711 buffer length mismatch");
+    let done = super::simd::decode_prefix(super::simd::ULAW, codes, out);
+    super::convert(&codes[done..], &mut out[done..], decode)
 }
 
 /// Encodes a buffer of linear samples into μ-law codes. The slices must have equal length.

@@ -236,13 +236,15 @@ impl Bank {
     pub fn unmix_at(&self, x: &Tones, n: usize, mean: f32, r: usize, c: usize, hz: [f32; 2]) -> PairFit {
         let n = n as f32;
         let tau = std::f32::consts::TAU / self.sample_rate as f32;
-        // K(Δ) = Σ_{k<N} e^{jΔk} = e^{jΔ(N−1)/2} · sin(NΔ/2) / sin(Δ/2).
+        // K(Δ) = Σ_{k<N} e^{jΔk} = e^{jΔ(N−1)/2} · sin(NΔ/2) / sin(Δ/2), with
+        // sin(NΔ/2) = sin(φ + Δ/2) for φ = Δ(N−1)/2: two sin/cos pairs.
         let kernel = |d: f32| {
             let half = 0.5 * d;
-            let s = half.sin();
-            let m = if s.abs() < 1e-6 { n } else { (n * half).sin() / s };
+            let (s, c) = half.sin_cos();
             let phase = half * (n - 1.0);
-            Cplx { re: m * phase.cos(), im: m * phase.sin() }
+            let (ps, pc) = phase.sin_cos();
+            let m = if s.abs() < 1e-6 { n } else { (ps * c + pc * s) / s };
+            Cplx { re: m * pc, im: m * ps }
         };
         let div = |a: Cplx, b: Cplx| {
             let d = b.norm_sqr().max(f32::MIN_POSITIVE);
@@ -272,15 +274,15 @@ impl Bank {
         let (ar, ac) = solve(xr.sub(images(0)), xc.sub(images(1)));
         // The fitted pair's energy over the n samples, cross terms included
         // (over 5 ms two tones a few hundred hertz apart beat by ±20 %):
-        // Σ|s|² = 2·Re Σ_{a,b} [A_a·conj(A_b)·K(w_a − w_b) + A_a·A_b·K(w_a + w_b)].
-        let amps = [ar, ac];
-        let mut energy = 0.0;
-        for a in 0..2 {
-            for b in 0..2 {
-                energy += amps[a].mul(conj(amps[b])).mul(kernel(w[a] - w[b])).re;
-                energy += amps[a].mul(amps[b]).mul(kernel(w[a] + w[b])).re;
-            }
-        }
+        // Σ|s|² = 2·Re Σ_{a,b} [A_a·conj(A_b)·K(w_a − w_b) + A_a·A_b·K(w_a + w_b)],
+        // where K(0) = N, K(w_c − w_r) = conj K(w_r − w_c), and the two
+        // cross terms of each sum are equal.
+        let cross = ar.mul(conj(ac)).mul(kernel(w[0] - w[1])).re;
+        let energy = n * (ar.norm_sqr() + ac.norm_sqr())
+            + 2.0 * cross
+            + ar.mul(ar).mul(kernel(2.0 * w[0])).re
+            + ac.mul(ac).mul(kernel(2.0 * w[1])).re
+            + 2.0 * ar.mul(ac).mul(kernel(w[0] + w[1])).re;
         PairFit { own: (ar.mul(krr), ac.mul(kcc)), energy: 2.0 * energy }
     }
 
@@ -288,23 +290,8 @@ impl Bank {
     #[inline]
     pub fn analyse(&self, x: &[i16]) -> SubBlock {
         debug_assert_eq!(x.len(), self.len);
-        let mut acc = [0f32; LANES];
-        for (xs, ps) in x.chunks_exact(CHUNK).zip(self.pairs.chunks_exact(CHUNK / 2)) {
-            let part = simd::correlate(self.avx2, xs, ps);
-            for (a, p) in acc.iter_mut().zip(part) {
-                *a += p as f32;
-            }
-        }
         let mut out = SubBlock::default();
-        for t in 0..TONES {
-            // Dividing by a power of two is exact.
-            out.y.re[t] = acc[t] * (1.0 / TABLE_ONE);
-            out.y.im[t] = acc[TONES + t] * (1.0 / TABLE_ONE);
-        }
-        let (e, m) = simd::energy(self.avx2, x);
-        let sum8 = |a: [f32; 8]| ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-        out.energy = sum8(e);
-        out.sum = sum8(m);
+        simd::analyse(self.avx2, x, &self.pairs, &mut out);
         out
     }
 }
@@ -320,7 +307,7 @@ impl Bank {
 /// `#[target_feature]` function and its unaligned vector loads/stores.
 #[allow(unsafe_code)]
 mod simd {
-    use super::{CHUNK, LANES};
+    use super::{CHUNK, LANES, SubBlock, TABLE_ONE, TONES};
 
     fn correlate_portable(x: &[i16], pairs: &[[i16; 2 * LANES]]) -> [i32; LANES] {
         let mut acc = [0i32; LANES];
@@ -333,10 +320,114 @@ mod simd {
         acc
     }
 
-    /// Two `vpmaddwd` and two `vpaddd` per pair of samples.
+    /// One sub-block, whole: each chunk's exact integer correlations
+    /// converted to `f32` and summed chunk by chunk, scaled from the table's
+    /// Q10 (a power of two: exact), then Σx² and Σx. The AVX2 build below
+    /// does the same operations in the same order.
+    #[inline(always)]
+    fn analyse_body(x: &[i16], pairs: &[[i16; 2 * LANES]], out: &mut SubBlock) {
+        let mut acc = [0f32; LANES];
+        for (xs, ps) in x.chunks_exact(CHUNK).zip(pairs.chunks_exact(CHUNK / 2)) {
+            let part = correlate_portable(xs, ps);
+            for (a, p) in acc.iter_mut().zip(part) {
+                *a += p as f32;
+            }
+        }
+        for t in 0..TONES {
+            out.y.re[t] = acc[t] * (1.0 / TABLE_ONE);
+            out.y.im[t] = acc[TONES + t] * (1.0 / TABLE_ONE);
+        }
+        finish_energy(x, out);
+    }
+
+    /// Σx² and Σx of the sub-block into `out`.
+    #[inline(always)]
+    fn finish_energy(x: &[i16], out: &mut SubBlock) {
+        let (e, m) = energy_body(x);
+        out.energy = sum8(e);
+        out.sum = sum8(m);
+    }
+
+    /// The eight lanes' total, in a fixed order.
+    #[inline(always)]
+    fn sum8(a: [f32; 8]) -> f32 {
+        ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+    }
+
+    /// [`analyse_body`] with the correlations kept in vector registers:
+    /// `vcvtdq2ps` rounds like `as f32`, and the adds and the scaling are
+    /// the same IEEE operations lane by lane.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
+    fn analyse_avx2(x: &[i16], pairs: &[[i16; 2 * LANES]], out: &mut SubBlock) {
+        use std::arch::x86_64::*;
+        let mut re = _mm256_setzero_ps();
+        let mut im = _mm256_setzero_ps();
+        for (xs, ps) in x.chunks_exact(CHUNK).zip(pairs.chunks_exact(CHUNK / 2)) {
+            let (lo, hi) = correlate_avx2_regs(xs, ps);
+            re = _mm256_add_ps(re, _mm256_cvtepi32_ps(lo));
+            im = _mm256_add_ps(im, _mm256_cvtepi32_ps(hi));
+        }
+        let scale = _mm256_set1_ps(1.0 / TABLE_ONE);
+        // Σx² and Σx per lane as in `energy_body`: a multiply and an add
+        // (never fused), eight samples at a time.
+        let mut e = _mm256_setzero_ps();
+        let mut m = _mm256_setzero_ps();
+        for c in x.chunks_exact(8) {
+            // SAFETY: `c` is 8 i16 = 16 bytes; unaligned loads are allowed.
+            let v = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(unsafe { _mm_loadu_si128(c.as_ptr().cast::<__m128i>()) }));
+            e = _mm256_add_ps(e, _mm256_mul_ps(v, v));
+            m = _mm256_add_ps(m, v);
+        }
+        let (mut el, mut ml) = ([0f32; 8], [0f32; 8]);
+        // SAFETY: `re` and `im` of `out.y`, `el` and `ml` are 8 f32 = 32
+        // bytes each; unaligned stores are allowed.
+        unsafe {
+            _mm256_storeu_ps(out.y.re.as_mut_ptr(), _mm256_mul_ps(re, scale));
+            _mm256_storeu_ps(out.y.im.as_mut_ptr(), _mm256_mul_ps(im, scale));
+            _mm256_storeu_ps(el.as_mut_ptr(), e);
+            _mm256_storeu_ps(ml.as_mut_ptr(), m);
+        }
+        out.energy = sum8(el);
+        out.sum = sum8(ml);
+    }
+
+    /// One sub-block through the AVX2 build where the CPU has it.
+    #[inline]
+    pub(super) fn analyse(avx2: bool, x: &[i16], pairs: &[[i16; 2 * LANES]], out: &mut SubBlock) {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: `avx2` is true only when `has_avx2()` found the CPU
+            // feature at run time, which is all `analyse_avx2` requires.
+            return unsafe { analyse_avx2(x, pairs, out) };
+        }
+        let _ = avx2;
+        analyse_body(x, pairs, out)
+    }
+
+    /// Two `vpmaddwd` and two `vpaddd` per pair of samples.
+    #[cfg(all(test, target_arch = "x86_64"))]
+    #[target_feature(enable = "avx2")]
     fn correlate_avx2(x: &[i16], pairs: &[[i16; 2 * LANES]]) -> [i32; LANES] {
+        use std::arch::x86_64::*;
+        let (lo, hi) = correlate_avx2_regs(x, pairs);
+        let mut out = [0i32; LANES];
+        // SAFETY: `out` is 16 i32 = 64 bytes; the stores write its two halves.
+        unsafe {
+            _mm256_storeu_si256(out.as_mut_ptr().cast::<__m256i>(), lo);
+            _mm256_storeu_si256(out.as_mut_ptr().add(8).cast::<__m256i>(), hi);
+        }
+        out
+    }
+
+    /// The correlations of one chunk: lanes 0–7 (cosines) and 8–15 (sines).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn correlate_avx2_regs(
+        x: &[i16],
+        pairs: &[[i16; 2 * LANES]],
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
         use std::arch::x86_64::*;
         let mut lo = _mm256_setzero_si256();
         let mut hi = _mm256_setzero_si256();
@@ -355,13 +446,7 @@ mod simd {
             lo = _mm256_add_epi32(lo, _mm256_madd_epi16(b, t0));
             hi = _mm256_add_epi32(hi, _mm256_madd_epi16(b, t1));
         }
-        let mut out = [0i32; LANES];
-        // SAFETY: `out` is 16 i32 = 64 bytes; the stores write its two halves.
-        unsafe {
-            _mm256_storeu_si256(out.as_mut_ptr().cast::<__m256i>(), lo);
-            _mm256_storeu_si256(out.as_mut_ptr().add(8).cast::<__m256i>(), hi);
-        }
-        out
+        (lo, hi)
     }
 
     pub(super) fn has_avx2() -> bool {
@@ -389,27 +474,9 @@ mod simd {
         (e, m)
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn energy_avx2(x: &[i16]) -> ([f32; 8], [f32; 8]) {
-        energy_body(x)
-    }
-
-    /// Per-lane Σx² and Σx of a sub-block (length a multiple of 8).
-    #[inline]
-    pub(super) fn energy(avx2: bool, x: &[i16]) -> ([f32; 8], [f32; 8]) {
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: as in `correlate`: AVX2 was detected at run time.
-            return unsafe { energy_avx2(x) };
-        }
-        let _ = avx2;
-        energy_body(x)
-    }
-
     /// Correlates one chunk (`x.len() == CHUNK`, `pairs.len() == CHUNK / 2`).
-    #[inline]
-    pub(super) fn correlate(avx2: bool, x: &[i16], pairs: &[[i16; 2 * LANES]]) -> [i32; LANES] {
+    #[cfg(test)]
+    fn correlate(avx2: bool, x: &[i16], pairs: &[[i16; 2 * LANES]]) -> [i32; LANES] {
         debug_assert!(x.len() == CHUNK && pairs.len() == CHUNK / 2);
         #[cfg(target_arch = "x86_64")]
         if avx2 {
@@ -424,6 +491,39 @@ mod simd {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn both_builds_analyse_a_sub_block_bit_for_bit_at_every_rate() {
+            for rate in [8000, 16000, 48000] {
+                let bank = super::super::Bank::for_rate(rate).unwrap();
+                let mut seed = 0x1234_5678_9ABC_DEF0u64 ^ rate as u64;
+                for round in 0..50 {
+                    let x: Vec<i16> = (0..bank.len)
+                        .map(|n| {
+                            seed ^= seed << 13;
+                            seed ^= seed >> 7;
+                            seed ^= seed << 17;
+                            match round % 3 {
+                                0 => (seed >> 48) as i16,
+                                1 => ((seed >> 52) as i16) - 2048 + (n as i16 % 7) * 300,
+                                _ => {
+                                    if n % 2 == 0 {
+                                        i16::MIN
+                                    } else {
+                                        i16::MAX
+                                    }
+                                }
+                            }
+                        })
+                        .collect();
+                    let (mut a, mut b) = (SubBlock::default(), SubBlock::default());
+                    analyse(false, &x, &bank.pairs, &mut a);
+                    analyse(has_avx2(), &x, &bank.pairs, &mut b);
+                    assert_eq!(a.y, b.y, "{rate} Hz round {round}");
+                    assert_eq!((a.energy.to_bits(), a.sum.to_bits()), (b.energy.to_bits(), b.sum.to_bits()));
+                }
+            }
+        }
 
         #[test]
         fn both_builds_agree_bit_for_bit_even_at_the_overflow_bound() {
