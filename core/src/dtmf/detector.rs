@@ -268,6 +268,9 @@ pub struct Detector {
     prev_window: Tones,
     /// The previous window's mean (its DC).
     prev_window_mean: f32,
+    /// The previous window's two tones after unmixing, if it was measured
+    /// (see [`Detector::judge`]).
+    prev_unmixed: Option<([usize; 2], [Cplx; 2])>,
     /// The key the previous window hit, if any.
     prev_hit: Option<Key>,
     run: Option<Run>,
@@ -298,6 +301,8 @@ struct Hit {
     tones: [usize; 2],
     offset: [f32; 2],
     bins: [f32; 2],
+    /// The two bins after unmixing.
+    own: [Cplx; 2],
     /// |X|² of the two tones' bins as measured (before unmixing).
     raw: [f32; 2],
     /// The uncorrected share of the energy, and the window's AC energy.
@@ -327,6 +332,7 @@ impl Detector {
             prev_block: SubBlock::default(),
             prev_window: Tones::default(),
             prev_window_mean: 0.0,
+            prev_unmixed: None,
             prev_hit: None,
             run: None,
             candidate: None,
@@ -418,8 +424,10 @@ impl Detector {
         if self.blocks >= 2 {
             // Window k = (blocks − 1) covers sub-blocks k−1 and k.
             let x = self.prev_block.y.join(&self.bank.rot, &sb.y);
-            let hit = if self.blocks < 3 {
-                None
+            // The hit, and the measurement whose unmixed bins the next window
+            // may reuse.
+            let (hit, measured) = if self.blocks < 3 {
+                (None, None)
             } else if let Some(cand) = self.candidate {
                 // The strict limits lie inside the loose ones and both judge
                 // the same tones, so the strict verdict is the loose
@@ -434,10 +442,12 @@ impl Detector {
                 let candidate = self.candidate(loose.as_ref(), &x, &sb, strict);
                 let n = self.bank.len as f32;
                 sink.window(self.blocks * self.bank.len as u64, candidate, sb.energy - sb.sum * sb.sum / n);
-                hit
+                (hit, loose)
             } else {
-                self.judge(&self.limits, &x, &sb)
+                let hit = self.judge(&self.limits, &x, &sb);
+                (hit, hit)
             };
+            self.prev_unmixed = measured.map(|h| (h.tones, h.own));
             self.prev_window = x;
             self.prev_window_mean = (self.prev_block.sum + sb.sum) * self.limits.inv_window;
             self.prev_block = sb;
@@ -454,6 +464,14 @@ impl Detector {
         let energy = self.prev_block.energy + cur.energy - sum * sum * l.inv_window;
         let p = x.norm_sqr();
         debug_assert_eq!(TONES, 8);
+        // The energy-share test below on the groups' largest powers alone,
+        // before finding which tones they are: most windows of speech and
+        // noise stop here, and the verdict is the same either way.
+        let max = |a: f32, b: f32| if a > b { a } else { b };
+        let top = |g: &[f32]| max(max(g[0], g[1]), max(g[2], g[3]));
+        if top(&p[0..4]) + top(&p[4..8]) < l.fraction_factor * energy {
+            return None;
+        }
         let (row, row2) = best_two(&p[0..4]);
         let (col, col2) = best_two(&p[4..8]);
         let (r, c) = (row, 4 + col);
@@ -476,7 +494,12 @@ impl Detector {
         // With the other tone's leakage (and each tone's negative-frequency
         // image) taken out of both bins, in this window and the previous one.
         let (xr, xc) = self.bank.unmix(x, sum * l.inv_window, r, c);
-        let (yr, yc) = self.bank.unmix(&self.prev_window, self.prev_window_mean, r, c);
+        // The previous window was unmixed for the same tones if it measured
+        // the same key (the same values: kept rather than computed again).
+        let (yr, yc) = match self.prev_unmixed {
+            Some((tones, own)) if tones == [r, c] => (own[0], own[1]),
+            _ => self.bank.unmix(&self.prev_window, self.prev_window_mean, r, c),
+        };
         let adv_r = xr.mul_conj(yr);
         let adv_c = xc.mul_conj(yc);
         let off_r = self.offset_hz(adv_r, r);
@@ -493,6 +516,7 @@ impl Detector {
             tones: [r, c],
             offset: [off_r, off_c],
             bins: [xr.norm_sqr(), xc.norm_sqr()],
+            own: [xr, xc],
             raw: [p[r], p[c]],
             raw_fraction: (p[r] + p[c]) / (l.half_window * energy),
             energy,
@@ -643,8 +667,8 @@ impl Detector {
     /// Frequency offset (Hz) from the phase advance over one hop at tone `t`.
     #[inline]
     fn offset_hz(&self, advance: Cplx, t: usize) -> f32 {
-        let a = advance.mul(self.bank.rot.at(t)).arg();
-        a * (super::bank::SUB_BLOCKS_PER_SECOND as f32) / std::f32::consts::TAU
+        const HZ_PER_RADIAN: f32 = super::bank::SUB_BLOCKS_PER_SECOND as f32 / std::f32::consts::TAU;
+        advance.mul(self.bank.rot.at(t)).arg() * HZ_PER_RADIAN
     }
 
     /// 1 / |window response|² at `offset` Hz, capped at 2 (3 dB).
