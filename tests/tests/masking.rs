@@ -251,10 +251,10 @@ fn tones_with_both_frequencies_off_are_masked() {
 }
 
 #[test]
-fn tones_in_noise_at_20_db_snr_are_masked() {
-    // Valid, mistuned and twisted keys, 40–200 ms, under white noise 20 dB
-    // below each tone (SPEC's conformance noise row is 15 dB: see the
-    // README for what lenient decoders read from the masked output there).
+fn tones_in_noise_at_15_db_snr_are_masked() {
+    // Valid, mistuned and twisted keys, 40–200 ms, under white noise 15 dB
+    // below each tone (SPEC's conformance noise row; see the README for
+    // what lenient decoders read from the masked output below that).
     let mut rng = Rng::new(77);
     let mut t = Track::new(RATE);
     for &(e0, e1) in &[(0.0, 0.0), (0.015, -0.015), (0.025, 0.0), (0.0, -0.025), (0.03, 0.03), (-0.035, 0.0)] {
@@ -267,13 +267,13 @@ fn tones_in_noise_at_20_db_snr_are_masked() {
         }
     }
     t.silence(100.0);
-    t.add_noise(noise_rms_for_snr(-20.0, 20.0), &mut rng);
+    t.add_noise(noise_rms_for_snr(-20.0, 15.0), &mut rng);
     let pcm = t.pcm16();
     let m = mask_linear(config(RATE, Encoding::Pcm16, MaskMode::Silence), &pcm, || 160);
     // 480 tones, 96 of them valid keys (nominal or ±1.5 %, twist −8…+6 dB):
     // the masker reports exactly what the detector reads from the input.
     // (multimon-ng reads only about 30 of them under this noise.)
-    assert_undecodable(RATE, &pcm, &m.linear, 0, "noise 20 dB");
+    assert_undecodable(RATE, &pcm, &m.linear, 0, "noise 15 dB");
     let keys = decode_cardveil(RATE, &pcm);
     assert_eq!(keys.len(), 96);
     assert_eq!(cardveil_tests::keys_of(&m.presses), keys);
@@ -456,7 +456,11 @@ fn speech_and_music_without_keys_are_hardly_masked() {
     }
     let dir = temp_dir("overmask");
     let voices = voices();
-    let results: Vec<(String, u64, u64, u64)> = std::thread::scope(|sc| {
+    // Per voice: samples, then masked samples and longest span, clean and
+    // under white noise at −30 dBm0 (a noisy line: the candidate test takes
+    // the background out of its purity measure there).
+    type Voice = (String, u64, [(u64, u64); 2]);
+    let results: Vec<Voice> = std::thread::scope(|sc| {
         let handles: Vec<_> = voices
             .chunks(voices.len().div_ceil(2))
             .enumerate()
@@ -466,10 +470,19 @@ fn speech_and_music_without_keys_are_hardly_masked() {
                     vs.iter()
                         .enumerate()
                         .map(|(i, v)| {
-                            let pcm = speech(v, SPEECH_SECONDS_PER_VOICE, RATE, 7000 + (w * 100 + i) as u64, dir);
-                            let m = mask_linear(config(RATE, Encoding::Pcm16, MaskMode::Silence), &pcm, || 160);
-                            let longest = m.spans.iter().map(|s| s.end - s.start).max().unwrap_or(0);
-                            (v.voice.to_string(), pcm.len() as u64, m.masked_samples(), longest)
+                            let seed = 7000 + (w * 100 + i) as u64;
+                            let pcm = speech(v, SPEECH_SECONDS_PER_VOICE, RATE, seed, dir);
+                            let mut rng = Rng::new(seed);
+                            let rms = noise_rms_for_snr(-30.0, 0.0) * std::f64::consts::SQRT_2;
+                            let noisy: Vec<i16> = pcm
+                                .iter()
+                                .map(|&s| (s as f64 + rng.gauss() * rms).round().clamp(-32768.0, 32767.0) as i16)
+                                .collect();
+                            let measure = |x: &[i16]| {
+                                let m = mask_linear(config(RATE, Encoding::Pcm16, MaskMode::Silence), x, || 160);
+                                (m.masked_samples(), m.spans.iter().map(|s| s.end - s.start).max().unwrap_or(0))
+                            };
+                            (v.voice.to_string(), pcm.len() as u64, [measure(&pcm), measure(&noisy)])
                         })
                         .collect::<Vec<_>>()
                 })
@@ -481,17 +494,23 @@ fn speech_and_music_without_keys_are_hardly_masked() {
     let mut total = 0u64;
     let mut masked = 0u64;
     let mut longest = 0u64;
-    for (voice, n, m, l) in &results {
+    let (mut noisy_masked, mut noisy_longest) = (0u64, 0u64);
+    for (voice, n, [(m, l), (nm, nl)]) in &results {
         println!(
-            "{voice:16} {:6.1} s  masked {:.3} %  longest span {} ms",
+            "{voice:16} {:6.1} s  masked {:.3} %  longest span {} ms  (noisy: {:.3} %, {} ms)",
             *n as f64 / 8000.0,
             100.0 * *m as f64 / *n as f64,
-            l / 8
+            l / 8,
+            100.0 * *nm as f64 / *n as f64,
+            nl / 8
         );
         total += n;
         masked += m;
         longest = longest.max(*l);
+        noisy_masked += nm;
+        noisy_longest = noisy_longest.max(*nl);
     }
+    let speech_total = total;
     for seed in 0..4u64 {
         let pcm = music(60.0, RATE, -6.0 - 6.0 * seed as f64, 40 + seed);
         let m = mask_linear(config(RATE, Encoding::Pcm16, MaskMode::Silence), &pcm, || 160);
@@ -515,6 +534,14 @@ fn speech_and_music_without_keys_are_hardly_masked() {
     assert!(total as f64 / 8000.0 >= 30.0 * 60.0);
     assert!(share <= 0.001, "masked {:.3} % of audio with no keys", 100.0 * share);
     assert!(longest <= 60 * 8, "a {} ms masked span in audio with no keys", longest / 8);
+    let noisy_share = noisy_masked as f64 / speech_total as f64;
+    println!(
+        "speech under noise at −30 dBm0: masked {:.3} %, longest span {} ms",
+        100.0 * noisy_share,
+        noisy_longest / 8
+    );
+    assert!(noisy_share <= 0.001, "masked {:.3} % of noisy speech", 100.0 * noisy_share);
+    assert!(noisy_longest <= 60 * 8, "a {} ms masked span in noisy speech", noisy_longest / 8);
 }
 
 #[test]

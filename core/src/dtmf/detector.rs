@@ -192,6 +192,21 @@ const CHAIN_GAP: u64 = 5;
 /// other; voiced speech that mimics a key for longer than that is neither,
 /// so no span in speech grows beyond 55 ms (SPEC: 60).
 const CHAIN_FREE: u64 = 6;
+/// Tier B in noise: a pair of pure tones on a noisy line leaves the noise
+/// unexplained (3 % of the energy at 15 dB SNR per tone, 6 % at 12 dB —
+/// enough to fail the purity test, while lenient decoders still read the
+/// key), so the purity is measured again with the background taken out of
+/// the energy — at most this share of it, so that a floor that crept up
+/// under a long tone cannot make anything look pure. Noisy speech then
+/// passes more often too, so past [`CHAIN_FREE`] such windows also need
+/// both frequencies within [`STEADY_HZ`] of the previous window's: a key is
+/// one steady pair, speech harmonics glide.
+const FLOOR_SHARE: f32 = 0.08;
+/// The background estimate rises by this factor per sub-block (≈ 3 dB per
+/// 100 ms) unless a quieter sub-block pulls it down.
+const FLOOR_RISE: f32 = 1.035;
+/// See [`FLOOR_SHARE`].
+const STEADY_HZ: f32 = 3.0;
 /// Candidate tier B (two pure tones anywhere within the loose limits): the
 /// energy of the two tones fitted at their measured frequencies over the
 /// energy of the window, and of one of its sub-blocks. A real pair measures
@@ -284,6 +299,24 @@ pub struct Detector {
     /// The current chain of candidate windows: its first and its latest
     /// window (see [`CHAIN_FREE`]).
     chain: Option<(u64, u64)>,
+    /// The background: the smallest recent sub-block AC energy, rising by
+    /// [`FLOOR_RISE`] per sub-block (minimum statistics).
+    floor: f32,
+    /// The previous window's key and tone frequencies as tier B measured
+    /// them, if it did.
+    prev_purity: Option<(Key, [f32; 2])>,
+}
+
+/// Tier B's measurement of one window.
+#[derive(Debug, Clone, Copy)]
+struct Purity {
+    /// Two pure tones.
+    clean: bool,
+    /// Not clean, but two pure tones over the background noise.
+    in_noise: bool,
+    /// The tones' frequencies, Hz (zero if the cheap first look failed and
+    /// nothing was measured: never near a previous window's).
+    hz: [f32; 2],
 }
 
 /// Where a window measured a key.
@@ -339,6 +372,8 @@ impl Detector {
             prev_pure: false,
             loose_history: [None; 2],
             chain: None,
+            floor: f32::MAX,
+            prev_purity: None,
         })
     }
 
@@ -441,7 +476,9 @@ impl Detector {
                     && self.run_is_steady();
                 let candidate = self.candidate(loose.as_ref(), &x, &sb, strict);
                 let n = self.bank.len as f32;
-                sink.window(self.blocks * self.bank.len as u64, candidate, sb.energy - sb.sum * sb.sum / n);
+                let ac = sb.energy - sb.sum * sb.sum / n;
+                self.floor = (self.floor * FLOOR_RISE).min(ac);
+                sink.window(self.blocks * self.bank.len as u64, candidate, ac);
                 (hit, loose)
             } else {
                 let hit = self.judge(&self.limits, &x, &sb);
@@ -543,8 +580,10 @@ impl Detector {
     /// A long chain of candidate windows goes on only through confirmed
     /// keys and pure tones (see [`CHAIN_FREE`]).
     fn candidate(&mut self, loose: Option<&Hit>, x: &Tones, cur: &SubBlock, strict: bool) -> bool {
-        let (verdict, known_pure) = self.candidate_test(loose, x, cur, strict);
+        let (verdict, measured) = self.candidate_test(loose, x, cur, strict);
+        let previous = std::mem::take(&mut self.prev_purity);
         if !verdict {
+            self.prev_purity = loose.zip(measured).map(|(h, p)| (h.key, p.hz));
             return false;
         }
         let k = self.blocks;
@@ -553,21 +592,39 @@ impl Detector {
             _ => k,
         };
         let confirmed = self.run.is_some_and(|r| r.confirmed && loose.is_some_and(|h| h.key == r.key));
-        let ok = k - first <= CHAIN_FREE || confirmed || known_pure || loose.is_some_and(|h| self.pure(h, x, cur));
+        let ok = k - first <= CHAIN_FREE
+            || confirmed
+            || loose.is_some_and(|h| {
+                let p = measured.unwrap_or_else(|| self.purity(h, x, cur));
+                self.prev_purity = Some((h.key, p.hz));
+                // A long chain goes on through a pure pair that holds still.
+                let steady = previous
+                    .is_some_and(|(key, hz)| key == h.key && (0..2).all(|t| (p.hz[t] - hz[t]).abs() <= STEADY_HZ));
+                (p.clean || p.in_noise) && steady
+            });
+        if measured.is_some() {
+            self.prev_purity = loose.zip(measured).map(|(h, p)| (h.key, p.hz));
+        }
         if ok {
             self.chain = Some((first, k));
         }
         ok
     }
 
-    /// The window's own verdict (tier A, strict run or tier B), and whether
-    /// it measured the window pure.
-    fn candidate_test(&mut self, loose: Option<&Hit>, x: &Tones, cur: &SubBlock, strict: bool) -> (bool, bool) {
+    /// The window's own verdict (tier A, strict run or tier B), and tier B's
+    /// measurement if it was made.
+    fn candidate_test(
+        &mut self,
+        loose: Option<&Hit>,
+        x: &Tones,
+        cur: &SubBlock,
+        strict: bool,
+    ) -> (bool, Option<Purity>) {
         let was_pure = std::mem::replace(&mut self.prev_pure, false);
         let history = self.loose_history;
         let rel = loose.map(|h| [h.offset[0] / self.bank.freq[h.tones[0]], h.offset[1] / self.bank.freq[h.tones[1]]]);
         self.loose_history = [loose.zip(rel).map(|(h, o)| (h.key, o)), history[0]];
-        let (Some(h), Some(rel)) = (loose, rel) else { return (strict, false) };
+        let (Some(h), Some(rel)) = (loose, rel) else { return (strict, None) };
         let twist = h.bins[1] / h.bins[0];
         // Inside a tone, the offsets averaged over this window and the last.
         let settled = match history {
@@ -584,17 +641,18 @@ impl Detector {
             && h.dominance() >= NOMINAL_DOMINANCE;
         if tier_a || strict {
             self.prev_pure = true;
-            return (true, false);
+            return (true, None);
         }
-        let pure = self.pure(h, x, cur);
+        let p = self.purity(h, x, cur);
+        let pure = p.clean || p.in_noise;
         self.prev_pure = pure;
-        (pure && was_pure, pure)
+        (pure && was_pure, Some(p))
     }
 
-    /// Tier B's measurement: whether the window (loose measurement `h`) is
-    /// two pure tones.
-    fn pure(&self, h: &Hit, x: &Tones, cur: &SubBlock) -> bool {
+    /// Tier B's measurement of the window (loose measurement `h`).
+    fn purity(&self, h: &Hit, x: &Tones, cur: &SubBlock) -> Purity {
         let [r, c] = h.tones;
+        let mut out = Purity { clean: false, in_noise: false, hz: [0.0; 2] };
         // A cheap first look: the share with the nominal-frequency unmixing
         // and the window response at the first offsets. Two mistuned tones
         // read 0.75–1.35 here; a tone's partial first or last window, or
@@ -604,7 +662,7 @@ impl Detector {
             + h.bins[1] * self.gain_correction(h.offset[1]))
             / (self.limits.half_window * h.energy);
         if !FIRST_LOOK.contains(&first_look) {
-            return false;
+            return out;
         }
         // Measure the offsets again with the leakage computed at the
         // frequencies first measured (two mistuned tones' leakage otherwise
@@ -617,17 +675,28 @@ impl Detector {
         let offset = [self.offset_hz(xr.mul_conj(yr), r), self.offset_hz(xc.mul_conj(yc), c)];
         // The two tones' share of the energy — the pair fitted at the
         // measured frequencies, cross terms included — of the window and of
-        // each sub-block.
-        let hz = [self.bank.freq[r] + offset[0], self.bank.freq[c] + offset[1]];
-        let window = self.bank.unmix_at(x, window_len, mean, r, c, hz).energy / h.energy.max(1.0);
+        // each sub-block; again with the background taken out (see
+        // [`FLOOR_SHARE`]).
+        out.hz = [self.bank.freq[r] + offset[0], self.bank.freq[c] + offset[1]];
+        let fit = self.bank.unmix_at(x, window_len, mean, r, c, out.hz).energy;
         let n = self.bank.len as f32;
         let sub = |b: &SubBlock| {
             let mean = b.sum / n;
             let e = b.energy - b.sum * mean;
-            self.bank.unmix_at(&b.y, self.bank.len, mean, r, c, hz).energy / e.max(1.0)
+            (self.bank.unmix_at(&b.y, self.bank.len, mean, r, c, out.hz).energy, e)
         };
-        PURE.contains(&window)
-            && (PURE_SUB_BLOCK.contains(&sub(&self.prev_block)) || PURE_SUB_BLOCK.contains(&sub(cur)))
+        let (fit_prev, e_prev) = sub(&self.prev_block);
+        let (fit_cur, e_cur) = sub(cur);
+        // `floor` is per sub-block; a window holds two.
+        let pure = |floor: f32| {
+            let share = |fit: f32, e: f32, floor: f32| fit / (e - floor.min(FLOOR_SHARE * e)).max(1.0);
+            PURE.contains(&share(fit, h.energy, 2.0 * floor))
+                && (PURE_SUB_BLOCK.contains(&share(fit_prev, e_prev, floor))
+                    || PURE_SUB_BLOCK.contains(&share(fit_cur, e_cur, floor)))
+        };
+        out.clean = pure(0.0);
+        out.in_noise = !out.clean && pure(self.floor);
+        out
     }
 
     /// Whether the current run has so far met the guards confirmation
