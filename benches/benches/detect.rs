@@ -2,14 +2,17 @@
 //! side by side on the same input in the same run.
 //!
 //! `cargo bench -p cardveil-benches --bench detect`
+//!
+//! Inputs: `keyed` (keys half the time), `noise` (none), `call` (a 60 s
+//! card-entry call, keys 2 % of the time); see `cardveil_benches`.
 
-use cardveil_benches::{keyed_input, noise_input};
+use cardveil_benches::{call_input, keyed_input, noise_input};
 use cardveil_core::dtmf::{Detector, DetectorConfig};
 use cardveil_tests::spandsp::Reference;
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 
 fn detect(c: &mut Criterion) {
-    for (name, input) in [("keyed", keyed_input(8000)), ("noise", noise_input(8000))] {
+    for (name, input) in [("keyed", keyed_input(8000)), ("noise", noise_input(8000)), ("call", call_input(8000))] {
         detect_on(c, name, &input);
     }
 }

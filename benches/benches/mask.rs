@@ -3,6 +3,10 @@
 //!
 //! `cargo bench -p cardveil-benches --bench mask`
 //!
+//! Inputs (`cardveil_benches`): `keyed` (keys half the time: the worst case),
+//! `noise` (no keys: speech's stand-in), `call` (60 s of a card-entry call,
+//! keys 2 % of the time: the average per channel).
+//!
 //! * `cardveil_ulaw_in_place_{silence,noise}`: the G.711 frame API (decodes
 //!   for analysis, stores and releases the codes themselves, encodes only
 //!   replacements), with silence or comfort noise as the replacement;
@@ -12,14 +16,14 @@
 //!   alone, as the target is stated (the cardveil rows include the μ-law
 //!   decode, the masking and the output).
 
-use cardveil_benches::{keyed_input, noise_input};
+use cardveil_benches::{call_input, keyed_input, noise_input};
 use cardveil_core::codec::{Encoding, ulaw};
 use cardveil_core::mask::{MaskMode, Masker, MaskerConfig};
 use cardveil_tests::spandsp::Reference;
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 
 fn mask(c: &mut Criterion) {
-    for (name, input) in [("keyed", keyed_input(8000)), ("noise", noise_input(8000))] {
+    for (name, input) in [("keyed", keyed_input(8000)), ("noise", noise_input(8000)), ("call", call_input(8000))] {
         mask_on(c, name, &input);
     }
     let m = Masker::new(MaskerConfig::default()).unwrap();
