@@ -296,15 +296,17 @@ impl Bank {
     }
 }
 
-/// The correlator's inner loop over one [`CHUNK`] of samples, exact in 32-bit
-/// integers, and its AVX2 build chosen at run time.
+/// One sub-block's analysis — the correlations, exact in 32-bit integers
+/// per [`CHUNK`] of samples, then Σx² and Σx — and its AVX2 build chosen at
+/// run time.
 ///
 /// Bound: |x| ≤ 2^15 and |table| ≤ 2^10, so each product is at most 2^25 in
 /// magnitude and a sum of 40 of them at most 1.35·10^9 < 2^31: no overflow.
 /// Integer sums are exact, so the portable and AVX2 builds agree bit for bit.
 ///
-/// This is the one module of the core that needs `unsafe`: calling a
-/// `#[target_feature]` function and its unaligned vector loads/stores.
+/// With `codec::simd` one of the two modules of the core that need
+/// `unsafe`: calling a `#[target_feature]` function and its unaligned vector
+/// loads/stores.
 #[allow(unsafe_code)]
 mod simd {
     use super::{CHUNK, LANES, SubBlock, TABLE_ONE, TONES};
