@@ -87,7 +87,27 @@ impl Tones {
     }
 }
 
-/// Two tones fitted to their bins by [`Bank::unmix_at`].
+/// The kernels K(Δ) = Σ_{k<N} e^{jΔk} for fitting two tones at given
+/// frequencies to two bins ([`Bank::pair_kernels`], [`Bank::fit`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PairKernels {
+    /// N, the samples the bins were measured over.
+    n: f32,
+    /// A constant's leakage into each bin (row, column), per unit.
+    dc: [Cplx; 2],
+    /// Tone b into bin a: `kba` (row r, column c), and their determinant.
+    krr: Cplx,
+    kcr: Cplx,
+    krc: Cplx,
+    kcc: Cplx,
+    det: Cplx,
+    /// `image[a][b]`: tone b's negative frequency into bin a.
+    image: [[Cplx; 2]; 2],
+    /// For the pair's energy: K(w_r − w_c), K(2w_r), K(2w_c), K(w_r + w_c).
+    energy: Option<[Cplx; 4]>,
+}
+
+/// Two tones fitted to their bins by [`Bank::fit`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PairFit {
     /// Each bin's own tone, the other's leakage and both images removed.
@@ -224,16 +244,14 @@ impl Bank {
         (clean(r, xr, c, xc), clean(c, xc, r, xr))
     }
 
-    /// [`Self::unmix`] for tones at `hz` (row, column) instead of the bins'
-    /// nominal frequencies: the two tones' complex amplitudes are fitted to
-    /// both bins with the leakage and images computed at their true
-    /// frequencies; returns each bin's own tone alone, and the pair's energy. Mistuned tones' leakage otherwise
-    /// swings the phase, and so the per-window frequency, by up to ±1 %.
-    /// Costs a few dozen sines; the masker's candidate test uses it on the few
-    /// windows that need it.
-    /// `x` holds correlations over `n` samples (a window, 2·len, or a
-    /// sub-block, len) whose mean is `mean`.
-    pub fn unmix_at(&self, x: &Tones, n: usize, mean: f32, r: usize, c: usize, hz: [f32; 2]) -> PairFit {
+    /// The kernels that [`Self::fit`] needs to fit tones at `hz` (row,
+    /// column) to bins `r` and `c` of correlations over `n` samples (a
+    /// window, 2·len, or a sub-block, len) — computed once for every set of
+    /// bins measured over the same length at the same frequencies. With
+    /// `energy`, also those of the fitted pair's energy. Costs a few dozen
+    /// sines; the masker's candidate test uses it on the few windows that
+    /// need it.
+    pub fn pair_kernels(&self, n: usize, r: usize, c: usize, hz: [f32; 2], energy: bool) -> PairKernels {
         let n = n as f32;
         let tau = std::f32::consts::TAU / self.sample_rate as f32;
         // K(Δ) = Σ_{k<N} e^{jΔk} = e^{jΔ(N−1)/2} · sin(NΔ/2) / sin(Δ/2), with
@@ -246,44 +264,65 @@ impl Bank {
             let m = if s.abs() < 1e-6 { n } else { (ps * c + pc * s) / s };
             Cplx { re: m * pc, im: m * ps }
         };
+        let w = [hz[0] * tau, hz[1] * tau];
+        let bin = [self.freq[r] * tau, self.freq[c] * tau];
+        let k = |b: usize, a: usize| kernel(w[b] - bin[a]);
+        let im = |b: usize, a: usize| kernel(-w[b] - bin[a]);
+        let (krr, kcr, krc, kcc) = (k(0, 0), k(1, 0), k(0, 1), k(1, 1));
+        PairKernels {
+            n,
+            dc: [kernel(-bin[0]), kernel(-bin[1])],
+            krr,
+            kcr,
+            krc,
+            kcc,
+            det: krr.mul(kcc).sub(kcr.mul(krc)),
+            image: [[im(0, 0), im(1, 0)], [im(0, 1), im(1, 1)]],
+            energy: energy.then(|| [kernel(w[0] - w[1]), kernel(2.0 * w[0]), kernel(2.0 * w[1]), kernel(w[0] + w[1])]),
+        }
+    }
+
+    /// [`Self::unmix`] for tones at the frequencies `k` was computed for
+    /// instead of the bins' nominal ones: the two tones' complex amplitudes
+    /// are fitted to both bins with the leakage and images at their true
+    /// frequencies; returns each bin's own tone alone, and the pair's energy
+    /// (zero unless `k` has its kernels). Mistuned tones' leakage otherwise
+    /// swings the phase, and so the per-window frequency, by up to ±1 %.
+    /// `x` holds correlations over `k`'s length of samples whose mean is `mean`.
+    pub fn fit(k: &PairKernels, x: &Tones, mean: f32, r: usize, c: usize) -> PairFit {
         let div = |a: Cplx, b: Cplx| {
             let d = b.norm_sqr().max(f32::MIN_POSITIVE);
             let q = a.mul_conj(b);
             Cplx { re: q.re / d, im: q.im / d }
         };
         let conj = |z: Cplx| Cplx { re: z.re, im: -z.im };
-        let w = [hz[0] * tau, hz[1] * tau];
-        let bin = [self.freq[r] * tau, self.freq[c] * tau];
-        let dc = |a: usize| {
-            let k = kernel(-bin[a]);
-            Cplx { re: mean * k.re, im: mean * k.im }
-        };
+        let dc = |a: usize| Cplx { re: mean * k.dc[a].re, im: mean * k.dc[a].im };
         let (xr, xc) = (x.at(r).sub(dc(0)), x.at(c).sub(dc(1)));
         // x_a = Σ_b A_b·K(w_b − bin_a) + conj(A_b)·K(−w_b − bin_a): solve the
         // 2×2 system for the tones' amplitudes A (images from the first
         // solution, then once more), so each bin's own tone is exact even
         // where the pair's mutual leakage is large (5 ms sub-blocks).
-        let k = |b: usize, a: usize| kernel(w[b] - bin[a]);
-        let im = |b: usize, a: usize| kernel(-w[b] - bin[a]);
-        let (krr, kcr, krc, kcc) = (k(0, 0), k(1, 0), k(0, 1), k(1, 1));
-        let det = krr.mul(kcc).sub(kcr.mul(krc));
+        let (krr, kcr, krc, kcc, det) = (k.krr, k.kcr, k.krc, k.kcc, k.det);
         let solve =
             |yr: Cplx, yc: Cplx| (div(yr.mul(kcc).sub(yc.mul(kcr)), det), div(yc.mul(krr).sub(yr.mul(krc)), det));
         let (ar, ac) = solve(xr, xc);
-        let images = |a: usize| conj(ar).mul(im(0, a)).add(conj(ac).mul(im(1, a)));
+        let images = |a: usize| conj(ar).mul(k.image[a][0]).add(conj(ac).mul(k.image[a][1]));
         let (ar, ac) = solve(xr.sub(images(0)), xc.sub(images(1)));
         // The fitted pair's energy over the n samples, cross terms included
         // (over 5 ms two tones a few hundred hertz apart beat by ±20 %):
         // Σ|s|² = 2·Re Σ_{a,b} [A_a·conj(A_b)·K(w_a − w_b) + A_a·A_b·K(w_a + w_b)],
         // where K(0) = N, K(w_c − w_r) = conj K(w_r − w_c), and the two
         // cross terms of each sum are equal.
-        let cross = ar.mul(conj(ac)).mul(kernel(w[0] - w[1])).re;
-        let energy = n * (ar.norm_sqr() + ac.norm_sqr())
-            + 2.0 * cross
-            + ar.mul(ar).mul(kernel(2.0 * w[0])).re
-            + ac.mul(ac).mul(kernel(2.0 * w[1])).re
-            + 2.0 * ar.mul(ac).mul(kernel(w[0] + w[1])).re;
-        PairFit { own: (ar.mul(krr), ac.mul(kcc)), energy: 2.0 * energy }
+        let energy = k.energy.map_or(0.0, |[diff, twice_r, twice_c, sum]| {
+            let cross = ar.mul(conj(ac)).mul(diff).re;
+            let e = k.n * (ar.norm_sqr() + ac.norm_sqr())
+                + 2.0 * cross
+                + ar.mul(ar).mul(twice_r).re
+                + ac.mul(ac).mul(twice_c).re
+                + 2.0 * ar.mul(ac).mul(sum).re;
+            2.0 * e
+        });
+        PairFit { own: (ar.mul(krr), ac.mul(kcc)), energy }
     }
 
     /// Analyses one sub-block (`x.len() == self.len`).
@@ -567,6 +606,47 @@ mod tests {
         // 40 samples: |X| ≈ A·N/2 plus a little leakage from the negative frequency.
         assert!((mag - 20_000.0).abs() < 600.0, "{mag}");
         assert!(sb.y.re[1] > 0.0);
+    }
+
+    #[test]
+    fn two_mistuned_tones_are_fitted_over_a_window_and_over_a_sub_block() {
+        // 852 Hz + 2 % and 1477 Hz − 1.5 %, 6 dB apart, on a DC offset: the
+        // fit at the true frequencies gives each bin its own tone alone —
+        // (A/2)·e^{jφ}·K(w − bin) — and the pair's energy without the DC.
+        use std::f64::consts::TAU;
+        for rate in [8000, 16000, 48000] {
+            let bank = Bank::for_rate(rate).unwrap();
+            let (r, c) = (2, 6);
+            let hz = [852.0 * 1.02, 1477.0 * 0.985];
+            let (amp, phase) = ([6000.0, 3000.0], [0.7, -2.1]);
+            let w = hz.map(|f| TAU * f / rate as f64);
+            let tone = |t: usize, n: usize| amp[t] * (w[t] * n as f64 + phase[t]).cos();
+            let x: Vec<i16> = (0..2 * bank.len).map(|n| (tone(0, n) + tone(1, n) + 400.0).round() as i16).collect();
+            let (a, b) = (bank.analyse(&x[..bank.len]), bank.analyse(&x[bank.len..]));
+            let window = a.y.join(&bank.rot, &b.y);
+            let hz32 = [hz[0] as f32, hz[1] as f32];
+            for (n, bins, mean) in [
+                (2 * bank.len, window, (a.sum + b.sum) / (2 * bank.len) as f32),
+                (bank.len, a.y, a.sum / bank.len as f32),
+            ] {
+                let with_energy = Bank::fit(&bank.pair_kernels(n, r, c, hz32, true), &bins, mean, r, c);
+                let own_only = Bank::fit(&bank.pair_kernels(n, r, c, hz32, false), &bins, mean, r, c);
+                assert_eq!(own_only.own, with_energy.own);
+                assert_eq!(own_only.energy, 0.0);
+                for (t, (got, bin)) in [(0, (with_energy.own.0, r)), (1, (with_energy.own.1, c))] {
+                    let d = w[t] - TAU * bank.freq[bin] as f64 / rate as f64;
+                    let k =
+                        (0..n).fold((0.0, 0.0), |(re, im), i| (re + (d * i as f64).cos(), im + (d * i as f64).sin()));
+                    let (h, p) = (amp[t] / 2.0, phase[t]);
+                    let want = (h * (p.cos() * k.0 - p.sin() * k.1), h * (p.cos() * k.1 + p.sin() * k.0));
+                    let err = (got.re as f64 - want.0).hypot(got.im as f64 - want.1);
+                    assert!(err < 0.01 * want.0.hypot(want.1), "{rate} Hz, n {n}, tone {t}: {got:?} vs {want:?}");
+                }
+                let exact: f64 = (0..n).map(|i| (tone(0, i) + tone(1, i)).powi(2)).sum();
+                let rel = with_energy.energy as f64 / exact - 1.0;
+                assert!(rel.abs() < 0.01, "{rate} Hz, n {n}: energy off by {rel}");
+            }
+        }
     }
 
     #[test]
