@@ -88,10 +88,11 @@ impl Tones {
 }
 
 /// The kernels K(Δ) = Σ_{k<N} e^{jΔk} for fitting two tones at given
-/// frequencies to two bins ([`Bank::pair_kernels`], [`Bank::fit`]).
+/// frequencies to two bins ([`Bank::pair_kernels`], [`PairKernels::fit`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PairKernels {
-    /// N, the samples the bins were measured over.
+    /// The bins (row, column) and N, the samples they were measured over.
+    tones: [usize; 2],
     n: f32,
     /// A constant's leakage into each bin (row, column), per unit.
     dc: [Cplx; 2],
@@ -107,7 +108,54 @@ pub(crate) struct PairKernels {
     energy: Option<[Cplx; 4]>,
 }
 
-/// Two tones fitted to their bins by [`Bank::fit`].
+impl PairKernels {
+    /// [`Bank::unmix`] for tones at the frequencies these kernels were
+    /// computed for instead of the bins' nominal ones: the two tones'
+    /// complex amplitudes are fitted to both bins with the leakage and images
+    /// at their true frequencies. Returns each bin's own tone alone, and the
+    /// pair's energy (zero if the kernels were computed without `energy`).
+    /// Mistuned tones' leakage otherwise swings the phase, and so the
+    /// per-window frequency, by up to ±1 %. `x` holds correlations over the
+    /// kernels' length of samples whose mean is `mean`.
+    pub fn fit(&self, x: &Tones, mean: f32) -> PairFit {
+        let k = self;
+        let div = |a: Cplx, b: Cplx| {
+            let d = b.norm_sqr().max(f32::MIN_POSITIVE);
+            let q = a.mul_conj(b);
+            Cplx { re: q.re / d, im: q.im / d }
+        };
+        let conj = |z: Cplx| Cplx { re: z.re, im: -z.im };
+        let dc = |a: usize| Cplx { re: mean * k.dc[a].re, im: mean * k.dc[a].im };
+        let (xr, xc) = (x.at(k.tones[0]).sub(dc(0)), x.at(k.tones[1]).sub(dc(1)));
+        // x_a = Σ_b A_b·K(w_b − bin_a) + conj(A_b)·K(−w_b − bin_a): solve the
+        // 2×2 system for the tones' amplitudes A (images from the first
+        // solution, then once more), so each bin's own tone is exact even
+        // where the pair's mutual leakage is large (5 ms sub-blocks).
+        let (krr, kcr, krc, kcc, det) = (k.krr, k.kcr, k.krc, k.kcc, k.det);
+        let solve =
+            |yr: Cplx, yc: Cplx| (div(yr.mul(kcc).sub(yc.mul(kcr)), det), div(yc.mul(krr).sub(yr.mul(krc)), det));
+        let (ar, ac) = solve(xr, xc);
+        let images = |a: usize| conj(ar).mul(k.image[a][0]).add(conj(ac).mul(k.image[a][1]));
+        let (ar, ac) = solve(xr.sub(images(0)), xc.sub(images(1)));
+        // The fitted pair's energy over the n samples, cross terms included
+        // (over 5 ms two tones a few hundred hertz apart beat by ±20 %):
+        // Σ|s|² = 2·Re Σ_{a,b} [A_a·conj(A_b)·K(w_a − w_b) + A_a·A_b·K(w_a + w_b)],
+        // where K(0) = N, K(w_c − w_r) = conj K(w_r − w_c), and the two
+        // cross terms of each sum are equal.
+        let energy = k.energy.map_or(0.0, |[diff, twice_r, twice_c, sum]| {
+            let cross = ar.mul(conj(ac)).mul(diff).re;
+            let e = k.n * (ar.norm_sqr() + ac.norm_sqr())
+                + 2.0 * cross
+                + ar.mul(ar).mul(twice_r).re
+                + ac.mul(ac).mul(twice_c).re
+                + 2.0 * ar.mul(ac).mul(sum).re;
+            2.0 * e
+        });
+        PairFit { own: (ar.mul(krr), ac.mul(kcc)), energy }
+    }
+}
+
+/// Two tones fitted to their bins by [`PairKernels::fit`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PairFit {
     /// Each bin's own tone, the other's leakage and both images removed.
@@ -244,7 +292,7 @@ impl Bank {
         (clean(r, xr, c, xc), clean(c, xc, r, xr))
     }
 
-    /// The kernels that [`Self::fit`] needs to fit tones at `hz` (row,
+    /// The kernels that [`PairKernels::fit`] needs to fit tones at `hz` (row,
     /// column) to bins `r` and `c` of correlations over `n` samples (a
     /// window, 2·len, or a sub-block, len) — computed once for every set of
     /// bins measured over the same length at the same frequencies. With
@@ -270,6 +318,7 @@ impl Bank {
         let im = |b: usize, a: usize| kernel(-w[b] - bin[a]);
         let (krr, kcr, krc, kcc) = (k(0, 0), k(1, 0), k(0, 1), k(1, 1));
         PairKernels {
+            tones: [r, c],
             n,
             dc: [kernel(-bin[0]), kernel(-bin[1])],
             krr,
@@ -280,49 +329,6 @@ impl Bank {
             image: [[im(0, 0), im(1, 0)], [im(0, 1), im(1, 1)]],
             energy: energy.then(|| [kernel(w[0] - w[1]), kernel(2.0 * w[0]), kernel(2.0 * w[1]), kernel(w[0] + w[1])]),
         }
-    }
-
-    /// [`Self::unmix`] for tones at the frequencies `k` was computed for
-    /// instead of the bins' nominal ones: the two tones' complex amplitudes
-    /// are fitted to both bins with the leakage and images at their true
-    /// frequencies; returns each bin's own tone alone, and the pair's energy
-    /// (zero unless `k` has its kernels). Mistuned tones' leakage otherwise
-    /// swings the phase, and so the per-window frequency, by up to ±1 %.
-    /// `x` holds correlations over `k`'s length of samples whose mean is `mean`.
-    pub fn fit(k: &PairKernels, x: &Tones, mean: f32, r: usize, c: usize) -> PairFit {
-        let div = |a: Cplx, b: Cplx| {
-            let d = b.norm_sqr().max(f32::MIN_POSITIVE);
-            let q = a.mul_conj(b);
-            Cplx { re: q.re / d, im: q.im / d }
-        };
-        let conj = |z: Cplx| Cplx { re: z.re, im: -z.im };
-        let dc = |a: usize| Cplx { re: mean * k.dc[a].re, im: mean * k.dc[a].im };
-        let (xr, xc) = (x.at(r).sub(dc(0)), x.at(c).sub(dc(1)));
-        // x_a = Σ_b A_b·K(w_b − bin_a) + conj(A_b)·K(−w_b − bin_a): solve the
-        // 2×2 system for the tones' amplitudes A (images from the first
-        // solution, then once more), so each bin's own tone is exact even
-        // where the pair's mutual leakage is large (5 ms sub-blocks).
-        let (krr, kcr, krc, kcc, det) = (k.krr, k.kcr, k.krc, k.kcc, k.det);
-        let solve =
-            |yr: Cplx, yc: Cplx| (div(yr.mul(kcc).sub(yc.mul(kcr)), det), div(yc.mul(krr).sub(yr.mul(krc)), det));
-        let (ar, ac) = solve(xr, xc);
-        let images = |a: usize| conj(ar).mul(k.image[a][0]).add(conj(ac).mul(k.image[a][1]));
-        let (ar, ac) = solve(xr.sub(images(0)), xc.sub(images(1)));
-        // The fitted pair's energy over the n samples, cross terms included
-        // (over 5 ms two tones a few hundred hertz apart beat by ±20 %):
-        // Σ|s|² = 2·Re Σ_{a,b} [A_a·conj(A_b)·K(w_a − w_b) + A_a·A_b·K(w_a + w_b)],
-        // where K(0) = N, K(w_c − w_r) = conj K(w_r − w_c), and the two
-        // cross terms of each sum are equal.
-        let energy = k.energy.map_or(0.0, |[diff, twice_r, twice_c, sum]| {
-            let cross = ar.mul(conj(ac)).mul(diff).re;
-            let e = k.n * (ar.norm_sqr() + ac.norm_sqr())
-                + 2.0 * cross
-                + ar.mul(ar).mul(twice_r).re
-                + ac.mul(ac).mul(twice_c).re
-                + 2.0 * ar.mul(ac).mul(sum).re;
-            2.0 * e
-        });
-        PairFit { own: (ar.mul(krr), ac.mul(kcc)), energy }
     }
 
     /// Analyses one sub-block (`x.len() == self.len`).
@@ -629,8 +635,8 @@ mod tests {
                 (2 * bank.len, window, (a.sum + b.sum) / (2 * bank.len) as f32),
                 (bank.len, a.y, a.sum / bank.len as f32),
             ] {
-                let with_energy = Bank::fit(&bank.pair_kernels(n, r, c, hz32, true), &bins, mean, r, c);
-                let own_only = Bank::fit(&bank.pair_kernels(n, r, c, hz32, false), &bins, mean, r, c);
+                let with_energy = bank.pair_kernels(n, r, c, hz32, true).fit(&bins, mean);
+                let own_only = bank.pair_kernels(n, r, c, hz32, false).fit(&bins, mean);
                 assert_eq!(own_only.own, with_energy.own);
                 assert_eq!(own_only.energy, 0.0);
                 for (t, (got, bin)) in [(0, (with_energy.own.0, r)), (1, (with_energy.own.1, c))] {

@@ -667,21 +667,21 @@ impl Detector {
         let first = [self.bank.freq[r] + h.offset[0], self.bank.freq[c] + h.offset[1]];
         let mean = (self.prev_block.sum + cur.sum) * self.limits.inv_window;
         let k = self.bank.pair_kernels(window_len, r, c, first, false);
-        let (xr, xc) = Bank::fit(&k, x, mean, r, c).own;
-        let (yr, yc) = Bank::fit(&k, &self.prev_window, self.prev_window_mean, r, c).own;
+        let (xr, xc) = k.fit(x, mean).own;
+        let (yr, yc) = k.fit(&self.prev_window, self.prev_window_mean).own;
         let offset = [self.offset_hz(xr.mul_conj(yr), r), self.offset_hz(xc.mul_conj(yc), c)];
         // The two tones' share of the energy — the pair fitted at the
         // measured frequencies, cross terms included — of the window and of
         // each sub-block; again with the background taken out (see
         // [`FLOOR_SHARE`]).
         out.hz = [self.bank.freq[r] + offset[0], self.bank.freq[c] + offset[1]];
-        let fit = Bank::fit(&self.bank.pair_kernels(window_len, r, c, out.hz, true), x, mean, r, c).energy;
+        let fit = self.bank.pair_kernels(window_len, r, c, out.hz, true).fit(x, mean).energy;
         let n = self.bank.len as f32;
         let k = self.bank.pair_kernels(self.bank.len, r, c, out.hz, true);
         let sub = |b: &SubBlock| {
             let mean = b.sum / n;
             let e = b.energy - b.sum * mean;
-            (Bank::fit(&k, &b.y, mean, r, c).energy, e)
+            (k.fit(&b.y, mean).energy, e)
         };
         let (fit_prev, e_prev) = sub(&self.prev_block);
         let (fit_cur, e_cur) = sub(cur);
