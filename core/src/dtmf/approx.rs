@@ -61,9 +61,7 @@ mod tests {
         // matters), and the axes with both signs of zero.
         let mut seed = 0x2545_F491_4F6C_DD1Du64;
         for _ in 0..2_000_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = crate::dtmf::xorshift(&mut seed);
             let (y, x) = (f32::from_bits(seed as u32), f32::from_bits((seed >> 32) as u32));
             if x.is_finite() && y.is_finite() && (x, y) != (0.0, 0.0) {
                 assert!((atan2(y, x) - y.atan2(x)).abs() < 2e-6, "{y} {x}");

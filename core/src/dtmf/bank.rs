@@ -118,33 +118,32 @@ impl PairKernels {
     /// per-window frequency, by up to ±1 %. `x` holds correlations over the
     /// kernels' length of samples whose mean is `mean`.
     pub fn fit(&self, x: &Tones, mean: f32) -> PairFit {
-        let k = self;
         let div = |a: Cplx, b: Cplx| {
             let d = b.norm_sqr().max(f32::MIN_POSITIVE);
             let q = a.mul_conj(b);
             Cplx { re: q.re / d, im: q.im / d }
         };
         let conj = |z: Cplx| Cplx { re: z.re, im: -z.im };
-        let dc = |a: usize| Cplx { re: mean * k.dc[a].re, im: mean * k.dc[a].im };
-        let (xr, xc) = (x.at(k.tones[0]).sub(dc(0)), x.at(k.tones[1]).sub(dc(1)));
+        let dc = |a: usize| Cplx { re: mean * self.dc[a].re, im: mean * self.dc[a].im };
+        let (xr, xc) = (x.at(self.tones[0]).sub(dc(0)), x.at(self.tones[1]).sub(dc(1)));
         // x_a = Σ_b A_b·K(w_b − bin_a) + conj(A_b)·K(−w_b − bin_a): solve the
         // 2×2 system for the tones' amplitudes A (images from the first
         // solution, then once more), so each bin's own tone is exact even
         // where the pair's mutual leakage is large (5 ms sub-blocks).
-        let (krr, kcr, krc, kcc, det) = (k.krr, k.kcr, k.krc, k.kcc, k.det);
+        let (krr, kcr, krc, kcc, det) = (self.krr, self.kcr, self.krc, self.kcc, self.det);
         let solve =
             |yr: Cplx, yc: Cplx| (div(yr.mul(kcc).sub(yc.mul(kcr)), det), div(yc.mul(krr).sub(yr.mul(krc)), det));
         let (ar, ac) = solve(xr, xc);
-        let images = |a: usize| conj(ar).mul(k.image[a][0]).add(conj(ac).mul(k.image[a][1]));
+        let images = |a: usize| conj(ar).mul(self.image[a][0]).add(conj(ac).mul(self.image[a][1]));
         let (ar, ac) = solve(xr.sub(images(0)), xc.sub(images(1)));
         // The fitted pair's energy over the n samples, cross terms included
         // (over 5 ms two tones a few hundred hertz apart beat by ±20 %):
         // Σ|s|² = 2·Re Σ_{a,b} [A_a·conj(A_b)·K(w_a − w_b) + A_a·A_b·K(w_a + w_b)],
         // where K(0) = N, K(w_c − w_r) = conj K(w_r − w_c), and the two
         // cross terms of each sum are equal.
-        let energy = k.energy.map_or(0.0, |[diff, twice_r, twice_c, sum]| {
+        let energy = self.energy.map_or(0.0, |[diff, twice_r, twice_c, sum]| {
             let cross = ar.mul(conj(ac)).mul(diff).re;
-            let e = k.n * (ar.norm_sqr() + ac.norm_sqr())
+            let e = self.n * (ar.norm_sqr() + ac.norm_sqr())
                 + 2.0 * cross
                 + ar.mul(ar).mul(twice_r).re
                 + ac.mul(ac).mul(twice_c).re
@@ -547,9 +546,7 @@ mod simd {
                 for round in 0..50 {
                     let x: Vec<i16> = (0..bank.len)
                         .map(|n| {
-                            seed ^= seed << 13;
-                            seed ^= seed >> 7;
-                            seed ^= seed << 17;
+                            let seed = crate::dtmf::xorshift(&mut seed);
                             match round % 3 {
                                 0 => (seed >> 48) as i16,
                                 1 => ((seed >> 52) as i16) - 2048 + (n as i16 % 7) * 300,

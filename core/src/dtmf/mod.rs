@@ -20,6 +20,16 @@ pub use generator::{ToneGenerator, amplitude_for_dbm0};
 pub use key::{COL_HZ, Key, ROW_HZ};
 pub use profile::Profile;
 
+/// Xorshift64, the dtmf tests' source of arbitrary inputs: the next value
+/// of `seed` (reproducible from the first).
+#[cfg(test)]
+fn xorshift(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
 /// Sample rates the detector supports.
 pub const SAMPLE_RATES: [u32; 3] = [8000, 16000, 48000];
 
