@@ -18,6 +18,29 @@ const FLUSH_MS: u32 = 60;
 /// Spans are remembered this long behind the analysis head (at least the
 /// look-ahead); older positions count as unknown and are masked.
 const HISTORY_MS: u32 = 1000;
+/// Packets remembered to tell a true duplicate (same timestamp, length and
+/// samples) from other audio claiming the same place.
+const RECENT_PACKETS: usize = 8;
+
+/// A packet's place and a digest of its samples (FNV-1a, 64 bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Seen {
+    ts: u32,
+    len: u32,
+    digest: u64,
+}
+
+impl Seen {
+    fn of<C: Code>(frame: &[C], ts: u32) -> Seen {
+        let mut h: u64 = 0xCBF2_9CE4_8422_2325;
+        for c in frame {
+            for b in c.store().to_le_bytes() {
+                h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3);
+            }
+        }
+        Seen { ts, len: frame.len() as u32, digest: h }
+    }
+}
 
 /// Positions in the events count samples from the first packet's timestamp
 /// (wrapping below it for audio numbered before the first packet).
@@ -42,9 +65,12 @@ fn rebase(e: MaskerEvent) -> MaskerEvent {
 /// With a jitter buffer at least [`super::ZERO_LEAK_LOOKAHEAD_MS`] deep, a
 /// key is masked from 2 ms before its first sample and nothing is delayed.
 /// Robustness, all without leaking:
-/// * duplicates and packets that arrive after their place was passed are
-///   ignored by the analysis; a late packet's place was a gap, so it is
-///   masked at playout anyway;
+/// * a true duplicate (the same timestamp, length and samples as one of the
+///   last few packets) is ignored by the analysis; a packet that arrives
+///   after its place was passed was a gap there, so it is masked at playout
+///   anyway; any *other* audio claiming a place already analysed (a second
+///   source on the same timestamps, an injected packet) makes that place
+///   masked — what was not analysed is never played out as it came;
 /// * a gap (loss) is analysed as silence and masked at playout, whatever
 ///   the host conceals it with, since nothing about it is known;
 /// * audio never analysed (played before it was analysed, before the first
@@ -66,6 +92,9 @@ pub struct TwoPhaseMasker {
     history: u64,
     max_gap: u64,
     flush: u64,
+    /// The last packets analysed, to recognise true duplicates.
+    recent: Box<[Seen; RECENT_PACKETS]>,
+    next_recent: usize,
 }
 
 impl TwoPhaseMasker {
@@ -84,6 +113,8 @@ impl TwoPhaseMasker {
             history: config.ms_to_samples(history_ms) as u64,
             max_gap: config.ms_to_samples(MAX_FILLED_GAP_MS) as u64,
             flush: flush as u64,
+            recent: Box::new([Seen::default(); RECENT_PACKETS]),
+            next_recent: 0,
         })
     }
 
@@ -160,6 +191,10 @@ impl TwoPhaseMasker {
         if frame.is_empty() {
             return;
         }
+        let seen = Seen::of(frame, ts);
+        let duplicate = self.recent.contains(&seen);
+        self.recent[self.next_recent] = seen;
+        self.next_recent = (self.next_recent + 1) % RECENT_PACKETS;
         let Some(p) = self.position(ts) else {
             self.head = Some((ts, ORIGIN));
             self.analyser.offset = ORIGIN;
@@ -171,7 +206,12 @@ impl TwoPhaseMasker {
         let (mut p, mut end) = (p, p + frame.len() as u64);
         if end <= h {
             if h - p <= self.max_gap {
-                return; // a duplicate, or too late: its place is a gap span already
+                // A duplicate, or too late (its place is a gap span
+                // already) — or other audio on the same place: masked.
+                if !duplicate {
+                    self.analyser.spans.gap(p.max(self.known_from), end);
+                }
+                return;
             }
             // Far behind the analysis: the timestamps were reset (a new
             // source). End what was sounding and go on from the head; audio
@@ -181,6 +221,10 @@ impl TwoPhaseMasker {
             h += self.flush;
             self.head = Some((ts, h));
             (p, end) = (h, h + frame.len() as u64);
+        }
+        if p < h && !duplicate {
+            // Partly over audio analysed already: that part is unknown.
+            self.analyser.spans.gap(p.max(self.known_from), h);
         }
         let new = if p < h { &frame[(h - p) as usize..] } else { frame };
         if p > h {

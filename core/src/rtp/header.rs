@@ -54,6 +54,20 @@ impl RtpHeader {
     /// [`RtpError`] when the packet is too short, not version 2, or its
     /// CSRC list, extension or padding do not fit.
     pub fn parse(packet: &[u8]) -> Result<RtpHeader, RtpError> {
+        RtpHeader::parse_with(packet, false)
+    }
+
+    /// Parses the header as [`RtpHeader::parse`] does, except that a zero
+    /// padding count reads as no padding. For recognising a stream only:
+    /// such a packet is still malformed, and fails closed where it is handled.
+    ///
+    /// # Errors
+    /// As [`RtpHeader::parse`], bar the zero padding count.
+    pub fn parse_lenient(packet: &[u8]) -> Result<RtpHeader, RtpError> {
+        RtpHeader::parse_with(packet, true)
+    }
+
+    fn parse_with(packet: &[u8], zero_pad_ok: bool) -> Result<RtpHeader, RtpError> {
         if packet.len() < 12 {
             return Err(RtpError::TooShort(packet.len()));
         }
@@ -81,10 +95,13 @@ impl RtpHeader {
         let mut end = packet.len();
         if padding {
             let count = packet[end - 1];
-            if count == 0 || count as usize > end - offset {
+            if count == 0 && zero_pad_ok {
+                // read as no padding
+            } else if count == 0 || count as usize > end - offset {
                 return Err(RtpError::Padding(count));
+            } else {
+                end -= count as usize;
             }
-            end -= count as usize;
         }
         Ok(RtpHeader {
             padding,
@@ -149,6 +166,9 @@ mod tests {
         let mut zero = packet(0xA0, 0, &[], &[1, 2], 0);
         *zero.last_mut().unwrap() = 0;
         assert_eq!(RtpHeader::parse(&zero), Err(RtpError::Padding(0)));
+        let lenient = RtpHeader::parse_lenient(&zero).unwrap();
+        assert_eq!((lenient.payload_offset, lenient.payload_len), (12, 2));
+        assert_eq!(RtpHeader::parse_lenient(&bad), Err(RtpError::Padding(7)));
         for n in 0..64 {
             let _ = RtpHeader::parse(&p[..n.min(p.len())]);
         }

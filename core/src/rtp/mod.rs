@@ -4,11 +4,13 @@
 //! whole stream in place (G.711 payloads through the masker, events
 //! rewritten or dropped, each key press reported once).
 
+mod control;
 mod event;
 mod header;
 mod sip_info;
 mod stream;
 
+pub use control::{Control, recognise};
 pub(crate) use event::newer;
 pub use event::{EventKey, EventTracker, TelephoneEvent, event_key, neutralise};
 pub use header::{RtpError, RtpHeader};

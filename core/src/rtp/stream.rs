@@ -128,12 +128,27 @@ pub enum Verdict {
     Drop,
     /// Its payload type is neither G.711, comfort noise nor the event type:
     /// cardveil cannot inspect it. Zero leak means not forwarding it (later
-    /// sequence numbers are renumbered as for a drop).
+    /// sequence numbers are renumbered as for a drop) — or, on a stream set
+    /// to [`RtpStream::keep_unknown_blanked`], keeping it with its payload zeroed.
     Unknown(u8),
 }
 
 /// Presses remembered for deduplication.
 const RECENT: usize = 4;
+/// Consecutive, continuous packets a new SSRC must send before a
+/// delay-line stream follows it (one stray packet cannot take over).
+const SSRC_TAKEOVER: u8 = 3;
+/// A timestamp further behind the expected one than this is a reset
+/// (a new numbering), not a duplicate: 1 s at 8 kHz.
+const MAX_BEHIND: i32 = 8000;
+
+/// The audio source a delay-line stream follows: its SSRC and the RTP
+/// timestamp of the next sample expected from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Source {
+    ssrc: u32,
+    next: u32,
+}
 /// Two sightings of a key overlapping within this many ms are one press.
 const SAME_PRESS_SLACK_MS: u64 = 30;
 
@@ -176,6 +191,13 @@ pub struct RtpStream {
     recent: [Option<(Key, u64, u64)>; RECENT],
     next: usize,
     slack: u64,
+    /// The source followed (delay-line streams), and a new SSRC with the
+    /// continuous packets it has sent so far.
+    source: Option<Source>,
+    challenger: Option<(Source, u8)>,
+    /// Whether packets of payload types cardveil cannot inspect stay in
+    /// the stream with their payload zeroed (see [`RtpStream::keep_unknown_blanked`]).
+    keep_unknown: bool,
 }
 
 impl RtpStream {
@@ -207,12 +229,21 @@ impl RtpStream {
             recent: [None; RECENT],
             next: 0,
             slack: SAME_PRESS_SLACK_MS * 8,
+            source: None,
+            challenger: None,
+            keep_unknown: false,
         })
     }
 
     /// Scrubs one packet in place (delay-line streams): G.711 payloads are
     /// masked (delayed by the look-ahead), events rewritten or dropped,
     /// sequence numbers renumbered over dropped events.
+    ///
+    /// The delay line takes audio in arrival order, so audio that does not
+    /// continue the stream is dropped before it reaches the masker: a
+    /// packet of the followed SSRC whose timestamps were sent already (a
+    /// duplicate, a late or an injected packet), and packets of another
+    /// SSRC until it has sent a few continuous packets in a row.
     ///
     /// # Errors
     /// [`Error::Rtp`] if the packet is not RTP (forward nothing);
@@ -223,6 +254,9 @@ impl RtpStream {
             return Err(Error::WrongApi("two-phase (analyse/playout)"));
         };
         if let Some(l) = law(h.payload_type) {
+            if !admit(&mut self.source, &mut self.challenger, &h) {
+                return Ok(self.renumber(packet, &h, Verdict::Drop));
+            }
             m.switch_law(l);
             let mut ended = Ended::default();
             m.process_g711(h.payload_mut(packet), ended.sink(on))?;
@@ -282,6 +316,14 @@ impl RtpStream {
             plain(h.payload_type)
         };
         Ok(self.renumber(packet, &h, verdict))
+    }
+
+    /// From now on a packet of a payload type cardveil cannot inspect
+    /// ([`Verdict::Unknown`]) keeps its place — its payload zeroed in place,
+    /// its sequence number in line with the forwarded ones — instead of
+    /// leaving the stream; for a capture, whose records stay where they are.
+    pub fn keep_unknown_blanked(&mut self) {
+        self.keep_unknown = true;
     }
 
     /// Samples of the stream's audio clock reached so far (the clock of the
@@ -345,8 +387,14 @@ impl RtpStream {
     /// Sequence numbers of forwarded packets close the gaps of the ones not
     /// forwarded (dropped events, payloads that cannot be inspected).
     fn renumber(&mut self, packet: &mut [u8], h: &RtpHeader, verdict: Verdict) -> Verdict {
+        if let Verdict::Unknown(_) = verdict
+            && self.keep_unknown
+        {
+            h.payload_mut(packet).fill(0);
+        }
         match verdict {
-            Verdict::Drop | Verdict::Unknown(_) => self.dropped = self.dropped.wrapping_add(1),
+            Verdict::Drop => self.dropped = self.dropped.wrapping_add(1),
+            Verdict::Unknown(_) if !self.keep_unknown => self.dropped = self.dropped.wrapping_add(1),
             _ if self.dropped != 0 => {
                 packet[2..4].copy_from_slice(&h.sequence.wrapping_sub(self.dropped).to_be_bytes());
             }
@@ -395,6 +443,41 @@ impl Ended {
             MaskerEvent::Key(_) => {}
         }
     }
+}
+
+/// Whether a delay-line stream's G.711 packet continues the audio it
+/// follows (see [`RtpStream::process`]); moves the expected timestamp on.
+fn admit(source: &mut Option<Source>, challenger: &mut Option<(Source, u8)>, h: &RtpHeader) -> bool {
+    let next = h.timestamp.wrapping_add(h.payload_len as u32);
+    let Some(s) = source else {
+        *source = Some(Source { ssrc: h.ssrc, next });
+        return true;
+    };
+    if h.ssrc == s.ssrc {
+        let behind = h.timestamp.wrapping_sub(s.next) as i32;
+        if behind >= 0 {
+            // On time, or after a gap (loss, silence suppression).
+            *challenger = None;
+            s.next = next;
+            return true;
+        }
+        if behind >= -MAX_BEHIND {
+            return false; // its place was played out already
+        }
+        // Far behind: a new numbering of the same source, followed only
+        // once it goes on (as a new SSRC is).
+    }
+    let count = match challenger {
+        Some((c, n)) if c.ssrc == h.ssrc && c.next == h.timestamp => *n + 1,
+        _ => 1,
+    };
+    if count >= SSRC_TAKEOVER {
+        *source = Some(Source { ssrc: h.ssrc, next });
+        *challenger = None;
+        return true;
+    }
+    *challenger = Some((Source { ssrc: h.ssrc, next }, count));
+    false
 }
 
 /// Comfort noise passes; anything else is unknown.
@@ -696,5 +779,108 @@ mod tests {
         assert_eq!(s.process(&mut alaw, &mut |_| {}).unwrap(), Verdict::Forward);
         assert_eq!(EventAction::from_name("drop"), Some(EventAction::Drop));
         assert_eq!(EventAction::from_name("mute"), None);
+    }
+
+    fn with_ssrc(mut p: Vec<u8>, ssrc: u32) -> Vec<u8> {
+        p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn a_delay_line_stream_follows_one_source_in_order() {
+        let mut s = RtpStream::new(RtpStreamConfig::default()).unwrap();
+        let mut verdict = |p: Vec<u8>| s.process(&mut p.clone(), &mut |_| {}).unwrap();
+        let quiet = [0xFFu8; 160];
+        assert_eq!(verdict(rtp(PT_PCMU, 1, 1000, &quiet)), Verdict::Forward);
+        // A duplicate, a one-sample packet on a place already sent, and a
+        // late packet: dropped before the masker.
+        assert_eq!(verdict(rtp(PT_PCMU, 1, 1000, &quiet)), Verdict::Drop);
+        assert_eq!(verdict(rtp(PT_PCMU, 9, 1159, &quiet[..1])), Verdict::Drop);
+        assert_eq!(verdict(rtp(PT_PCMU, 2, 1160, &quiet)), Verdict::Forward);
+        assert_eq!(verdict(rtp(PT_PCMU, 0, 840, &quiet)), Verdict::Drop);
+        // After a gap (loss, silence suppression) it goes on.
+        assert_eq!(verdict(rtp(PT_PCMU, 5, 1960, &quiet)), Verdict::Forward);
+        // Another SSRC: dropped until it has sent three continuous packets;
+        // interleaved with the followed source, it never takes over.
+        for i in 0..4u32 {
+            assert_eq!(verdict(with_ssrc(rtp(PT_PCMU, 20, 50_000 + i, &quiet[..1]), 99)), Verdict::Drop);
+            assert_eq!(verdict(rtp(PT_PCMU, 6, 2120 + 160 * i, &quiet)), Verdict::Forward);
+        }
+        for (i, want) in [Verdict::Drop, Verdict::Drop, Verdict::Forward, Verdict::Forward].into_iter().enumerate() {
+            let p = with_ssrc(rtp(PT_PCMU, 30 + i as u16, 90_000 + 160 * i as u32, &quiet), 77);
+            assert_eq!(verdict(p), want, "packet {i} of the new SSRC");
+        }
+        // The old one is now the stranger.
+        assert_eq!(verdict(rtp(PT_PCMU, 10, 2760, &quiet)), Verdict::Drop);
+        // Far behind (a new numbering of the same SSRC): followed once it goes on.
+        let again = |i: u32| with_ssrc(rtp(PT_PCMU, 40, 10 + 160 * i, &quiet), 77);
+        assert_eq!(
+            (verdict(again(0)), verdict(again(1)), verdict(again(2))),
+            (Verdict::Drop, Verdict::Drop, Verdict::Forward)
+        );
+    }
+
+    #[test]
+    fn interleaved_one_sample_packets_do_not_unmask_a_key() {
+        let (audio, _) = keyed(PAN);
+        for mode in 0..3 {
+            let mut s = RtpStream::new(RtpStreamConfig::default()).unwrap();
+            let mut out = Vec::new();
+            for (i, c) in audio.chunks(160).enumerate() {
+                let ts = (i * 160) as u32;
+                let extra = match mode {
+                    0 => rtp(PT_PCMU, 0, ts + 160, &c[..1]),
+                    1 => rtp(PT_PCMU, 0, ts + 159, &c[..1]),
+                    _ => with_ssrc(rtp(PT_PCMU, 0, ts + 160, &c[..1]), 9),
+                };
+                for mut p in [rtp(PT_PCMU, 0, ts, c), extra] {
+                    if s.process(&mut p, &mut |_| {}).unwrap() == Verdict::Forward {
+                        out.extend_from_slice(payload_of(&p));
+                    }
+                }
+            }
+            assert_eq!(keys_in(&out), 0, "mode {mode}");
+        }
+    }
+
+    #[test]
+    fn a_capture_keeps_uninspectable_packets_blanked_in_line() {
+        let mut s = RtpStream::new_two_phase(RtpStreamConfig::default()).unwrap();
+        s.keep_unknown_blanked();
+        let mut g722 = rtp(9, 7, 0, &[0x5A; 160]);
+        s.analyse(&g722, &mut |_| {}).unwrap();
+        assert_eq!(s.playout(&mut g722).unwrap(), Verdict::Unknown(9));
+        assert!(payload_of(&g722).iter().all(|&b| b == 0), "payload zeroed");
+        let mut next = rtp(PT_PCMU, 8, 160, &[0xFF; 160]);
+        s.analyse(&next, &mut |_| {}).unwrap();
+        assert_eq!(s.playout(&mut next).unwrap(), Verdict::Forward);
+        assert_eq!(u16::from_be_bytes([next[2], next[3]]), 8, "not renumbered: the blanked packet kept its place");
+    }
+
+    #[test]
+    fn two_phase_masks_other_audio_claiming_an_analysed_place() {
+        let (audio, _) = keyed(PAN);
+        let quiet = vec![0xFFu8; audio.len()];
+        let mut s = RtpStream::new_two_phase(RtpStreamConfig::default()).unwrap();
+        // A second source with the same timestamps: its keyed audio arrives
+        // after the quiet audio of the first; a true duplicate is not masked.
+        let mut out = Vec::new();
+        let mut dup_out = Vec::new();
+        for (i, (q, k)) in quiet.chunks(160).zip(audio.chunks(160)).enumerate() {
+            let ts = (i * 160) as u32;
+            let (mut a, mut b, mut d) =
+                (rtp(PT_PCMU, 0, ts, q), with_ssrc(rtp(PT_PCMU, 0, ts, k), 5), rtp(PT_PCMU, 0, ts, q));
+            s.analyse(&a, &mut |_| {}).unwrap();
+            s.analyse(&d, &mut |_| {}).unwrap();
+            s.analyse(&b, &mut |_| {}).unwrap();
+            for p in [&mut a, &mut d, &mut b] {
+                assert_eq!(s.playout(p).unwrap(), Verdict::Forward);
+            }
+            out.extend_from_slice(payload_of(&b));
+            dup_out.extend_from_slice(payload_of(&d));
+        }
+        assert_eq!(keys_in(&audio), 16);
+        assert_eq!(keys_in(&out), 0, "the second source's keys never pass");
+        assert!(out.iter().all(|&c| c == 0xFF), "its place is masked (silence)");
     }
 }
