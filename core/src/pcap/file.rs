@@ -27,6 +27,9 @@ pub enum PcapError {
         "unsupported link type {0} (supported: 0 BSD loopback, 1 Ethernet, 101 raw IP, 113 Linux cooked, 276 Linux cooked v2)"
     )]
     LinkType(u32),
+    /// The scrubbing settings cannot be used (a masker configuration error).
+    #[error("invalid scrubbing settings: {0}")]
+    Settings(String),
 }
 
 /// One record: its header fields and where its bytes are.

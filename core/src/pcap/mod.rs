@@ -2,16 +2,21 @@
 //! built on [`scrub`]): every RTP stream of the capture. G.711 audio (PT 0, 8) is masked where it carries key
 //! tones (two-phase: the capture is read ahead, so nothing is delayed),
 //! telephone-events are neutralised to one fixed code (or dropped, the
-//! sequence numbers renumbered), SIP INFO DTMF bodies are rewritten; every
-//! other packet is copied unchanged, and UDP checksums follow the payloads.
+//! sequence numbers renumbered), SIP INFO DTMF bodies are rewritten, and
+//! UDP checksums follow the payloads.
 //!
-//! RTP is recognised by heuristics — UDP between unprivileged ports other
-//! than SIP's, RTP version 2, payload type G.711, comfort noise or the
-//! telephone-event type, and a second packet of the same source with a
-//! nearby sequence number (or one well-formed DTMF event) — or by
-//! `--rtp-port` (any payload type). Once a
-//! stream is found, packets of payload types cardveil cannot inspect are
-//! dropped from it (zero leak), comfort noise kept.
+//! Fail closed: a stream is a UDP 5-tuple (its SSRC and sequence numbers
+//! may do anything). Every datagram that parses as RTP with a G.711 payload
+//! type starts one, whatever its ports; so does a well-formed DTMF
+//! telephone-event, and comfort noise between unprivileged ports other
+//! than SIP's; `--rtp-port` forces any datagram to or from a port to be
+//! one. Once a stream exists, every datagram of its 5-tuple is either
+//! inspected (G.711, telephone-events, comfort noise), recognised as RTCP,
+//! STUN or DTLS and kept as it is, or **blanked in place**: the record
+//! stays, its length unchanged, the bytes cardveil could not inspect
+//! zeroed (an RTP payload of another payload type, or the whole UDP
+//! payload of a datagram that does not parse) and the checksum fixed.
+//! UDP datagrams of no stream are copied unchanged.
 
 pub mod file;
 pub mod net;
@@ -22,7 +27,7 @@ use std::net::SocketAddr;
 use crate::dtmf::Key;
 use crate::rtp::{
     DEFAULT_FIXED_EVENT, EventAction, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream, RtpStreamConfig,
-    StreamEvent, Verdict, event_key, newer, rewrite_message, scrub_message_in_place,
+    StreamEvent, Verdict, event_key, newer, recognise, rewrite_message, scrub_message_in_place,
 };
 
 pub use file::PcapError;
@@ -48,7 +53,7 @@ pub struct StreamSummary {
     pub src: SocketAddr,
     /// Receiver.
     pub dst: SocketAddr,
-    /// Synchronisation source.
+    /// Synchronisation source of its first RTP packet (0 if none parsed).
     pub ssrc: u32,
     /// Packets seen.
     pub packets: usize,
@@ -58,8 +63,11 @@ pub struct StreamSummary {
     pub events: usize,
     /// Key presses found (in band or as events, each once).
     pub keys: usize,
-    /// Packets left out of the output (dropped events, uninspectable payloads).
+    /// Packets left out of the output (dropped telephone-events).
     pub dropped: usize,
+    /// Packets kept with what cardveil could not inspect zeroed (other
+    /// payload types, datagrams that do not parse as RTP, RTCP, STUN or DTLS).
+    pub blanked: usize,
 }
 
 /// What scrubbing reports; never a key.
@@ -105,15 +113,74 @@ pub struct Scrubbed {
     pub packets_out: usize,
 }
 
+/// Bytes of the libpcap global header, copied to the output as they are.
+const GLOBAL_HEADER: usize = 24;
+
 struct Stream {
     summary: StreamSummary,
     rtp: RtpStream,
-    /// Packets analysed, waiting for the analysis to run far enough ahead.
+    /// Packets analysed, waiting for the analysis to run far enough ahead:
+    /// record number, datagram, RTP timestamp the packet's audio ends at.
     pending: VecDeque<(usize, Udp, u32)>,
     /// RTP timestamp the analysis has reached.
     head: Option<u32>,
-    last_seq: u16,
-    confirmed: bool,
+}
+
+impl Stream {
+    fn new(n: usize, udp: &Udp, ssrc: u32, config: RtpStreamConfig) -> Result<Stream, PcapError> {
+        Ok(Stream {
+            summary: StreamSummary {
+                stream: n,
+                src: udp.src,
+                dst: udp.dst,
+                ssrc,
+                packets: 0,
+                audio: 0,
+                events: 0,
+                keys: 0,
+                dropped: 0,
+                blanked: 0,
+            },
+            rtp: {
+                let mut rtp = RtpStream::new_two_phase(config).map_err(|e| PcapError::Settings(e.to_string()))?;
+                rtp.keep_unknown_blanked();
+                rtp
+            },
+            pending: VecDeque::new(),
+            head: None,
+        })
+    }
+}
+
+/// The capture's streams, found by their 5-tuple.
+struct Streams {
+    list: Vec<Stream>,
+    index: HashMap<(SocketAddr, SocketAddr), usize>,
+    config: RtpStreamConfig,
+}
+
+impl Streams {
+    /// The stream `udp` belongs to: an existing one, or a new one if its
+    /// first RTP packet `h` (if it parsed) starts one (see the module docs).
+    fn classify(
+        &mut self,
+        udp: &Udp,
+        h: Option<&RtpHeader>,
+        payload: &[u8],
+        forced: bool,
+    ) -> Result<Option<usize>, PcapError> {
+        if let Some(&n) = self.index.get(&(udp.src, udp.dst)) {
+            return Ok(Some(n));
+        }
+        let starts = forced || h.is_some_and(|h| starts_stream(udp, h, payload, self.config.event_payload_type));
+        if !starts {
+            return Ok(None);
+        }
+        let n = self.list.len();
+        self.list.push(Stream::new(n, udp, h.map_or(0, |h| h.ssrc), self.config)?);
+        self.index.insert((udp.src, udp.dst), n);
+        Ok(Some(n))
+    }
 }
 
 /// Scrubs a libpcap capture held in memory (see the module docs).
@@ -125,9 +192,8 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
     let mut buf = input.to_vec();
     let mut replaced: HashMap<usize, Vec<u8>> = HashMap::new();
     let mut dropped = vec![false; capture.records.len()];
-    let mut streams: Vec<Stream> = Vec::new();
-    let mut index: HashMap<(SocketAddr, SocketAddr, u32), usize> = HashMap::new();
     let config = options.stream;
+    let mut streams = Streams { list: Vec::new(), index: HashMap::new(), config };
     let lag = (config.masker.lookahead_ms.max(1) * 8) as i32;
     let fixed_key = fixed_key(config.event_action);
 
@@ -152,50 +218,21 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
             }
             continue;
         }
-        let Ok(h) = RtpHeader::parse(payload) else { continue };
+        let header = RtpHeader::parse(payload).ok();
         let forced = options.rtp_ports.iter().any(|&p| p == udp.src.port() || p == udp.dst.port());
-        let key = (udp.src, udp.dst, h.ssrc);
-        // A stream once found takes all its packets (a payload type it
-        // cannot inspect is then dropped, not passed).
-        let n = match index.get(&key) {
-            Some(&n) => n,
-            None if !forced && !looks_like_rtp(&udp, h.payload_type, config.event_payload_type) => continue,
-            None => {
-                let Ok(rtp) = RtpStream::new_two_phase(config) else { continue };
-                let n = streams.len();
-                streams.push(Stream {
-                    summary: StreamSummary {
-                        stream: n,
-                        src: udp.src,
-                        dst: udp.dst,
-                        ssrc: h.ssrc,
-                        packets: 0,
-                        audio: 0,
-                        events: 0,
-                        keys: 0,
-                        dropped: 0,
-                    },
-                    rtp,
-                    pending: VecDeque::new(),
-                    head: None,
-                    last_seq: h.sequence.wrapping_sub(1),
-                    confirmed: forced,
-                });
-                index.insert(key, n);
-                n
-            }
-        };
-        let s = &mut streams[n];
-        let gap = h.sequence.wrapping_sub(s.last_seq);
-        // A second packet with a nearby sequence number confirms a stream;
-        // so does one well-formed DTMF telephone-event (a lone event packet
-        // must not pass unscrubbed).
-        let dtmf_event = h.payload_type == config.event_payload_type
-            && h.payload_len % 4 == 0
-            && h.payload(payload).first().is_some_and(|&code| code < 16);
-        s.confirmed |= dtmf_event || s.summary.packets > 0 && (1..=10).contains(&gap);
-        s.last_seq = h.sequence;
+        // A zero padding count is malformed, but it does not hide a stream.
+        let seen = header.or_else(|| RtpHeader::parse_lenient(payload).ok());
+        let Some(n) = streams.classify(&udp, seen.as_ref(), payload, forced)? else { continue };
+        let s = &mut streams.list[n];
         s.summary.packets += 1;
+        let Some(h) = header else {
+            // Not RTP: kept only if it is RTCP, STUN or DTLS.
+            if recognise(payload).is_none() {
+                blank(&mut buf[record.data.clone()], &udp, 0);
+                s.summary.blanked += 1;
+            }
+            continue;
+        };
         let audio = matches!(h.payload_type, PT_PCMU | PT_PCMA);
         s.summary.audio += audio as usize;
         s.summary.events += (h.payload_type == config.event_payload_type) as usize;
@@ -205,31 +242,38 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
             s.head = Some(end);
         }
         s.pending.push_back((i, udp, end));
-        if s.confirmed {
-            let head = s.head.unwrap_or(end);
-            while let Some((_, _, e)) = s.pending.front() {
-                if (head.wrapping_sub(*e) as i32) < lag {
-                    break;
-                }
-                let (j, u, _) = s.pending.pop_front().expect("front exists");
-                playout(s, &mut buf, &capture.records[j], j, &u, &mut dropped);
+        let head = s.head.unwrap_or(end);
+        while let Some((_, _, e)) = s.pending.front() {
+            if (head.wrapping_sub(*e) as i32) < lag {
+                break;
             }
+            let (j, u, _) = s.pending.pop_front().expect("front exists");
+            playout(s, &mut buf, &capture.records[j], j, &u, &mut dropped);
         }
     }
-    for s in &mut streams {
+    for s in &mut streams.list {
         s.rtp.finish(&mut |e| report(&mut s.summary, e, on));
-        if s.confirmed {
-            while let Some((j, u, _)) = s.pending.pop_front() {
-                playout(s, &mut buf, &capture.records[j], j, &u, &mut dropped);
-            }
+        while let Some((j, u, _)) = s.pending.pop_front() {
+            playout(s, &mut buf, &capture.records[j], j, &u, &mut dropped);
         }
     }
-    for s in streams.iter().filter(|s| s.confirmed) {
+    for s in &streams.list {
         on(PcapEvent::Stream(s.summary.clone()));
     }
+    Ok(write_file(input, &capture, &buf, &replaced, &dropped))
+}
 
+/// The output capture: the global header, then every record not dropped
+/// (the rewritten SIP INFO ones with their new lengths).
+fn write_file(
+    input: &[u8],
+    capture: &Capture,
+    buf: &[u8],
+    replaced: &HashMap<usize, Vec<u8>>,
+    dropped: &[bool],
+) -> Scrubbed {
     let mut file = Vec::with_capacity(buf.len());
-    file.extend_from_slice(&input[..24]);
+    file.extend_from_slice(&input[..GLOBAL_HEADER]);
     let mut packets_out = 0;
     for (i, r) in capture.records.iter().enumerate() {
         if dropped[i] {
@@ -248,7 +292,15 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
             }
         }
     }
-    Ok(Scrubbed { file, packets_in: capture.records.len(), packets_out })
+    Scrubbed { file, packets_in: capture.records.len(), packets_out }
+}
+
+/// Zeroes a datagram's payload from `from` bytes in, and fixes its checksum.
+fn blank(frame: &mut [u8], u: &Udp, from: usize) {
+    let payload = &mut frame[u.payload.clone()];
+    let from = from.min(payload.len());
+    payload[from..].fill(0);
+    net::fix_checksum(frame, u);
 }
 
 /// The key SIP INFO bodies are rewritten to: the fixed event's key, or `D`.
@@ -260,10 +312,19 @@ fn fixed_key(action: EventAction) -> Key {
     event_key(code).expect("a DTMF code")
 }
 
-/// Unprivileged ports other than SIP's, and a payload type cardveil scrubs.
-fn looks_like_rtp(udp: &Udp, pt: u8, event_pt: u8) -> bool {
+/// Whether a datagram that is not yet part of a stream starts one: G.711
+/// on any ports, a well-formed DTMF telephone-event on any ports (it
+/// carries a key), comfort noise between unprivileged ports other than SIP's.
+fn starts_stream(udp: &Udp, h: &RtpHeader, payload: &[u8], event_pt: u8) -> bool {
     let port_ok = |p: u16| p >= 1024 && p != 5060 && p != 5061;
-    port_ok(udp.src.port()) && port_ok(udp.dst.port()) && (matches!(pt, PT_PCMU | PT_PCMA | PT_CN) || pt == event_pt)
+    match h.payload_type {
+        PT_PCMU | PT_PCMA => true,
+        pt if pt == event_pt => {
+            h.payload_len.is_multiple_of(4) && h.payload(payload).first().is_some_and(|&code| code < 16)
+        }
+        PT_CN => port_ok(udp.src.port()) && port_ok(udp.dst.port()),
+        _ => false,
+    }
 }
 
 fn report(summary: &mut StreamSummary, e: StreamEvent, on: &mut dyn FnMut(PcapEvent)) {
@@ -278,7 +339,8 @@ fn report(summary: &mut StreamSummary, e: StreamEvent, on: &mut dyn FnMut(PcapEv
     }
 }
 
-/// Rewrites one packet of a stream in the output buffer.
+/// Rewrites one packet of a stream in the output buffer: G.711 masked,
+/// events rewritten (or dropped), other payload types blanked.
 fn playout(s: &mut Stream, buf: &mut [u8], r: &Record, j: usize, u: &Udp, dropped: &mut [bool]) {
     let frame = &mut buf[r.data.clone()];
     let before = frame[u.payload.clone()].to_vec();
@@ -288,10 +350,20 @@ fn playout(s: &mut Stream, buf: &mut [u8], r: &Record, j: usize, u: &Udp, droppe
                 net::fix_checksum(frame, u);
             }
         }
-        Ok(Verdict::Drop | Verdict::Unknown(_)) => {
+        Ok(Verdict::Drop) => {
             dropped[j] = true;
             s.summary.dropped += 1;
         }
-        Err(_) => {} // not parseable as RTP after all: left as it was
+        Ok(Verdict::Unknown(_)) => {
+            // Kept in place (the stream's numbering stays whole), its
+            // payload zeroed by the stream: only the RTP header remains.
+            net::fix_checksum(frame, u);
+            s.summary.blanked += 1;
+        }
+        // Parsed at analysis; cannot fail now — but if it did, nothing passes.
+        Err(_) => {
+            blank(frame, u, 0);
+            s.summary.blanked += 1;
+        }
     }
 }

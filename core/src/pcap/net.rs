@@ -2,6 +2,13 @@
 //! with VLAN tags, Linux cooked v1/v2, raw IP, BSD loopback), IPv4 and
 //! IPv6 (extension headers walked; fragments left alone), and the UDP
 //! checksum recomputed after a payload changes.
+//!
+//! Lengths are read leniently where real captures get them wrong, so a
+//! datagram is never passed over (and copied unscrubbed) for a length: an
+//! IPv4 total length of 0 or shorter than its headers (what a capture on
+//! the sending host shows under segmentation offload), an IPv6 payload
+//! length of 0, and a UDP length of 0 or beyond the IP datagram all mean
+//! "up to the end of what the IP datagram holds".
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
@@ -9,6 +16,8 @@ use std::ops::Range;
 const IPV4: u16 = 0x0800;
 const IPV6: u16 = 0x86DD;
 const UDP: u8 = 17;
+/// Bytes of a UDP header.
+const UDP_HEADER: usize = 8;
 
 /// Where a frame's UDP datagram is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +93,10 @@ fn ipv4(frame: &[u8], at: usize) -> Option<Udp> {
     let total = be16(h, 2)? as usize;
     let src = IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15]));
     let dst = IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19]));
-    udp(frame, at, false, at + ihl, at + total.max(ihl), src, dst)
+    // Too short for its own headers (0 under segmentation offload): the
+    // datagram runs to the end of the frame.
+    let end = if total < ihl + UDP_HEADER { frame.len().max(at + ihl) } else { at + total };
+    udp(frame, at, false, at + ihl, end, src, dst)
 }
 
 fn ipv6(frame: &[u8], at: usize) -> Option<Udp> {
@@ -92,7 +104,11 @@ fn ipv6(frame: &[u8], at: usize) -> Option<Udp> {
     if h[0] >> 4 != 6 {
         return None;
     }
-    let end = at + 40 + be16(h, 4)? as usize;
+    // A payload length of 0 (jumbograms, offload): to the end of the frame.
+    let end = match be16(h, 4)? as usize {
+        0 => frame.len().max(at + 40),
+        n => at + 40 + n,
+    };
     let addr = |o: usize| {
         let mut a = [0u8; 16];
         a.copy_from_slice(&h[o..o + 16]);
@@ -112,12 +128,14 @@ fn ipv6(frame: &[u8], at: usize) -> Option<Udp> {
 }
 
 fn udp(frame: &[u8], ip_at: usize, v6: bool, at: usize, ip_end: usize, src: IpAddr, dst: IpAddr) -> Option<Udp> {
-    let h = frame.get(at..at + 8)?;
-    let len = be16(h, 4)? as usize;
-    if len < 8 || at + len > ip_end {
+    let h = frame.get(at..at + UDP_HEADER)?;
+    if at + UDP_HEADER > ip_end {
         return None;
     }
-    let end = at + len;
+    let len = be16(h, 4)? as usize;
+    // A UDP length that cannot be right (0, below the header, beyond the
+    // IP datagram) yields to the IP datagram's end.
+    let end = if len < UDP_HEADER || at + len > ip_end { ip_end } else { at + len };
     Some(Udp {
         ip_at,
         v6,
@@ -277,6 +295,33 @@ mod tests {
         vlan.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
         vlan.extend_from_slice(&f[12..]);
         assert_eq!(find_udp(1, &vlan).unwrap().dst, u.dst);
+    }
+
+    #[test]
+    fn lengths_that_captures_get_wrong_are_read_leniently() {
+        let payload = [0x80u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xFF, 0xFE];
+        let f = frame_v4(&payload);
+        let want = find_udp(1, &f).unwrap().payload;
+        // IPv4 total length 0 (segmentation offload), or shorter than the headers.
+        for total in [0u16, 20, 27] {
+            let mut g = f.clone();
+            g[16..18].copy_from_slice(&total.to_be_bytes());
+            let u = find_udp(1, &g).expect("still a datagram");
+            assert_eq!((u.payload.clone(), u.complete), (want.clone(), true), "total length {total}");
+        }
+        // UDP length 65535, one byte more than the datagram, 0, or below the header.
+        for len in [65535u16, (8 + payload.len() + 1) as u16, 0, 7] {
+            let mut g = f.clone();
+            g[38..40].copy_from_slice(&len.to_be_bytes());
+            let u = find_udp(1, &g).expect("still a datagram");
+            assert_eq!(&g[u.payload.clone()], &payload, "UDP length {len}");
+        }
+        // Both at once, and a frame cut inside the UDP header is still nothing.
+        let mut g = f.clone();
+        g[16..18].copy_from_slice(&[0, 0]);
+        g[38..40].copy_from_slice(&[0xFF, 0xFF]);
+        assert_eq!(&g[find_udp(1, &g).unwrap().payload], &payload);
+        assert_eq!(find_udp(1, &f[..14 + 20 + 6]), None);
     }
 
     #[test]
