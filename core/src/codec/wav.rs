@@ -57,6 +57,14 @@ pub enum WavError {
     /// Not one or two channels.
     #[error("unsupported channel count {0} (supported: 1, or 2 with one call leg per channel)")]
     UnsupportedChannels(u16),
+    /// A second `fmt ` or `data` chunk: readers disagree on which counts
+    /// (cardveil's masked one could be the one a player ignores), so the
+    /// file is refused rather than guessed at.
+    #[error("ambiguous WAV file: a second {0:?} chunk")]
+    DuplicateChunk(&'static str),
+    /// A `fmt ` chunk whose fields contradict each other.
+    #[error("inconsistent WAV fmt chunk: {0}")]
+    BadFmt(&'static str),
 }
 
 /// The format of a WAV file's samples.
@@ -106,7 +114,8 @@ fn parse_fmt(body: &[u8]) -> Result<WavFormat, WavError> {
     let channels = u16_at(body, 2).ok_or(WavError::Truncated)?;
     let sample_rate = u32_at(body, 4).ok_or(WavError::Truncated)?;
     let bits = u16_at(body, 14).ok_or(WavError::Truncated)?;
-    let tag = if tag == TAG_EXTENSIBLE {
+    let extensible = tag == TAG_EXTENSIBLE;
+    let tag = if extensible {
         // cbSize(2) validBits(2) channelMask(4) then the sub-format GUID,
         // whose first two bytes are the classic tag.
         u16_at(body, 24).ok_or(WavError::Truncated)?
@@ -123,7 +132,29 @@ fn parse_fmt(body: &[u8]) -> Result<WavFormat, WavError> {
         return Err(WavError::UnsupportedChannels(channels));
     }
     check_rate(encoding, sample_rate)?;
-    Ok(WavFormat { encoding, sample_rate, channels })
+    let format = WavFormat { encoding, sample_rate, channels };
+    let block_align = u16_at(body, 12).ok_or(WavError::Truncated)?;
+    if block_align as usize != format.frame_bytes() {
+        return Err(WavError::BadFmt("block align is not channels × bytes per sample"));
+    }
+    // cbSize, where the chunk has one, must fit in the chunk; the
+    // extensible form needs its 22 bytes, with valid bits within the container.
+    if body.len() >= 18 {
+        let cb_size = u16_at(body, 16).ok_or(WavError::Truncated)? as usize;
+        if 18 + cb_size > body.len() {
+            return Err(WavError::BadFmt("cbSize runs past the end of the fmt chunk"));
+        }
+        if extensible && cb_size < 22 {
+            return Err(WavError::BadFmt("WAVE_FORMAT_EXTENSIBLE with cbSize below 22"));
+        }
+    }
+    if extensible {
+        let valid = u16_at(body, 18).ok_or(WavError::Truncated)?;
+        if valid == 0 || valid > bits {
+            return Err(WavError::BadFmt("valid bits per sample outside 1..=bits per sample"));
+        }
+    }
+    Ok(format)
 }
 
 /// Whether cardveil handles `encoding` at `sample_rate`: 16-bit PCM at 8,
@@ -169,16 +200,39 @@ pub fn parse(file: &[u8]) -> Result<Wav<'_>, WavError> {
             if !data.len().is_multiple_of(fb) {
                 return Err(WavError::PartialFrame(data.len() as u64));
             }
+            check_after_data(file, body_at + size + (size & 1))?;
             return Ok(Wav { format, data, data_offset: body_at });
         }
         let body =
             file.get(body_at..body_at.checked_add(size).ok_or(WavError::Truncated)?).ok_or(WavError::Truncated)?;
         if id == b"fmt " {
+            if format.is_some() {
+                return Err(WavError::DuplicateChunk("fmt "));
+            }
             format = Some(parse_fmt(body)?);
         }
         // Chunks are padded to an even length.
         at = body_at + size + (size & 1);
     }
+}
+
+/// The chunks after the data (LIST, id3, …) may not include another `fmt `
+/// or `data`; a trailing chunk cut short ends the walk (real files end
+/// with stray bytes often enough).
+fn check_after_data(file: &[u8], mut at: usize) -> Result<(), WavError> {
+    while let (Some(id), Some(size)) = (file.get(at..at + 4), u32_at(file, at + 4)) {
+        match id {
+            b"fmt " => return Err(WavError::DuplicateChunk("fmt ")),
+            b"data" => return Err(WavError::DuplicateChunk("data")),
+            _ => {}
+        }
+        let size = size as usize;
+        at = match (at + 8).checked_add(size + (size & 1)) {
+            Some(next) if next <= file.len() => next,
+            _ => break,
+        };
+    }
+    Ok(())
 }
 
 /// A canonical 44-byte header (PCM) or 58-byte header (G.711, with a `fact`
@@ -287,6 +341,39 @@ mod tests {
     }
 
     #[test]
+    fn ambiguous_or_inconsistent_files_are_refused() {
+        let pcm = WavFormat { encoding: Encoding::Pcm16, sample_rate: 8000, channels: 1 };
+        let ulaw = WavFormat { encoding: Encoding::Ulaw, ..pcm };
+        let good = file(pcm, &[0; 8]);
+        let fmt = &good[12..36];
+        // A second fmt chunk before the data (the reader took the last, sox the first).
+        let mut f = good[..36].to_vec();
+        f.extend_from_slice(&file(ulaw, &[])[12..12 + 26]);
+        f.extend_from_slice(&good[36..]);
+        assert_eq!(parse(&f), Err(WavError::DuplicateChunk("fmt ")));
+        // A fmt or a second data chunk after the data.
+        let mut f = good.clone();
+        f.extend_from_slice(fmt);
+        assert_eq!(parse(&f), Err(WavError::DuplicateChunk("fmt ")));
+        let mut f = good.clone();
+        f.extend_from_slice(&good[36..]);
+        assert_eq!(parse(&f), Err(WavError::DuplicateChunk("data")));
+        // Other chunks after the data, and a cut trailing chunk, are fine.
+        let mut f = good.clone();
+        f.extend_from_slice(b"LIST\x02\0\0\0ab");
+        f.extend_from_slice(b"id3 \xff\0");
+        assert_eq!(parse(&f).unwrap().data, &[0; 8]);
+        // Block align that is not channels × bytes per sample.
+        let mut f = good.clone();
+        f[32] = 4;
+        assert_eq!(parse(&f), Err(WavError::BadFmt("block align is not channels × bytes per sample")));
+        // cbSize past the chunk's end (G.711's 18-byte fmt).
+        let mut f = file(ulaw, &[0; 4]);
+        f[36] = 2;
+        assert!(matches!(parse(&f), Err(WavError::BadFmt(m)) if m.contains("cbSize")));
+    }
+
+    #[test]
     fn skips_unknown_chunks_with_padding_and_reads_extensible() {
         let mut f = b"RIFF\0\0\0\0WAVE".to_vec();
         f.extend_from_slice(b"LIST\x03\0\0\0abc\0");
@@ -305,6 +392,14 @@ mod tests {
         let w = parse(&f).unwrap();
         assert_eq!(w.format, WavFormat { encoding: Encoding::Pcm16, sample_rate: 16000, channels: 1 });
         assert_eq!(channel_pcm16(&w, 0), vec![1, -1]);
+        // Valid bits outside the container, or a short cbSize, are refused.
+        let at = 12 + 12 + 8 + 18; // LIST chunk, fmt header, then validBits
+        let mut bad = f.clone();
+        bad[at..at + 2].copy_from_slice(&17u16.to_le_bytes());
+        assert!(matches!(parse(&bad), Err(WavError::BadFmt(m)) if m.contains("valid bits")));
+        let mut bad = f.clone();
+        bad[at - 2..at].copy_from_slice(&20u16.to_le_bytes());
+        assert!(matches!(parse(&bad), Err(WavError::BadFmt(m)) if m.contains("below 22")));
     }
 
     #[test]
