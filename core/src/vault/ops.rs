@@ -84,6 +84,10 @@ fn step<T>(
     Ok(Step { outcome: outcome.into(), token: token.map(str::to_owned), result })
 }
 
+/// The audit outcome of an operation offered something that is not a
+/// token (the value itself is never recorded: it may be a PAN).
+const REFUSED: &str = "refused: not a well-formed token";
+
 /// Records rewrapped per transaction during rotation.
 const REWRAP_BATCH: u32 = 256;
 
@@ -360,20 +364,26 @@ impl<S: Store> Vault for StoreVault<S> {
     }
 
     fn metadata(&mut self, token: &str, actor: &str) -> Result<Metadata, VaultError> {
-        self.audited(actor, "metadata", |tx, _, _, now| match tx.get(token)? {
-            None => step("not_found", Some(token), Err(VaultError::NotFound)),
-            Some(row) if row.expires_at <= now => step("expired", Some(token), Err(VaultError::Expired)),
-            Some(row) => step("ok", Some(token), Ok(metadata(&row, false))),
+        let valid = token::validate(token);
+        self.audited(actor, "metadata", |tx, _, _, now| {
+            if let Err(e) = &valid {
+                return step(REFUSED, None, Err(e.clone().into()));
+            }
+            match tx.get(token)? {
+                None => step("not_found", Some(token), Err(VaultError::NotFound)),
+                Some(row) if row.expires_at <= now => step("expired", Some(token), Err(VaultError::Expired)),
+                Some(row) => step("ok", Some(token), Ok(metadata(&row, false))),
+            }
         })
     }
 
     fn detokenize(&mut self, token: &str, actor: &str) -> Result<Pan, VaultError> {
-        let id = token_id(token);
+        let id = token::validate(token).and_then(|()| token_id(token));
         self.audited(actor, "detokenize", |tx, keys, _, now| {
             let t = Some(token);
             let id = match &id {
                 Ok(id) => *id,
-                Err(e) => return step("malformed token", None, Err(e.clone().into())),
+                Err(e) => return step(REFUSED, None, Err(e.clone().into())),
             };
             match tx.get(token)? {
                 None => step("not_found", t, Err(VaultError::NotFound)),
@@ -400,7 +410,11 @@ impl<S: Store> Vault for StoreVault<S> {
     }
 
     fn delete(&mut self, token: &str, actor: &str) -> Result<(), VaultError> {
+        let valid = token::validate(token);
         self.audited(actor, "delete", |tx, _, _, _| {
+            if let Err(e) = &valid {
+                return step(REFUSED, None, Err(e.clone().into()));
+            }
             if tx.delete(token)? {
                 step("ok", Some(token), Ok(()))
             } else {

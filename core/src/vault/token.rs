@@ -37,6 +37,36 @@ pub enum TokenError {
     /// A numeric token needs a PAN of 12 to 19 digits.
     #[error("a numeric token needs a PAN of 12 to 19 digits")]
     PanLength,
+    /// A run of digits that passes Luhn (or does not start with 9) is never
+    /// a numeric token — it may be a card number, so it is refused unseen.
+    #[error(
+        "not a token: digits that could be a card number are refused (tokens are tok_… or start with 9 and fail Luhn)"
+    )]
+    NotNumericToken,
+}
+
+/// Whether `token` is well-formed — an opaque token with matching check
+/// characters, or a numeric token (12–19 digits, starting with 9, failing
+/// Luhn) — before anything looks it up. Anything else is refused, and what
+/// was offered is never echoed, stored or audited: it may be a PAN typed
+/// where a token belongs.
+///
+/// # Errors
+/// [`TokenError::Malformed`], [`TokenError::Check`] or
+/// [`TokenError::NotNumericToken`].
+pub fn validate(token: &str) -> Result<(), TokenError> {
+    if token.starts_with(PREFIX) {
+        return parse_opaque(token).map(|_| ());
+    }
+    let b = token.as_bytes();
+    if !(12..=19).contains(&b.len()) || !b.iter().all(u8::is_ascii_digit) {
+        return Err(TokenError::Malformed);
+    }
+    let digits: Vec<u8> = b.iter().map(|d| d - b'0').collect();
+    if digits[0] != 9 || luhn(&digits) {
+        return Err(TokenError::NotNumericToken);
+    }
+    Ok(())
 }
 
 /// The two check characters of an id: Σ (2i+1)·v_i mod 32 over the 26
