@@ -366,9 +366,16 @@ static void test_rtp(void) {
     CHECK_RC(cardveil_call_process_rtp(call, 0, packet, sizeof packet, NULL), CARDVEIL_NULL_ARGUMENT);
     CHECK_RC(cardveil_call_process_rtp(call, 0, NULL, 12, &verdict), CARDVEIL_NULL_ARGUMENT);
     CHECK_RC(cardveil_call_process_rtp(call, 2, packet, sizeof packet, &verdict), CARDVEIL_INVALID_ARGUMENT);
+    /* Not RTP and not recognised: fail closed (do not send). */
     CHECK_RC(cardveil_call_process_rtp(call, 1, tiny, sizeof tiny, &verdict), CARDVEIL_OK);
-    CHECK(verdict == CARDVEIL_RTP_NOT_RTP);
+    CHECK(verdict == CARDVEIL_RTP_UNKNOWN);
     CHECK_RC(cardveil_call_process_rtp(call, 1, NULL, 0, &verdict), CARDVEIL_OK);
+    CHECK(verdict == CARDVEIL_RTP_UNKNOWN);
+    uint8_t v1[172] = {0x40, 0}, rtcp[8] = {0x80, 201, 0, 1, 1, 2, 3, 4};
+    CHECK_RC(cardveil_call_process_rtp(call, 0, v1, sizeof v1, &verdict), CARDVEIL_OK);
+    CHECK(verdict == CARDVEIL_RTP_UNKNOWN);
+    /* An RTCP receiver report is recognised: it may pass. */
+    CHECK_RC(cardveil_call_process_rtp(call, 0, rtcp, sizeof rtcp, &verdict), CARDVEIL_OK);
     CHECK(verdict == CARDVEIL_RTP_NOT_RTP);
     packet[1] = 9; /* G.722: cannot be inspected */
     CHECK_RC(cardveil_call_process_rtp(call, 1, packet, sizeof packet, &verdict), CARDVEIL_OK);

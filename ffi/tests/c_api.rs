@@ -236,6 +236,15 @@ fn an_rtp_packet_with_a_key_is_masked_and_an_event_neutralised() {
         assert_eq!((r, verdict, ev[12]), (cardveil_result::CARDVEIL_OK, 0, 15), "neutralised to event 15");
         let mut junk = [0u8; 3];
         let r = cardveil_call_process_rtp(call, 0, junk.as_mut_ptr(), junk.len(), &mut verdict);
+        assert_eq!((r, verdict), (cardveil_result::CARDVEIL_OK, cardveil_rtp_verdict::CARDVEIL_RTP_UNKNOWN as u32));
+        // Zero padding count: malformed, not sent.
+        let mut padded = packet(0, 7, 160, &[0xFF; 160]);
+        padded[0] |= 0x20;
+        *padded.last_mut().unwrap() = 0;
+        let r = cardveil_call_process_rtp(call, 0, padded.as_mut_ptr(), padded.len(), &mut verdict);
+        assert_eq!((r, verdict), (cardveil_result::CARDVEIL_OK, cardveil_rtp_verdict::CARDVEIL_RTP_UNKNOWN as u32));
+        let mut rtcp = [0x80u8, 201, 0, 1, 1, 2, 3, 4];
+        let r = cardveil_call_process_rtp(call, 0, rtcp.as_mut_ptr(), rtcp.len(), &mut verdict);
         assert_eq!((r, verdict), (cardveil_result::CARDVEIL_OK, cardveil_rtp_verdict::CARDVEIL_RTP_NOT_RTP as u32));
         let r = cardveil_call_process_rtp(call, 0, junk.as_mut_ptr(), junk.len(), null_mut());
         assert_eq!(r, cardveil_result::CARDVEIL_NULL_ARGUMENT);
