@@ -10,6 +10,7 @@ use cardveil_core::mask::MaskerEvent;
 use cardveil_core::vault::Done;
 
 use crate::CliError;
+use crate::json::Obj;
 
 /// The fields of `--capture`, in order.
 pub fn parse_fields(list: &str) -> Result<[Option<Field>; 3], CliError> {
@@ -31,6 +32,11 @@ pub fn parse_fields(list: &str) -> Result<[Option<Field>; 3], CliError> {
             return Err(CliError::Usage(format!("--capture names {name} twice")));
         }
         fields[i] = Some(f);
+    }
+    if !fields.contains(&Some(Field::Pan)) {
+        return Err(CliError::Usage(format!(
+            "--capture {list} has no pan: a card is tokenized by its PAN (e.g. --capture pan,expiry,cvv)"
+        )));
     }
     Ok(fields)
 }
@@ -72,42 +78,33 @@ impl ChannelCapture {
     }
 }
 
-fn with_channel(mut line: String, channel: Option<usize>) -> String {
-    if let Some(c) = channel {
-        line.pop();
-        line.push_str(&format!(r#","channel":{c}}}"#));
+fn with_channel(line: Obj, channel: Option<usize>) -> String {
+    match channel {
+        Some(c) => line.count("channel", c).finish(),
+        None => line.finish(),
     }
-    line
 }
 
 /// An agent-safe event as a JSON line (no digit beyond a PAN's last four).
 pub fn event_line(e: &CaptureEvent, channel: Option<usize>) -> String {
-    let field = |f: &Field, status: &str| format!(r#"{{"event":"field","field":"{}","status":"{status}"}}"#, f.name());
+    let field = |f: &Field, status: &str| Obj::event("field").str("field", f.name()).str("status", status);
     let line = match e {
         CaptureEvent::FieldStarted(f) => field(f, "started"),
-        CaptureEvent::Digit { field: f, count } => {
-            format!(r#"{{"event":"field","field":"{}","status":"digit","digits":{count}}}"#, f.name())
-        }
+        CaptureEvent::Digit { field: f, count } => field(f, "digit").count("digits", *count as usize),
         CaptureEvent::Cleared(f) => field(f, "cleared"),
         CaptureEvent::Valid { field: f, digits, brand, last4 } => {
-            let mut s = format!(r#"{{"event":"field","field":"{}","status":"valid""#, f.name());
-            if let Some(b) = brand {
-                s.push_str(&format!(r#","brand":"{}""#, b.name()));
-            }
-            if let Some(l) = last4 {
-                s.push_str(&format!(r#","last4":"{}""#, String::from_utf8_lossy(l)));
-            }
-            s.push_str(&format!(r#","digits":{digits}}}"#));
-            s
+            let last4 = last4.map(|l| String::from_utf8_lossy(&l).into_owned());
+            field(f, "valid")
+                .opt_str("brand", brand.map(|b| b.name()))
+                .opt_str("last4", last4.as_deref())
+                .count("digits", *digits as usize)
         }
-        CaptureEvent::Invalid { field: f, reason, retries_left } => format!(
-            r#"{{"event":"field","field":"{}","status":"invalid","reason":"{}","retries_left":{retries_left}}}"#,
-            f.name(),
-            reason.name()
-        ),
-        CaptureEvent::Complete => r#"{"event":"capture","status":"complete"}"#.to_owned(),
-        CaptureEvent::Failed(f) => format!(r#"{{"event":"capture","status":"failed","field":"{}"}}"#, f.name()),
-        CaptureEvent::Cancelled => r#"{"event":"capture","status":"cancelled"}"#.to_owned(),
+        CaptureEvent::Invalid { field: f, reason, retries_left } => {
+            field(f, "invalid").str("reason", reason.name()).count("retries_left", *retries_left as usize)
+        }
+        CaptureEvent::Complete => Obj::event("capture").str("status", "complete"),
+        CaptureEvent::Failed(f) => Obj::event("capture").str("status", "failed").str("field", f.name()),
+        CaptureEvent::Cancelled => Obj::event("capture").str("status", "cancelled"),
     };
     with_channel(line, channel)
 }
@@ -117,17 +114,13 @@ pub fn event_line(e: &CaptureEvent, channel: Option<usize>) -> String {
 pub fn done_line(d: &Done, stereo: bool) -> (usize, String, Option<String>) {
     let (tag, line, error) = match d {
         Done::Token { tag, metadata, .. } => {
-            (*tag, format!(r#"{{"event":"token","field":"pan","token":"{}"}}"#, metadata.token), None)
+            (*tag, Obj::event("token").str("field", "pan").str("token", &metadata.token), None)
         }
         Done::Failed { tag, error } => {
-            let msg = error.to_string().replace('\\', "\\\\").replace('"', "\\\"");
-            (
-                *tag,
-                format!(r#"{{"event":"token","field":"pan","status":"error","error":"{msg}"}}"#),
-                Some(error.to_string()),
-            )
+            let msg = error.to_string();
+            (*tag, Obj::event("token").str("field", "pan").str("status", "error").str("error", &msg), Some(msg))
         }
-        other => (0, String::new(), Some(format!("unexpected worker result {other:?}"))),
+        other => (0, Obj::new(), Some(format!("unexpected worker result {other:?}"))),
     };
     let channel = tag as usize;
     (channel, with_channel(line, stereo.then_some(channel)), error)

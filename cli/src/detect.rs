@@ -13,7 +13,7 @@ use crate::CliError;
 
 /// Reads and validates a WAV file.
 pub fn read_wav(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError::input(path, format!("cannot read: {e}")))
+    crate::output::read_input(path)
 }
 
 /// Detects every key in each channel of a parsed WAV file.
@@ -39,13 +39,12 @@ pub fn detect_channels(w: &wav::Wav<'_>, profile: Profile) -> Vec<Vec<KeyPress>>
 /// Formats one key press as SPEC's JSON line.
 pub fn json_line(p: &KeyPress, rate: u32, channel: Option<usize>) -> String {
     let ms = |s: u64| s as f64 * 1000.0 / rate as f64;
-    let mut line =
-        format!(r#"{{"digit":"{}","start_ms":{:.1},"end_ms":{:.1}"#, p.key.as_char(), ms(p.start), ms(p.end));
-    if let Some(c) = channel {
-        line.push_str(&format!(r#","channel":{c}"#));
+    let line = crate::json::Obj::new().str("digit", p.key.as_char().encode_utf8(&mut [0; 4]));
+    let line = line.ms("start_ms", ms(p.start)).ms("end_ms", ms(p.end));
+    match channel {
+        Some(c) => line.count("channel", c).finish(),
+        None => line.finish(),
     }
-    line.push('}');
-    line
 }
 
 /// Runs the subcommand.

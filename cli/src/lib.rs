@@ -7,6 +7,7 @@
 pub mod capture;
 pub mod detect;
 pub mod example;
+pub mod json;
 pub mod mask;
 pub mod output;
 pub mod pcap;
@@ -81,9 +82,13 @@ pub enum Command {
         /// Local address toward the agent (default: an ephemeral port); the agent's RTP comes back here.
         #[arg(long, value_name = "ADDR")]
         bind: Option<std::net::SocketAddr>,
-        /// UDP control socket: datagrams "capture", "cancel", "status", "stop", each answered with one line.
-        #[arg(long, value_name = "ADDR")]
+        /// UDP control socket on loopback: datagrams "capture", "cancel", "status", "stop", each
+        /// answered with one line.
+        #[arg(long, value_name = "ADDR", requires = "control_peer")]
         control: Option<std::net::SocketAddr>,
+        /// The one address whose control datagrams are obeyed (every other sender is ignored).
+        #[arg(long, value_name = "ADDR")]
+        control_peer: Option<std::net::SocketAddr>,
         #[command(flatten)]
         masking: MaskingArgs,
         #[command(flatten)]
@@ -274,18 +279,21 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             },
             out,
         ),
-        Command::Relay { listen, forward, bind, control, masking, telephone_events, capture, vault } => relay::run(
-            relay::RelayArgs {
-                listen,
-                forward,
-                bind,
-                control,
-                stream: telephone_events.stream_config(masking.config()?)?,
-                capture: capture.as_deref(),
-                vault: vault::VaultLocation::new(vault.vault, vault.key_file),
-            },
-            out,
-        ),
+        Command::Relay { listen, forward, bind, control, control_peer, masking, telephone_events, capture, vault } => {
+            relay::run(
+                relay::RelayArgs {
+                    listen,
+                    forward,
+                    bind,
+                    control,
+                    control_peer,
+                    stream: telephone_events.stream_config(masking.config()?)?,
+                    capture: capture.as_deref(),
+                    vault: vault::VaultLocation::new(vault.vault, vault.key_file),
+                },
+                out,
+            )
+        }
         Command::Vault { op, vault } => {
             let op = match op {
                 VaultCommand::Reveal { token } => vault::VaultOp::Reveal(token),

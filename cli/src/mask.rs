@@ -101,12 +101,11 @@ pub fn mask_channel(
 /// Formats one masked span as SPEC's JSON line.
 pub fn json_line(s: &MaskedSpan, rate: u32, channel: Option<usize>) -> String {
     let ms = |x: u64| x as f64 * 1000.0 / rate as f64;
-    let mut line = format!(r#"{{"event":"masked","start_ms":{:.1},"end_ms":{:.1}"#, ms(s.start), ms(s.end));
-    if let Some(c) = channel {
-        line.push_str(&format!(r#","channel":{c}"#));
+    let line = crate::json::Obj::event("masked").ms("start_ms", ms(s.start)).ms("end_ms", ms(s.end));
+    match channel {
+        Some(c) => line.count("channel", c).finish(),
+        None => line.finish(),
     }
-    line.push('}');
-    line
 }
 
 /// Masker settings from the command line's mode, look-ahead and profile
@@ -178,9 +177,6 @@ pub fn run(args: &MaskArgs<'_>, out: &mut dyn Write) -> Result<(), CliError> {
             }
         }
     }
-    let header = wav::header(f, data.len() as u32);
-    let pad: &[u8] = if data.len() % 2 == 1 { &[0] } else { &[] };
-    write_atomically(args.output, &[&header, &data, pad])?;
     for (c, s) in events {
         lines.push((s.start, c, lines.len(), json_line(&s, f.sample_rate, stereo.then_some(c))));
     }
@@ -195,12 +191,16 @@ pub fn run(args: &MaskArgs<'_>, out: &mut dyn Write) -> Result<(), CliError> {
             failure = failure.or(error);
         }
     }
+    // A command that fails writes no output: the file only once every token is in.
+    if let Some(e) = failure {
+        return Err(CliError::input(Path::new("vault"), format!("tokenization failed: {e}")));
+    }
+    let header = wav::header(f, data.len() as u32);
+    let pad: &[u8] = if data.len() % 2 == 1 { &[0] } else { &[] };
+    write_atomically(args.output, &[&header, &data, pad])?;
     lines.sort_by_key(|(at, ch, order, _)| (*at, *ch, *order));
     for (.., line) in lines {
         writeln!(out, "{line}").map_err(|e| CliError::input(Path::new("<stdout>"), e))?;
     }
-    match failure {
-        Some(e) => Err(CliError::input(Path::new("vault"), format!("tokenization failed: {e}"))),
-        None => Ok(()),
-    }
+    Ok(())
 }

@@ -8,6 +8,7 @@ use cardveil_core::pcap::{PcapEvent, PcapOptions, scrub};
 use cardveil_core::rtp::RtpStreamConfig;
 
 use crate::CliError;
+use crate::json::Obj;
 
 /// `cardveil pcap` arguments.
 #[derive(Debug)]
@@ -26,7 +27,7 @@ pub struct PcapArgs<'a> {
 /// capture written atomically.
 pub fn run(args: &PcapArgs<'_>, out: &mut dyn std::io::Write) -> Result<(), CliError> {
     let options = PcapOptions { stream: args.stream, rtp_ports: args.rtp_ports.to_vec() };
-    let input = std::fs::read(args.input).map_err(|e| CliError::input(args.input, format!("cannot read: {e}")))?;
+    let input = crate::output::read_input(args.input)?;
     let mut lines = Vec::new();
     let scrubbed =
         scrub(&input, &options, &mut |e| lines.push(json(&e))).map_err(|e| CliError::input(args.input, e))?;
@@ -35,32 +36,34 @@ pub fn run(args: &PcapArgs<'_>, out: &mut dyn std::io::Write) -> Result<(), CliE
     for l in lines {
         writeln!(out, "{l}").map_err(io)?;
     }
-    writeln!(
-        out,
-        "{{\"event\":\"summary\",\"packets_in\":{},\"packets_out\":{}}}",
-        scrubbed.packets_in, scrubbed.packets_out
-    )
-    .map_err(io)
+    let summary =
+        Obj::event("summary").count("packets_in", scrubbed.packets_in).count("packets_out", scrubbed.packets_out);
+    writeln!(out, "{}", summary.finish()).map_err(io)
 }
 
 /// One JSON line per event (never a key).
 pub fn json(e: &PcapEvent) -> String {
     match e {
         PcapEvent::Masked { stream, start_ms, end_ms } => {
-            format!("{{\"event\":\"masked\",\"stream\":{stream},\"start_ms\":{start_ms:.1},\"end_ms\":{end_ms:.1}}}")
+            Obj::event("masked").count("stream", *stream).ms("start_ms", *start_ms).ms("end_ms", *end_ms)
         }
-        PcapEvent::Key { stream, source, start_ms, end_ms } => {
-            let source = source.name();
-            format!(
-                "{{\"event\":\"key\",\"stream\":{stream},\"source\":\"{source}\",\"start_ms\":{start_ms:.1},\"end_ms\":{end_ms:.1}}}"
-            )
-        }
-        PcapEvent::SipInfo { packet } => {
-            format!("{{\"event\":\"sip-info\",\"packet\":{packet},\"action\":\"rewritten\"}}")
-        }
-        PcapEvent::Stream(s) => format!(
-            "{{\"event\":\"stream\",\"stream\":{},\"src\":\"{}\",\"dst\":\"{}\",\"ssrc\":\"0x{:08x}\",\"packets\":{},\"audio\":{},\"telephone_events\":{},\"keys\":{},\"dropped\":{}}}",
-            s.stream, s.src, s.dst, s.ssrc, s.packets, s.audio, s.events, s.keys, s.dropped
-        ),
+        PcapEvent::Key { stream, source, start_ms, end_ms } => Obj::event("key")
+            .count("stream", *stream)
+            .str("source", source.name())
+            .ms("start_ms", *start_ms)
+            .ms("end_ms", *end_ms),
+        PcapEvent::SipInfo { packet } => Obj::event("sip-info").count("packet", *packet).str("action", "rewritten"),
+        PcapEvent::Stream(s) => Obj::event("stream")
+            .count("stream", s.stream)
+            .str("src", &s.src.to_string())
+            .str("dst", &s.dst.to_string())
+            .str("ssrc", &format!("0x{:08x}", s.ssrc))
+            .count("packets", s.packets)
+            .count("audio", s.audio)
+            .count("telephone_events", s.events)
+            .count("keys", s.keys)
+            .count("dropped", s.dropped)
+            .count("blanked", s.blanked),
     }
+    .finish()
 }

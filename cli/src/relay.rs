@@ -5,13 +5,24 @@
 //! to `--forward` (the agent's side) from a second socket (`--bind`,
 //! default an ephemeral port); what comes back to that socket is scrubbed
 //! and sent to the caller's latest address (symmetric RTP: the relay
-//! latches onto whoever sent to `--listen` last). Each direction is one
+//! latches onto the caller's address). Each direction is one
 //! delay-line [`RtpStream`]: G.711 audio masked (delayed by the
-//! look-ahead), telephone-events neutralised or dropped, payload types
-//! cardveil cannot inspect dropped; RTCP and other non-RTP datagrams pass.
+//! look-ahead), telephone-events neutralised or dropped.
 //!
-//! Capture is controlled over a UDP control socket (`--control ADDR`), one
-//! command per datagram, answered with one line:
+//! Fail closed: only what is positively recognised passes — RTP that the
+//! stream inspects (G.711, telephone-events, comfort noise) and RTCP, STUN
+//! and DTLS (see [`recognise`]); every other datagram (another payload
+//! type, RTP of another version, a zero padding count, junk) is dropped
+//! and counted. Latching: the caller's address is taken from its first
+//! inspectable RTP packet and its SSRC kept; the relay moves to a new
+//! address only for RTP of the same SSRC (a NAT rebinding) or for a new
+//! SSRC that has sent [`RELATCH_PACKETS`] inspectable packets in a row
+//! from there. Anything else from a stranger is dropped, never relayed.
+//!
+//! Capture is controlled over a UDP control socket (`--control ADDR`, on
+//! loopback only), which obeys one peer (`--control-peer ADDR`) and
+//! ignores every other sender; one command per datagram (at most
+//! [`MAX_COMMAND`] bytes: longer ones are refused), answered with one line:
 //! `capture` (begin a capture of the caller's keys), `cancel`, `status`
 //! (packet counters as JSON), `stop` (end the relay). Agent-safe events
 //! are printed as JSON lines; a completed card is tokenized into the vault
@@ -33,10 +44,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use cardveil_core::capture::{Capture, CaptureConfig, CaptureEvent};
-use cardveil_core::rtp::{KeySource, RtpStream, RtpStreamConfig, StreamEvent, Verdict};
+use cardveil_core::rtp::{
+    KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream, RtpStreamConfig, StreamEvent, Verdict, recognise,
+};
 use cardveil_core::vault::{Done, Worker};
 
 use crate::capture::{done_line, event_line};
+use crate::json::Obj;
 
 /// How often blocked threads look at the stop flag.
 const TICK: Duration = Duration::from_millis(50);
@@ -44,6 +58,11 @@ const TICK: Duration = Duration::from_millis(50);
 const EVENT_SLOTS: usize = 1024;
 /// The largest datagram relayed.
 const MAX_DATAGRAM: usize = 65_535;
+/// Inspectable RTP packets in a row a new SSRC must send from a new
+/// address before the relay latches onto it.
+pub const RELATCH_PACKETS: u8 = 5;
+/// The longest control command, in bytes.
+pub const MAX_COMMAND: usize = 512;
 
 /// Relay settings.
 #[derive(Debug, Clone)]
@@ -54,12 +73,36 @@ pub struct RelayOptions {
     pub forward: SocketAddr,
     /// Local address toward the agent (default: an ephemeral port).
     pub bind: Option<SocketAddr>,
-    /// The control socket's address, if any.
+    /// The control socket's address, if any (loopback only).
     pub control: Option<SocketAddr>,
+    /// The one address whose control commands are obeyed.
+    pub control_peer: Option<SocketAddr>,
     /// Both directions' stream settings.
     pub stream: RtpStreamConfig,
     /// Capture settings (8000 Hz), if the control socket may begin captures.
     pub capture: Option<CaptureConfig>,
+}
+
+impl RelayOptions {
+    /// Refuses settings that would loop packets or let strangers steer the relay.
+    fn check(&self) -> io::Result<()> {
+        let invalid = |m: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, m.to_owned()));
+        let same = |a: SocketAddr, b: SocketAddr| {
+            a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+        };
+        if same(self.listen, self.forward) || self.bind.is_some_and(|b| same(b, self.forward)) {
+            return invalid("--forward is the relay's own address: packets would loop");
+        }
+        if let Some(c) = self.control {
+            if !c.ip().is_loopback() {
+                return invalid("--control must be a loopback address (127.0.0.1 or [::1])");
+            }
+            if self.control_peer.is_none() {
+                return invalid("--control needs --control-peer ADDR: the one address whose commands are obeyed");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Which way a packet went.
@@ -98,15 +141,14 @@ impl RelayEvent {
     pub fn json(&self) -> String {
         match self {
             RelayEvent::Masked(d, s, e) => {
-                format!(r#"{{"event":"masked","direction":"{}","start_ms":{s:.1},"end_ms":{e:.1}}}"#, d.name())
+                Obj::event("masked").str("direction", d.name()).ms("start_ms", *s).ms("end_ms", *e).finish()
             }
-            RelayEvent::Key(d, src, s, e) => {
-                let src = src.name();
-                format!(
-                    r#"{{"event":"key","direction":"{}","source":"{src}","start_ms":{s:.1},"end_ms":{e:.1}}}"#,
-                    d.name()
-                )
-            }
+            RelayEvent::Key(d, src, s, e) => Obj::event("key")
+                .str("direction", d.name())
+                .str("source", src.name())
+                .ms("start_ms", *s)
+                .ms("end_ms", *e)
+                .finish(),
             RelayEvent::Capture(e) => event_line(e, None),
             RelayEvent::Token(d) => done_line(d, false).1,
         }
@@ -125,6 +167,8 @@ struct Shared {
     packets: [AtomicU64; 2],
     dropped: [AtomicU64; 2],
     lost_events: AtomicU64,
+    /// Control datagrams from other senders than the configured peer.
+    stranger_commands: AtomicU64,
     /// The caller's address, and a generation that changes with it (the
     /// agent thread re-reads the address only when the generation moved).
     caller: Mutex<Option<SocketAddr>>,
@@ -154,6 +198,7 @@ impl Relay {
     /// # Errors
     /// A socket cannot be bound, or a stream's settings are invalid.
     pub fn start(options: &RelayOptions, worker: Option<Worker>) -> io::Result<Relay> {
+        options.check()?;
         let invalid = |e: cardveil_core::Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
         let caller_stream = RtpStream::new(options.stream).map_err(invalid)?;
         let agent_stream = RtpStream::new(options.stream).map_err(invalid)?;
@@ -196,6 +241,8 @@ impl Relay {
             capture,
             worker,
             latched: None,
+            challenger: None,
+            event_pt: options.stream.event_payload_type,
         };
         let forward = options.forward;
         relay.threads.push(spawn("cardveil-relay-caller", Box::new(move || caller.run(|_| Some(forward))))?);
@@ -209,6 +256,8 @@ impl Relay {
             capture: None,
             worker: None,
             latched: None,
+            challenger: None,
+            event_pt: options.stream.event_payload_type,
         };
         let peer = Arc::clone(&shared);
         let mut cached: (u32, Option<SocketAddr>) = (0, None);
@@ -226,7 +275,8 @@ impl Relay {
         )?);
         if let Some(c) = control {
             let s = Arc::clone(&shared);
-            relay.threads.push(spawn("cardveil-relay-control", Box::new(move || control_loop(&c, &s)))?);
+            let peer = options.control_peer.expect("checked: a control socket has a peer");
+            relay.threads.push(spawn("cardveil-relay-control", Box::new(move || control_loop(&c, peer, &s)))?);
         }
         Ok(relay)
     }
@@ -269,8 +319,12 @@ struct Leg {
     events: SyncSender<RelayEvent>,
     capture: Option<Capture>,
     worker: Option<Worker>,
-    /// The caller address last latched (the lock is taken only when it changes).
-    latched: Option<SocketAddr>,
+    /// The caller's address and SSRC latched (the lock is taken only when
+    /// it changes), and a new one with the packets it sent in a row.
+    latched: Option<(SocketAddr, u32)>,
+    challenger: Option<(SocketAddr, u32, u8)>,
+    /// The telephone-event payload type (inspectable RTP, for latching).
+    event_pt: u8,
 }
 
 impl Leg {
@@ -290,11 +344,13 @@ impl Leg {
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
                 Err(_) => continue, // ICMP port unreachable from an earlier send, and the like
             };
-            if self.dir == Direction::CallerToAgent {
-                self.latch(src);
+            let packet = &mut buf[..n];
+            let header = RtpHeader::parse(packet).ok();
+            if self.dir == Direction::CallerToAgent && !self.latch(src, header.as_ref()) {
+                self.shared.dropped[i].fetch_add(1, Ordering::Relaxed);
+                continue; // a stranger's datagram: never relayed, never followed
             }
             let Some(dst) = destination(src) else { continue };
-            let packet = &mut buf[..n];
             let mut keys = [None; 4];
             let mut k = 0;
             let verdict = {
@@ -316,7 +372,8 @@ impl Leg {
             let forward = match verdict {
                 Ok(Verdict::Forward) => true,
                 Ok(Verdict::Drop | Verdict::Unknown(_)) => false,
-                Err(_) => true, // not RTP (RTCP, STUN): carries no key
+                // Not RTP cardveil can inspect: only RTCP, STUN and DTLS pass.
+                Err(_) => recognise(packet).is_some(),
             };
             if let Some(c) = &mut self.capture
                 && self.shared.capturing.load(Ordering::Acquire)
@@ -366,14 +423,34 @@ impl Leg {
         }
     }
 
-    fn latch(&mut self, src: SocketAddr) {
-        if self.latched == Some(src) {
-            return;
-        }
-        self.latched = Some(src);
+    /// Whether a datagram from `src` (RTP header `h`, if it parses) belongs
+    /// to the caller's leg; latches onto the caller (see the module docs).
+    fn latch(&mut self, src: SocketAddr, h: Option<&RtpHeader>) -> bool {
+        let event_pt = self.event_pt;
+        let rtp = h.filter(|h| matches!(h.payload_type, PT_PCMU | PT_PCMA | PT_CN) || h.payload_type == event_pt);
+        let (to, ssrc) = match (self.latched, rtp) {
+            (Some((addr, _)), _) if addr == src => return true,
+            (None, Some(h)) => (src, h.ssrc),
+            (Some((_, ssrc)), Some(h)) if h.ssrc == ssrc => (src, ssrc),
+            (Some(_), Some(h)) => {
+                let n = match self.challenger {
+                    Some((a, s, n)) if a == src && s == h.ssrc => n + 1,
+                    _ => 1,
+                };
+                self.challenger = Some((src, h.ssrc, n));
+                if n < RELATCH_PACKETS {
+                    return false;
+                }
+                (src, h.ssrc)
+            }
+            (_, None) => return false,
+        };
+        self.latched = Some((to, ssrc));
+        self.challenger = None;
         let s = &self.shared;
-        *s.caller.lock().unwrap_or_else(PoisonError::into_inner) = Some(src);
+        *s.caller.lock().unwrap_or_else(PoisonError::into_inner) = Some(to);
         s.caller_gen.fetch_add(1, Ordering::AcqRel);
+        true
     }
 }
 
@@ -385,11 +462,20 @@ fn emit(events: &SyncSender<RelayEvent>, shared: &Shared, e: RelayEvent) {
     }
 }
 
-/// Serves the control socket until `stop`.
-fn control_loop(socket: &UdpSocket, s: &Shared) {
-    let mut buf = [0u8; 512];
+/// Serves the control socket until `stop`: commands from `peer` only
+/// (anything else is ignored, unanswered), none longer than [`MAX_COMMAND`].
+fn control_loop(socket: &UdpSocket, peer: SocketAddr, s: &Shared) {
+    let mut buf = [0u8; MAX_COMMAND + 1];
     while !s.stop.load(Ordering::Acquire) {
         let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
+        if from != peer {
+            s.stranger_commands.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        if n > MAX_COMMAND {
+            let _ = socket.send_to(format!("error: command longer than {MAX_COMMAND} bytes").as_bytes(), from);
+            continue;
+        }
         let command = String::from_utf8_lossy(&buf[..n]).trim().to_ascii_lowercase();
         let reply = match command.as_str() {
             "capture" | "capture begin" | "cancel" | "capture cancel" if !s.can_capture => {
@@ -403,15 +489,18 @@ fn control_loop(socket: &UdpSocket, s: &Shared) {
                 s.command.store(2, Ordering::Release);
                 "ok".to_owned()
             }
-            "status" => format!(
-                r#"{{"caller_packets":{},"agent_packets":{},"caller_dropped":{},"agent_dropped":{},"capturing":{},"lost_events":{}}}"#,
-                s.packets[0].load(Ordering::Relaxed),
-                s.packets[1].load(Ordering::Relaxed),
-                s.dropped[0].load(Ordering::Relaxed),
-                s.dropped[1].load(Ordering::Relaxed),
-                s.capturing.load(Ordering::Relaxed),
-                s.lost_events.load(Ordering::Relaxed),
-            ),
+            "status" => {
+                let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                Obj::new()
+                    .int("caller_packets", n(&s.packets[0]))
+                    .int("agent_packets", n(&s.packets[1]))
+                    .int("caller_dropped", n(&s.dropped[0]))
+                    .int("agent_dropped", n(&s.dropped[1]))
+                    .bool("capturing", s.capturing.load(Ordering::Relaxed))
+                    .int("lost_events", n(&s.lost_events))
+                    .int("stranger_commands", n(&s.stranger_commands))
+                    .finish()
+            }
             "stop" => {
                 s.stop.store(true, Ordering::Release);
                 "ok".to_owned()
@@ -433,6 +522,8 @@ pub struct RelayArgs<'a> {
     pub bind: Option<SocketAddr>,
     /// `--control`.
     pub control: Option<SocketAddr>,
+    /// `--control-peer`.
+    pub control_peer: Option<SocketAddr>,
     /// Both directions' stream settings.
     pub stream: RtpStreamConfig,
     /// `--capture` fields.
@@ -461,19 +552,18 @@ pub fn run(args: RelayArgs<'_>, out: &mut dyn std::io::Write) -> Result<(), crat
         forward: args.forward,
         bind: args.bind,
         control: args.control,
+        control_peer: args.control_peer,
         stream: args.stream,
         capture: fields.map(|fields| CaptureConfig { fields, ..CaptureConfig::standard(8000, today) }),
     };
     let io = |what: &str, e: std::io::Error| CliError::input(std::path::Path::new(what), e);
     let relay = Relay::start(&options, worker).map_err(|e| io("relay sockets", e))?;
-    let control = relay.control.map(|c| format!(r#","control":"{c}""#)).unwrap_or_default();
-    writeln!(
-        out,
-        r#"{{"event":"relay","listen":"{}","forward":"{}","agent_side":"{}"{control}}}"#,
-        relay.listen, args.forward, relay.agent_side
-    )
-    .and_then(|()| out.flush())
-    .map_err(|e| io("<stdout>", e))?;
+    let first = Obj::event("relay")
+        .str("listen", &relay.listen.to_string())
+        .str("forward", &args.forward.to_string())
+        .str("agent_side", &relay.agent_side.to_string())
+        .opt_str("control", relay.control.map(|c| c.to_string()).as_deref());
+    writeln!(out, "{}", first.finish()).and_then(|()| out.flush()).map_err(|e| io("<stdout>", e))?;
     while !relay.stopped() {
         match relay.events.recv_timeout(TICK) {
             Ok(e) => writeln!(out, "{}", e.json()).and_then(|()| out.flush()).map_err(|e| io("<stdout>", e))?,
@@ -483,6 +573,6 @@ pub fn run(args: RelayArgs<'_>, out: &mut dyn std::io::Write) -> Result<(), crat
     }
     let [caller, agent] = relay.packets();
     relay.stop();
-    writeln!(out, r#"{{"event":"stopped","caller_packets":{caller},"agent_packets":{agent}}}"#)
+    writeln!(out, "{}", Obj::event("stopped").int("caller_packets", caller).int("agent_packets", agent).finish())
         .map_err(|e| io("<stdout>", e))
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use cardveil_core::vault::{Keyring, PostgresStore, SqliteStore, StoreVault, Vault, VaultConfig, VaultError, keyfile};
 
 use crate::CliError;
+use crate::json::Obj;
 
 /// Where the vault and its keys are, as given (or defaulted).
 #[derive(Debug, Clone)]
@@ -25,14 +26,33 @@ pub struct VaultLocation {
     pub key_file: Option<PathBuf>,
 }
 
-/// The default vault file.
-pub fn default_path() -> PathBuf {
+/// The default vault file: `$XDG_DATA_HOME/cardveil/vault.sqlite`, else
+/// `$HOME/.local/share/cardveil/vault.sqlite`. Neither set (or set to a
+/// relative path) is an error, never a vault in the current directory.
+pub fn default_path() -> Result<PathBuf, CliError> {
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
     let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    data.join("cardveil").join("vault.sqlite")
+        .and_then(absolute)
+        .or_else(|| std::env::var_os("HOME").and_then(absolute).map(|h| h.join(".local/share")))
+        .ok_or_else(|| {
+            CliError::Usage("no vault location: HOME is not set (give --vault PATH or set CARDVEIL_VAULT)".into())
+        })?;
+    Ok(data.join("cardveil").join("vault.sqlite"))
+}
+
+/// Refuses a vault or key path under `/dev`, `/proc` or `/sys` (a device
+/// or a kernel file is no place for card data or keys, and `/dev/null`
+/// would make cardveil write files into `/dev`).
+fn check_path(path: &Path, what: &str) -> Result<(), CliError> {
+    let abs = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_owned())
+    };
+    if ["/dev", "/proc", "/sys"].iter().any(|d| abs.starts_with(d)) {
+        return Err(CliError::input(path, format!("refused as the {what}: under /dev, /proc or /sys")));
+    }
+    Ok(())
 }
 
 fn is_postgres(v: &str) -> bool {
@@ -76,7 +96,7 @@ impl VaultLocation {
         match &self.vault {
             Some(v) if is_postgres(v) => "postgres vault".into(),
             Some(v) => v.clone(),
-            None => default_path().display().to_string(),
+            None => default_path().map_or_else(|_| "(no vault location)".into(), |p| p.display().to_string()),
         }
     }
 
@@ -84,6 +104,7 @@ impl VaultLocation {
     /// vault's path + `.key`; a PostgreSQL vault needs it given.
     fn key_path(&self) -> Result<PathBuf, CliError> {
         if let Some(k) = &self.key_file {
+            check_path(k, "key file")?;
             return Ok(k.clone());
         }
         match self.vault.as_deref() {
@@ -91,9 +112,11 @@ impl VaultLocation {
                 "a PostgreSQL vault needs --key-file (or CARDVEIL_KEY_FILE): the key every host shares".into(),
             )),
             v => {
-                let mut p = v.map(PathBuf::from).unwrap_or_else(default_path).into_os_string();
+                let mut p = v.map_or_else(default_path, |v| Ok(PathBuf::from(v)))?.into_os_string();
                 p.push(".key");
-                Ok(PathBuf::from(p))
+                let p = PathBuf::from(p);
+                check_path(&p, "key file")?;
+                Ok(p)
             }
         }
     }
@@ -126,7 +149,8 @@ impl VaultLocation {
                 Ok(OpenVault::Postgres(Box::new(StoreVault::open(store, keys, config).map_err(|e| verr(&name, e))?)))
             }
             v => {
-                let path = v.map(PathBuf::from).unwrap_or_else(default_path);
+                let path = v.map_or_else(default_path, |v| Ok(PathBuf::from(v)))?;
+                check_path(&path, "vault")?;
                 if !path.exists() {
                     if !create {
                         return Err(CliError::input(&path, "no vault here (give --vault PATH)"));
@@ -209,9 +233,15 @@ pub fn run(op: &VaultOp, location: &VaultLocation, out: &mut dyn Write) -> Resul
     let w = |out: &mut dyn Write, line: String| {
         writeln!(out, "{line}").map_err(|e| CliError::input(Path::new("<stdout>"), e))
     };
+    // What was typed is named in errors only if it is a well-formed token:
+    // anything else may be a card number typed in the wrong place.
+    let shown = |token: &str| match cardveil_core::vault::token::validate(token) {
+        Ok(()) => token.to_owned(),
+        Err(_) => "the token given".to_owned(),
+    };
     match op {
         VaultOp::Reveal(token) => {
-            let pan = v.vault().detokenize(token, &actor).map_err(|e| verr(token, e))?;
+            let pan = v.vault().detokenize(token, &actor).map_err(|e| verr(&shown(token), e))?;
             // The one place card data is printed, on purpose.
             let mut line = zeroize::Zeroizing::new(String::with_capacity(20));
             line.extend(pan.expose().iter().map(|&d| char::from(b'0' + d)));
@@ -219,12 +249,12 @@ pub fn run(op: &VaultOp, location: &VaultLocation, out: &mut dyn Write) -> Resul
             out.write_all(line.as_bytes()).map_err(|e| CliError::input(Path::new("<stdout>"), e))
         }
         VaultOp::Delete(token) => {
-            v.vault().delete(token, &actor).map_err(|e| verr(token, e))?;
-            w(out, format!(r#"{{"event":"deleted","token":"{token}"}}"#))
+            v.vault().delete(token, &actor).map_err(|e| verr(&shown(token), e))?;
+            w(out, Obj::event("deleted").str("token", token).finish())
         }
         VaultOp::Purge => {
             let n = v.vault().purge(&actor).map_err(|e| verr(&name, e))?;
-            w(out, format!(r#"{{"event":"purged","records":{n}}}"#))
+            w(out, Obj::event("purged").int("records", n).finish())
         }
         VaultOp::Rotate => {
             let key_file = location.key_path()?;
@@ -232,11 +262,11 @@ pub fn run(op: &VaultOp, location: &VaultLocation, out: &mut dyn Write) -> Resul
             let kek = keys.into_current();
             let version = kek.version();
             let n = v.rotate(kek, &actor).map_err(|e| verr(&name, e))?;
-            w(out, format!(r#"{{"event":"rotated","kek_version":{version},"records":{n}}}"#))
+            w(out, Obj::event("rotated").int("kek_version", version).int("records", n).finish())
         }
         VaultOp::AuditVerify => {
             let n = v.verify_audit().map_err(|e| verr(&name, e))?;
-            w(out, format!(r#"{{"event":"audit","status":"ok","records":{n}}}"#))
+            w(out, Obj::event("audit").str("status", "ok").int("records", n).finish())
         }
     }
 }

@@ -38,6 +38,7 @@ struct Printed(Vec<u8>);
 
 impl Printed {
     fn keep(&mut self, out: &Output) {
+        lines(out); // every line is JSON
         self.0.extend_from_slice(&out.stdout);
         self.0.extend_from_slice(&out.stderr);
     }

@@ -44,7 +44,12 @@ fn scrub(input: &Path, output: &Path, args: &[&str]) -> Vec<String> {
     argv.extend_from_slice(args);
     let mut out = Vec::new();
     run(Cli::try_parse_from(argv).unwrap(), &mut out).unwrap();
-    String::from_utf8(out).unwrap().lines().map(str::to_owned).collect()
+    let lines: Vec<String> = String::from_utf8(out).unwrap().lines().map(str::to_owned).collect();
+    for l in &lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v.is_object(), "{l}");
+    }
+    lines
 }
 
 /// tshark's view of every frame: fields separated by tabs.
@@ -216,40 +221,56 @@ fn broken_captures_are_refused_with_one_line_and_no_output() {
 }
 
 #[test]
-fn payloads_that_cannot_be_inspected_are_dropped_from_rtp_streams() {
+fn payloads_that_cannot_be_inspected_are_blanked_in_rtp_streams() {
     if !have_inputs() {
         return;
     }
     // The keyed call with every fifth packet's payload type changed to 9 (G.722).
     let call = keyed_call(false, false);
     let mut frames = call.frames.clone();
-    let mut changed = 0;
+    let mut changed = Vec::new();
+    let at = 14 + 20 + 8; // Ethernet + IPv4 + UDP
     for (i, (_, f)) in frames.iter_mut().enumerate() {
-        let at = 14 + 20 + 8; // Ethernet + IPv4 + UDP
         if i % 5 == 2 && f[at + 1] & 0x7F == 8 {
             f[at + 1] = (f[at + 1] & 0x80) | 9;
             let u = cardveil_core::pcap::net::find_udp(1, f).unwrap();
             cardveil_core::pcap::net::fix_checksum(f, &u);
-            changed += 1;
+            changed.push(i);
         }
     }
+    let n = changed.len();
     let input = tmp("g722.pcap");
     write_pcap(&input, false, &frames);
-    // Packets of a found stream that cannot be inspected are dropped (zero
-    // leak), whether the stream was found by heuristics or a forced port.
+    // Packets of a found stream that cannot be inspected keep their record
+    // (and their RTP header), their payload zeroed, the checksum fixed —
+    // whether the stream was found by heuristics or a forced port.
     for args in [&[][..], &["--rtp-port", "2006"]] {
-        let lines = scrub(&input, &tmp("g722-out.pcap"), args);
-        assert!(lines.last().unwrap().contains(&format!("\"packets_out\":{}", frames.len() - changed)), "{lines:?}");
-        assert!(lines.iter().any(|l| l.contains(&format!("\"dropped\":{changed}"))), "{lines:?}");
+        let output = tmp("g722-out.pcap");
+        let lines = scrub(&input, &output, args);
+        assert!(lines.last().unwrap().contains(&format!("\"packets_out\":{}", frames.len())), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains(&format!("\"dropped\":0,\"blanked\":{n}"))), "{lines:?}");
+        let rows = tshark(&output, 2006, &["rtp.p_type", "rtp.payload", "udp.checksum.status", "rtp.seq"]);
+        assert_eq!(rows.len(), frames.len());
+        for &i in &changed {
+            assert_eq!(rows[i][0], "9", "packet {i} keeps its header");
+            assert!(hex_bytes(&rows[i][1]).iter().all(|&b| b == 0), "packet {i}: payload blanked");
+            assert_eq!(rows[i][2], "1", "packet {i}: checksum valid");
+        }
+        let seqs: Vec<u16> = rows.iter().map(|r| r[3].parse().unwrap()).collect();
+        assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)), "numbering untouched");
     }
-    // A stream of payload type 9 alone is not recognised without --rtp-port: kept.
-    let g722: Vec<_> = frames.iter().filter(|(_, f)| f[14 + 20 + 8 + 1] & 0x7F == 9).cloned().collect();
+    // A stream of payload type 9 alone is not recognised without --rtp-port:
+    // kept as it is; with it, every payload is blanked.
+    let g722: Vec<_> = frames.iter().filter(|(_, f)| f[at + 1] & 0x7F == 9).cloned().collect();
     let only = tmp("g722-only.pcap");
     write_pcap(&only, false, &g722);
     let lines = scrub(&only, &tmp("g722-only-out.pcap"), &[]);
-    assert!(lines.last().unwrap().contains(&format!("\"packets_out\":{changed}")), "{lines:?}");
+    assert!(lines.last().unwrap().contains(&format!("\"packets_out\":{n}")), "{lines:?}");
+    assert_eq!(std::fs::read(tmp("g722-only-out.pcap")).unwrap(), std::fs::read(&only).unwrap());
     let lines = scrub(&only, &tmp("g722-only-out.pcap"), &["--rtp-port", "2006"]);
-    assert!(lines.last().unwrap().contains("\"packets_out\":0"), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains(&format!("\"blanked\":{n}"))), "{lines:?}");
+    let rows = tshark(&tmp("g722-only-out.pcap"), 2006, &["rtp.payload"]);
+    assert!(rows.iter().all(|r| hex_bytes(&r[0]).iter().all(|&b| b == 0)));
 }
 
 #[test]

@@ -46,6 +46,7 @@ fn play(pcap: &Path, seconds: f64, action: EventAction, base: u16) -> Played {
         forward: sink.local_addr().unwrap(),
         bind: None,
         control: None,
+        control_peer: None,
         stream: RtpStreamConfig { event_action: action, ..RtpStreamConfig::default() },
         capture: None,
     };

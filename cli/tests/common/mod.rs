@@ -46,14 +46,26 @@ pub fn write_wav(path: &Path, encoding: Encoding, rate: u32, channels: &[Vec<i16
     std::fs::write(path, f).unwrap();
 }
 
-/// The value of `"name":` in a one-line JSON object (up to the next `,` or `}`).
-pub fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let at = line.find(&format!("\"{name}\":"))? + name.len() + 3;
-    let rest = &line[at..];
-    Some(&rest[..rest.find([',', '}'])?])
+/// The value of `name` in a one-line JSON object, as JSON text (strings
+/// keep their quotes). The line must parse as JSON (serde_json): a line
+/// that does not is a failure, whatever it holds.
+pub fn field(line: &str, name: &str) -> Option<String> {
+    json(line).get(name).map(|v| v.to_string())
 }
 
-/// stdout's lines.
+/// `line` parsed as one JSON object; panics (fails the test) otherwise.
+pub fn json(line: &str) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Object(m)) => m,
+        other => panic!("not one JSON object ({other:?}): {line}"),
+    }
+}
+
+/// stdout's lines, each checked to be one JSON object.
 pub fn lines(out: &Output) -> Vec<String> {
-    String::from_utf8(out.stdout.clone()).unwrap().lines().map(str::to_string).collect()
+    let lines: Vec<String> = String::from_utf8(out.stdout.clone()).unwrap().lines().map(str::to_string).collect();
+    for l in &lines {
+        json(l);
+    }
+    lines
 }
