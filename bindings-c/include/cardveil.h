@@ -93,11 +93,13 @@ enum cardveil_rtp_verdict
   // Do not send it: a dropped telephone-event (the sequence numbers of
   // later packets close the gap, so the receiver sees no loss).
   CARDVEIL_RTP_DROP = 1,
-  // Do not send it: a payload type cardveil cannot look inside (not
-  // G.711, comfort noise or the telephone-event type). Zero leak.
+  // Do not send it: cardveil cannot look inside — a payload type that is
+  // not G.711, comfort noise or the telephone-event type, or a datagram
+  // that is not RTP and not recognised as RTCP, STUN or DTLS (too short,
+  // another RTP version, a zero padding count, junk). Fail closed.
   CARDVEIL_RTP_UNKNOWN = 2,
-  // Not an RTP packet (too short, not version 2, malformed): left
-  // untouched. RTCP, STUN and the like carry no keys; the host decides.
+  // Not RTP but recognised as RTCP, STUN or DTLS (by structure, not just
+  // by its first byte): left untouched, it may be sent as it is.
   CARDVEIL_RTP_NOT_RTP = 3,
 };
 #ifndef __cplusplus
@@ -500,7 +502,8 @@ cardveil_result cardveil_call_process_alaw(cardveil_call *call,
 // RTP calls (`cardveil_call_new_rtp`): scrubs one RTP packet of
 // `direction` in place — `packet[0..len]`, header included — and writes
 // a `cardveil_rtp_verdict` to `*verdict`: FORWARD (send it, possibly
-// rewritten), DROP or UNKNOWN (do not send it), NOT_RTP (untouched). The
+// rewritten), DROP or UNKNOWN (do not send it), NOT_RTP (RTCP, STUN or
+// DTLS, untouched: may be sent). The
 // packet's length never changes. Masked spans and capture events are
 // queued as for frames. Frame thread; never allocates, locks or blocks.
 // CARDVEIL_WRONG_API on a call not made by `cardveil_call_new_rtp`.
