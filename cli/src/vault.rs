@@ -261,7 +261,14 @@ pub fn run(op: &VaultOp, location: &VaultLocation, out: &mut dyn Write) -> Resul
             let keys = keyfile::add_version(&key_file).map_err(|e| verr(&key_file.display().to_string(), e))?;
             let kek = keys.into_current();
             let version = kek.version();
-            let n = v.rotate(kek, &actor).map_err(|e| verr(&name, e))?;
+            let n = v.rotate(kek, &actor).map_err(|e| {
+                // Refused before the vault registered the version: the key
+                // file loses it again, so nothing of the failed rotation stays.
+                if matches!(e, VaultError::KekNotNewer(..) | VaultError::KekVersionTaken(_) | VaultError::Actor) {
+                    let _ = keyfile::remove_version(&key_file, version);
+                }
+                verr(&name, e)
+            })?;
             w(out, Obj::event("rotated").int("kek_version", version).int("records", n).finish())
         }
         VaultOp::AuditVerify => {

@@ -101,6 +101,43 @@ fn suite<S: Store>(open: &dyn Fn() -> S, now: &'static AtomicI64, clock: fn() ->
     assert!(matches!(v2.rotate(Kek::new(2, &[9; 32]), "security"), Err(VaultError::KekNotNewer(2, 2))));
     // A wrong key of a known version is refused on open.
     assert!(matches!(StoreVault::open(open(), keys(2, 9), VaultConfig::default()), Err(VaultError::WrongKey(2))));
+    // A version the vault never registered (only rotate registers one) is
+    // refused for every operation, and refusing writes nothing: the same
+    // keyring is refused again.
+    for _ in 0..2 {
+        let r = StoreVault::open(open(), Keyring::new(Kek::new(3, &[5; 32])), VaultConfig::default());
+        assert!(matches!(r, Err(VaultError::UnregisteredKek(3))));
+    }
+    let mut both = keys(2, 8);
+    both.add(Kek::new(3, &[5; 32]));
+    assert!(matches!(StoreVault::open(open(), both, VaultConfig::default()), Err(VaultError::UnregisteredKek(3))));
+
+    // The record's metadata is bound into its seal: an expiry pushed back
+    // (an expired card revealable again), other last four digits, another
+    // length — each makes the record refuse to open; put back, it opens.
+    for (edit, undo) in [
+        ("expires_at = expires_at + 86400", "expires_at = expires_at - 86400"),
+        ("last4 = '1112'", "last4 = '1111'"),
+        ("digits = 15", "digits = 16"),
+    ] {
+        tamper(&format!("UPDATE cardveil_tokens SET {edit} WHERE token = '{}'", m.token));
+        let r = v2.detokenize(&m.token, "payments");
+        assert!(matches!(r, Err(VaultError::Crypto(_))), "{edit}: {r:?}");
+        tamper(&format!("UPDATE cardveil_tokens SET {undo} WHERE token = '{}'", m.token));
+        assert_eq!(v2.detokenize(&m.token, "payments").unwrap().expose(), visa.expose(), "{undo}");
+    }
+
+    // Two rotations to the same version with different keys (two operators
+    // at once): the second is refused, and its key registers nothing.
+    let mut other = vault(VaultConfig::default(), keys(2, 8));
+    assert_eq!(v2.rotate(Kek::new(3, &[6; 32]), "security").unwrap(), 2);
+    assert!(matches!(other.rotate(Kek::new(3, &[4; 32]), "security"), Err(VaultError::KekVersionTaken(3))));
+    drop(other);
+    let mut v3keys = keys(2, 8);
+    v3keys.add(Kek::new(3, &[6; 32]));
+    let mut v2 = vault(VaultConfig::default(), v3keys);
+    assert_eq!(v2.detokenize(&m.token, "payments").unwrap().expose(), visa.expose());
+    assert!(matches!(StoreVault::open(open(), keys(3, 4), VaultConfig::default()), Err(VaultError::WrongKey(3))));
 
     // The audit chain holds every operation and finds tampering.
     let records = v2.verify_audit().unwrap();
@@ -121,10 +158,11 @@ fn suite<S: Store>(open: &dyn Fn() -> S, now: &'static AtomicI64, clock: fn() ->
         ("detokenize", "ok"),
         ("detokenize", "not_found"),
         ("detokenize", "expired"),
-        ("detokenize", "malformed token"),
+        ("detokenize", "refused: not a well-formed token"),
         ("delete", "ok"),
         ("purge", "removed 2"),
         ("rotate", "rewrapped 2 to KEK version 2"),
+        ("rotate", "rewrapped 2 to KEK version 3"),
     ] {
         assert!(ops.contains(&want), "no {want:?} in {ops:?}");
     }

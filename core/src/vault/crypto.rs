@@ -1,6 +1,8 @@
 //! The vault's cryptography (all of it `ring`): each PAN record is sealed
 //! with AES-256-GCM under its own random data key, with a fresh nonce and
-//! the token id as associated data; the data key is itself sealed under a
+//! the token id *and the record's metadata* (its expiry time, last four,
+//! length and token format: [`record_context`]) as associated data, so an
+//! edit to any of them makes the record fail to open; the data key is itself sealed under a
 //! versioned key-encryption key (KEK), with the token id and KEK version as
 //! associated data, so rotating the KEK rewraps data keys without touching
 //! PAN ciphertexts. An optional HMAC-SHA256 fingerprint, keyed by HKDF from
@@ -109,6 +111,26 @@ fn open_with(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<V
     Ok(buf)
 }
 
+/// The metadata bound into a PAN ciphertext: expiry (Unix seconds), the
+/// last four digits, the PAN's length and the token format (0 opaque,
+/// 1 numeric). The KEK version is bound into the data key's seal.
+pub fn record_context(expires_at: i64, last4: &str, digits: u8, numeric_token: bool) -> Vec<u8> {
+    let mut c = Vec::with_capacity(40);
+    c.extend_from_slice(b"cardveil record v2");
+    c.extend_from_slice(&expires_at.to_be_bytes());
+    c.push(digits);
+    c.push(numeric_token as u8);
+    c.push(last4.len() as u8);
+    c.extend_from_slice(last4.as_bytes());
+    c
+}
+
+/// Associated data of a PAN ciphertext: the token id, then its context
+/// (none for records sealed before metadata was bound).
+fn pan_aad(token_id: &[u8; 16], context: &[u8]) -> Vec<u8> {
+    [token_id.as_slice(), context].concat()
+}
+
 fn key_aad(token_id: &[u8; 16], version: u32) -> [u8; 20] {
     let mut aad = [0u8; 20];
     aad[..16].copy_from_slice(token_id);
@@ -120,29 +142,49 @@ fn data_key(raw: &[u8]) -> Result<LessSafeKey, CryptoError> {
     Ok(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, raw).map_err(|_| CryptoError::Open)?))
 }
 
-/// Seals `pan` for `token_id` under a fresh data key wrapped by `kek`.
-pub fn seal(pan: &Pan, token_id: [u8; 16], kek: &Kek, rng: &SystemRandom) -> Result<Sealed, CryptoError> {
+/// Seals `pan` for `token_id` and its metadata `context` ([`record_context`])
+/// under a fresh data key wrapped by `kek`.
+pub fn seal(
+    pan: &Pan,
+    token_id: [u8; 16],
+    context: &[u8],
+    kek: &Kek,
+    rng: &SystemRandom,
+) -> Result<Sealed, CryptoError> {
     let mut raw = Zeroizing::new([0u8; 32]);
     rng.fill(&mut raw[..]).map_err(|_| CryptoError::Random)?;
-    let ciphertext = seal_with(&data_key(&raw[..])?, &token_id, pan.expose(), rng)?;
+    let ciphertext = seal_with(&data_key(&raw[..])?, &pan_aad(&token_id, context), pan.expose(), rng)?;
     let wrapped_key = seal_with(&kek.key, &key_aad(&token_id, kek.version), &raw[..], rng)?;
     Ok(Sealed { token_id, kek_version: kek.version, wrapped_key, ciphertext })
 }
 
-/// Opens a sealed PAN.
-pub fn open(sealed: &Sealed, kek: &Kek) -> Result<Pan, CryptoError> {
+/// Opens a sealed PAN whose metadata is `context` ([`record_context`]).
+pub fn open(sealed: &Sealed, context: &[u8], kek: &Kek) -> Result<Pan, CryptoError> {
+    open_record(sealed, context, kek).map(|(pan, _)| pan)
+}
+
+/// Opens a sealed PAN as [`open`] does, and says whether it was sealed
+/// before metadata was bound (token id alone as associated data: such a
+/// record opens whatever its metadata says, and is resealed with it bound
+/// at the next key rotation). A record sealed with its metadata never
+/// opens the old way: its tag covers the metadata.
+pub fn open_record(sealed: &Sealed, context: &[u8], kek: &Kek) -> Result<(Pan, bool), CryptoError> {
     if sealed.kek_version != kek.version {
         return Err(CryptoError::KekVersion { record: sealed.kek_version, key: kek.version });
     }
     let raw = open_with(&kek.key, &key_aad(&sealed.token_id, kek.version), &sealed.wrapped_key)?;
-    let digits = open_with(&data_key(&raw)?, &sealed.token_id, &sealed.ciphertext)?;
+    let key = data_key(&raw)?;
+    let (digits, legacy) = match open_with(&key, &pan_aad(&sealed.token_id, context), &sealed.ciphertext) {
+        Ok(d) => (d, false),
+        Err(_) => (open_with(&key, &sealed.token_id, &sealed.ciphertext)?, true),
+    };
     let mut pan = Pan::default();
     for &d in digits.iter() {
         if d > 9 || !pan.0.push(d) {
             return Err(CryptoError::Open);
         }
     }
-    Ok(pan)
+    Ok((pan, legacy))
 }
 
 /// Rewraps a record's data key from `old` to `new` (KEK rotation); the PAN
@@ -174,32 +216,52 @@ mod tests {
         let k1 = Kek::new(1, &[7; 32]);
         let k2 = Kek::new(2, &[9; 32]);
         let p = pan("4111111111111111");
-        let s = seal(&p, [1; 16], &k1, &rng).unwrap();
-        assert_eq!(open(&s, &k1).unwrap().expose(), p.expose());
+        let ctx = record_context(1_900_000_000, "1111", 16, false);
+        let s = seal(&p, [1; 16], &ctx, &k1, &rng).unwrap();
+        assert_eq!(open(&s, &ctx, &k1).unwrap().expose(), p.expose());
+        assert!(!open_record(&s, &ctx, &k1).unwrap().1, "bound, not legacy");
+        // Any edit of the bound metadata — expiry, last four, length, token format — and it does not open.
+        for other in [
+            record_context(1_900_000_001, "1111", 16, false),
+            record_context(1_900_000_000, "1112", 16, false),
+            record_context(1_900_000_000, "1111", 15, false),
+            record_context(1_900_000_000, "1111", 16, true),
+            Vec::new(),
+        ] {
+            assert_eq!(open(&s, &other, &k1).unwrap_err(), CryptoError::Open);
+        }
+        // A record sealed before metadata was bound opens, flagged legacy.
+        let mut legacy = s.clone();
+        let mut raw = Zeroizing::new([0u8; 32]);
+        rng.fill(&mut raw[..]).unwrap();
+        legacy.ciphertext = seal_with(&data_key(&raw[..]).unwrap(), &[1; 16], p.expose(), &rng).unwrap();
+        legacy.wrapped_key = seal_with(&k1.key, &key_aad(&[1; 16], 1), &raw[..], &rng).unwrap();
+        let (opened, was_legacy) = open_record(&legacy, &ctx, &k1).unwrap();
+        assert!(was_legacy && opened.expose() == p.expose());
         // Neither the digits nor their ASCII appear in what is stored.
         for hay in [&s.ciphertext, &s.wrapped_key] {
             assert!(!hay.windows(16).any(|w| w == p.expose() || w == b"4111111111111111"));
         }
         // Two seals of the same PAN differ (fresh data key and nonces).
-        let s2 = seal(&p, [1; 16], &k1, &rng).unwrap();
+        let s2 = seal(&p, [1; 16], &ctx, &k1, &rng).unwrap();
         assert_ne!(s.ciphertext, s2.ciphertext);
         // Tampering, another token id, or another KEK: refused.
         let mut t = s.clone();
         t.ciphertext[20] ^= 1;
-        assert_eq!(open(&t, &k1).unwrap_err(), CryptoError::Open);
+        assert_eq!(open(&t, &ctx, &k1).unwrap_err(), CryptoError::Open);
         let mut t = s.clone();
         t.token_id[0] ^= 1;
-        assert_eq!(open(&t, &k1).unwrap_err(), CryptoError::Open);
-        assert!(matches!(open(&s, &k2), Err(CryptoError::KekVersion { record: 1, key: 2 })));
+        assert_eq!(open(&t, &ctx, &k1).unwrap_err(), CryptoError::Open);
+        assert!(matches!(open(&s, &ctx, &k2), Err(CryptoError::KekVersion { record: 1, key: 2 })));
         let forged = Kek::new(1, &[8; 32]);
-        assert_eq!(open(&s, &forged).unwrap_err(), CryptoError::Open);
+        assert_eq!(open(&s, &ctx, &forged).unwrap_err(), CryptoError::Open);
         // Rotation: the new KEK opens, the PAN ciphertext is unchanged.
         let r = rewrap(&s, &k1, &k2, &rng).unwrap();
         assert_eq!(r.ciphertext, s.ciphertext);
-        assert_eq!(open(&r, &k2).unwrap().expose(), p.expose());
-        assert!(open(&r, &k1).is_err());
+        assert_eq!(open(&r, &ctx, &k2).unwrap().expose(), p.expose());
+        assert!(open(&r, &ctx, &k1).is_err());
         // Errors and Debug name no card data.
-        assert!(!format!("{r:?}{:?}{k1:?}", open(&t, &k1)).contains("4111"));
+        assert!(!format!("{r:?}{:?}{k1:?}", open(&t, &ctx, &k1)).contains("4111"));
     }
 
     #[test]

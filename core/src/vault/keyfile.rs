@@ -70,6 +70,9 @@ pub fn load(path: &Path) -> Result<Keyring, VaultError> {
             let (Some(h), Some(l)) = (hex_value(pair[0]), hex_value(pair[1])) else { return Err(bad()) };
             key[i] = h << 4 | l;
         }
+        if ring.as_ref().is_some_and(|r| r.get(version).is_some()) {
+            return Err(err(path, format_args!("line {}: key version {version} appears twice", n + 1)));
+        }
         let kek = Kek::new(version, &key);
         match &mut ring {
             None => ring = Some(Keyring::new(kek)),
@@ -119,13 +122,40 @@ pub fn load_or_create(path: &Path) -> Result<(Keyring, bool), VaultError> {
 }
 
 /// Appends a new random key one version above the current, for rotation;
-/// returns the new keyring (current = the new key).
+/// returns the new keyring (current = the new key). If the rotation then
+/// fails before the vault registered the version, [`remove_version`] takes
+/// the line out again.
 pub fn add_version(path: &Path) -> Result<Keyring, VaultError> {
     let next = load(path)?.current().version() + 1;
     let line = random_line(next)?;
     let mut f = fs::OpenOptions::new().append(true).open(path).map_err(|e| err(path, e))?;
     f.write_all(line.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| err(path, e))?;
     load(path)
+}
+
+/// Removes the key of `version` from the key file (written to a
+/// temporary file, mode 0600, and renamed): a rotation that failed before
+/// the vault registered that version leaves nothing behind.
+pub fn remove_version(path: &Path, version: u32) -> Result<(), VaultError> {
+    let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| err(path, e))?);
+    let mut kept = Zeroizing::new(String::with_capacity(text.len()));
+    for line in text.lines() {
+        let v = line.trim().split_once(' ').and_then(|(v, _)| v.parse::<u32>().ok());
+        if v != Some(version) || line.trim_start().starts_with('#') {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    let tmp = path.with_extension("key-rotating");
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&tmp).and_then(|mut f| f.write_all(kept.as_bytes()).and_then(|_| f.sync_all()));
+    written.and_then(|()| fs::rename(&tmp, path)).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        err(path, e)
+    })
 }
 
 #[cfg(test)]
@@ -151,6 +181,13 @@ mod tests {
         assert_eq!(again.versions().collect::<Vec<_>>(), vec![1]);
         let rotated = add_version(&path).unwrap();
         assert_eq!(rotated.versions().collect::<Vec<_>>(), vec![1, 2]);
+        remove_version(&path, 2).unwrap();
+        assert_eq!(load(&path).unwrap().versions().collect::<Vec<_>>(), vec![1]);
+        add_version(&path).unwrap();
+        // A version twice is refused (a key file edited by hand, two rotations at once).
+        let twice = fs::read_to_string(&path).unwrap() + &format!("2 {}\n", "ab".repeat(32));
+        fs::write(&path, twice).unwrap();
+        assert!(load(&path).unwrap_err().to_string().contains("key version 2 appears twice"));
 
         let bad = dir.join("bad.key");
         for (text, why) in [("1 zz\n", "line 1"), ("# only a comment\n", "no key"), ("x 00\n", "line 1")] {

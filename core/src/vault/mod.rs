@@ -66,6 +66,16 @@ pub enum VaultError {
     /// Rotation needs a KEK newer than the current one.
     #[error("KEK version {0} is not newer than the current version {1}")]
     KekNotNewer(u32, u32),
+    /// A loaded key's version was never registered in this vault (only a
+    /// rotation registers one): refused before anything is written, so no
+    /// card is ever sealed under a key the vault does not know.
+    #[error(
+        "key-encryption key version {0} is not registered in this vault (only `vault rotate` adds a version; an interrupted rotate leaves one in the key file: remove that line): refused, nothing written"
+    )]
+    UnregisteredKek(u32),
+    /// Rotation to a version the vault already has under another key.
+    #[error("key-encryption key version {0} is already registered in this vault with another key")]
+    KekVersionTaken(u32),
     /// A PAN of the wrong length was given.
     #[error("a PAN has 12 to 19 digits")]
     PanLength,

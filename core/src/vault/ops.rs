@@ -128,6 +128,14 @@ fn token_id(token: &str) -> Result<[u8; 16], token::TokenError> {
     Ok(h.as_ref()[..16].try_into().expect("16 bytes"))
 }
 
+/// The metadata a record's PAN ciphertext is bound to (see [`crypto::record_context`]).
+fn context_of(row: &Row) -> Vec<u8> {
+    crypto::record_context(row.expires_at, &row.last4, row.digits, !row.token.starts_with(token::PREFIX))
+}
+
+/// The context of the canaries (no record metadata).
+const CANARY_CONTEXT: &[u8] = b"cardveil canary";
+
 fn brand_of(name: Option<&str>) -> Option<Brand> {
     name.and_then(|n| Brand::ALL.iter().copied().find(|b| b.name() == n))
 }
@@ -185,6 +193,9 @@ impl<S: Store> StoreVault<S> {
         let mut v = StoreVault { store, keys, config, rng: SystemRandom::new(), clock: time::now };
         let (keys, rng) = (&v.keys, &v.rng);
         v.store.transaction(&mut |tx| {
+            // A new vault registers the versions it is created with; an
+            // existing one takes only versions registered before.
+            let fresh = tx.meta_get(META_SCHEMA)?.is_none();
             match tx.meta_get(META_SCHEMA)? {
                 None => tx.meta_put(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?,
                 Some(b) => {
@@ -198,15 +209,17 @@ impl<S: Store> StoreVault<S> {
                 let kek = keys.get(version).expect("listed");
                 match tx.meta_get(&canary_key(version))? {
                     Some(b) => {
-                        let ok = decode_sealed(&b, version).is_some_and(|s| crypto::open(&s, kek).is_ok());
+                        let ok =
+                            decode_sealed(&b, version).is_some_and(|s| crypto::open(&s, CANARY_CONTEXT, kek).is_ok());
                         if !ok {
                             return Err(VaultError::WrongKey(version));
                         }
                     }
-                    None => {
-                        let s = crypto::seal(&canary_pan(), CANARY_TOKEN, kek, rng)?;
+                    None if fresh => {
+                        let s = crypto::seal(&canary_pan(), CANARY_TOKEN, CANARY_CONTEXT, kek, rng)?;
                         tx.meta_put(&canary_key(version), &encode_sealed(&s))?;
                     }
+                    None => return Err(VaultError::UnregisteredKek(version)),
                 }
             }
             Ok(())
@@ -279,10 +292,18 @@ impl<S: Store> StoreVault<S> {
         if version <= self.keys.current().version() {
             return Err(VaultError::KekNotNewer(version, self.keys.current().version()));
         }
-        let canary = crypto::seal(&canary_pan(), CANARY_TOKEN, &kek, &self.rng)?;
+        // Registering the version is one transaction: a version registered
+        // already (a concurrent rotate, or an earlier one with another key)
+        // is refused unless this very key opens it (a rotation resumed).
+        let canary = crypto::seal(&canary_pan(), CANARY_TOKEN, CANARY_CONTEXT, &kek, &self.rng)?;
+        self.store.transaction(&mut |tx| match tx.meta_get(&canary_key(version))? {
+            Some(b) if decode_sealed(&b, version).is_some_and(|s| crypto::open(&s, CANARY_CONTEXT, &kek).is_ok()) => {
+                Ok(())
+            }
+            Some(_) => Err(VaultError::KekVersionTaken(version)),
+            None => tx.meta_put(&canary_key(version), &encode_sealed(&canary)).map_err(Into::into),
+        })?;
         self.keys.add(kek);
-        self.store
-            .transaction(&mut |tx| tx.meta_put(&canary_key(version), &encode_sealed(&canary)).map_err(Into::into))?;
         let mut total = 0u64;
         loop {
             let same_card = self.config.same_card_same_token;
@@ -291,18 +312,35 @@ impl<S: Store> StoreVault<S> {
                 let rows = tx.not_at_version(new.version(), REWRAP_BATCH)?;
                 for row in &rows {
                     let old = keys.get(row.kek_version).ok_or(VaultError::UnknownKekVersion(row.kek_version))?;
+                    let id = token_id(&row.token)?;
                     let sealed = Sealed {
-                        token_id: token_id(&row.token)?,
+                        token_id: id,
                         kek_version: row.kek_version,
                         wrapped_key: row.wrapped_key.clone(),
                         ciphertext: row.ciphertext.clone(),
                     };
+                    // Every record is opened on the way (an edited one stops
+                    // the rotation); one sealed before its metadata was
+                    // bound is resealed with it.
+                    let context = context_of(row);
+                    let (pan, legacy) = crypto::open_record(&sealed, &context, old)?;
                     let fingerprint = match (&row.fingerprint, same_card) {
-                        (Some(_), true) => Some(new.fingerprint(&crypto::open(&sealed, old)?).to_vec()),
+                        (Some(_), true) => Some(new.fingerprint(&pan).to_vec()),
                         _ => None,
                     };
-                    let r = crypto::rewrap(&sealed, old, new, rng)?;
-                    tx.rewrap(&row.token, new.version(), &r.wrapped_key, fingerprint.as_deref())?;
+                    if legacy {
+                        let r = crypto::seal(&pan, id, &context, new, rng)?;
+                        tx.rewrap(
+                            &row.token,
+                            new.version(),
+                            &r.wrapped_key,
+                            fingerprint.as_deref(),
+                            Some(&r.ciphertext),
+                        )?;
+                    } else {
+                        let r = crypto::rewrap(&sealed, old, new, rng)?;
+                        tx.rewrap(&row.token, new.version(), &r.wrapped_key, fingerprint.as_deref(), None)?;
+                    }
                 }
                 step(format!("rewrapped {} to KEK version {}", rows.len(), new.version()), None, Ok(rows.len() as u64))
             })?;
@@ -342,7 +380,9 @@ impl<S: Store> Vault for StoreVault<S> {
                         (t, id)
                     }
                 };
-                let sealed = crypto::seal(pan, id, kek, rng)?;
+                let numeric = config.format == TokenFormat::Numeric;
+                let context = crypto::record_context(expires_at, &last4, digits.len() as u8, numeric);
+                let sealed = crypto::seal(pan, id, &context, kek, rng)?;
                 let row = Row {
                     token,
                     kek_version: kek.version(),
@@ -393,13 +433,14 @@ impl<S: Store> Vault for StoreVault<S> {
                         step("error: key version not loaded", t, Err(VaultError::UnknownKekVersion(row.kek_version)))
                     }
                     Some(kek) => {
+                        let context = context_of(&row);
                         let sealed = Sealed {
                             token_id: id,
                             kek_version: row.kek_version,
                             wrapped_key: row.wrapped_key,
                             ciphertext: row.ciphertext,
                         };
-                        match crypto::open(&sealed, kek) {
+                        match crypto::open(&sealed, &context, kek) {
                             Ok(pan) => step("ok", t, Ok(pan)),
                             Err(e) => step("error: record does not open", t, Err(e.into())),
                         }

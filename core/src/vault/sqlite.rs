@@ -222,10 +222,12 @@ impl Tx for SqliteTx<'_> {
         version: u32,
         wrapped_key: &[u8],
         fingerprint: Option<&[u8]>,
+        ciphertext: Option<&[u8]>,
     ) -> Result<(), StoreError> {
         self.execute(
-            "UPDATE cardveil_tokens SET kek_version = ?2, wrapped_key = ?3, fingerprint = ?4 WHERE token = ?1",
-            params![token, version, wrapped_key, fingerprint],
+            "UPDATE cardveil_tokens SET kek_version = ?2, wrapped_key = ?3, fingerprint = ?4, \
+             ciphertext = COALESCE(?5, ciphertext) WHERE token = ?1",
+            params![token, version, wrapped_key, fingerprint, ciphertext],
         )
         .map(drop)
         .map_err(e)

@@ -60,13 +60,16 @@ pub trait Tx {
     fn purge(&mut self, now: i64) -> Result<u64, StoreError>;
     /// Up to `limit` rows whose data key is wrapped by another KEK version.
     fn not_at_version(&mut self, version: u32, limit: u32) -> Result<Vec<Row>, StoreError>;
-    /// Replaces a row's wrapped key (and fingerprint) after rotation.
+    /// Replaces a row's wrapped key (and fingerprint) after rotation, and
+    /// its PAN ciphertext when one is given (a record resealed with its
+    /// metadata bound).
     fn rewrap(
         &mut self,
         token: &str,
         version: u32,
         wrapped_key: &[u8],
         fingerprint: Option<&[u8]>,
+        ciphertext: Option<&[u8]>,
     ) -> Result<(), StoreError>;
 }
 
