@@ -222,8 +222,15 @@ pub enum VaultCommand {
 /// `cardveil vault audit …`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the audit hash chain: any edited, removed or inserted record is reported.
-    Verify,
+    /// Check the keyed audit chain: any edited, removed, inserted or forged record is reported;
+    /// with --head, also that the chain still holds a head exported earlier (a cut tail).
+    Verify {
+        /// A head printed by `cardveil vault audit head` earlier (SEQ:TAG), kept elsewhere.
+        #[arg(long, value_name = "SEQ:TAG")]
+        head: Option<String>,
+    },
+    /// Print the audit chain's head (last record and its tag) to keep outside the vault.
+    Head,
 }
 
 /// A failure to report: one line, and the exit status.
@@ -300,7 +307,8 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                 VaultCommand::Delete { token } => vault::VaultOp::Delete(token),
                 VaultCommand::Purge => vault::VaultOp::Purge,
                 VaultCommand::Rotate => vault::VaultOp::Rotate,
-                VaultCommand::Audit { op: AuditCommand::Verify } => vault::VaultOp::AuditVerify,
+                VaultCommand::Audit { op: AuditCommand::Verify { head } } => vault::VaultOp::AuditVerify(head),
+                VaultCommand::Audit { op: AuditCommand::Head } => vault::VaultOp::AuditHead,
             };
             vault::run(&op, &vault::VaultLocation::new(vault.vault, vault.key_file), out)
         }

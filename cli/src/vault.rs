@@ -187,10 +187,17 @@ impl OpenVault {
         }
     }
 
-    fn verify_audit(&mut self) -> Result<u64, VaultError> {
+    fn verify_audit_against(&mut self, exported: Option<(u64, [u8; 32])>) -> Result<u64, VaultError> {
         match self {
-            OpenVault::Sqlite(v) => v.verify_audit(),
-            OpenVault::Postgres(v) => v.verify_audit(),
+            OpenVault::Sqlite(v) => v.verify_audit_against(exported),
+            OpenVault::Postgres(v) => v.verify_audit_against(exported),
+        }
+    }
+
+    fn audit_head(&mut self) -> Result<(u64, [u8; 32]), VaultError> {
+        match self {
+            OpenVault::Sqlite(v) => v.audit_head(),
+            OpenVault::Postgres(v) => v.audit_head(),
         }
     }
 
@@ -200,6 +207,23 @@ impl OpenVault {
             OpenVault::Postgres(v) => v.rotate(kek, actor),
         }
     }
+}
+
+/// An exported audit head, `SEQ:TAG` (TAG: 64 hex digits).
+fn parse_head(text: &str) -> Result<(u64, [u8; 32]), CliError> {
+    let bad = || CliError::Usage("--head takes SEQ:TAG as `cardveil vault audit head` prints it".into());
+    let (seq, hex) = text.trim().split_once(':').ok_or_else(bad)?;
+    let seq = seq.parse().map_err(|_| bad())?;
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return Err(bad());
+    }
+    let mut tag = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).map_err(|_| bad())?;
+        tag[i] = u8::from_str_radix(s, 16).map_err(|_| bad())?;
+    }
+    Ok((seq, tag))
 }
 
 /// Who the CLI acts as in the audit trail: `cli:` and the login name.
@@ -220,8 +244,10 @@ pub enum VaultOp {
     Purge,
     /// Add a new key version to the key file and rewrap every record.
     Rotate,
-    /// Verify the audit chain.
-    AuditVerify,
+    /// Verify the audit chain (and that it holds an exported head `SEQ:TAG`).
+    AuditVerify(Option<String>),
+    /// Print the audit head to keep elsewhere.
+    AuditHead,
 }
 
 /// Runs `cardveil vault …`.
@@ -271,9 +297,15 @@ pub fn run(op: &VaultOp, location: &VaultLocation, out: &mut dyn Write) -> Resul
             })?;
             w(out, Obj::event("rotated").int("kek_version", version).int("records", n).finish())
         }
-        VaultOp::AuditVerify => {
-            let n = v.verify_audit().map_err(|e| verr(&name, e))?;
+        VaultOp::AuditVerify(head) => {
+            let exported = head.as_deref().map(parse_head).transpose()?;
+            let n = v.verify_audit_against(exported).map_err(|e| verr(&name, e))?;
             w(out, Obj::event("audit").str("status", "ok").int("records", n).finish())
+        }
+        VaultOp::AuditHead => {
+            let (seq, tag) = v.audit_head().map_err(|e| verr(&name, e))?;
+            let head = format!("{seq}:{}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>());
+            w(out, Obj::event("audit-head").int("seq", seq).str("head", &head).finish())
         }
     }
 }

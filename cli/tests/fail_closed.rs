@@ -144,6 +144,58 @@ fn a_card_number_typed_as_a_token_never_reaches_the_vault() {
     }
     let out = bin().args(["vault", "audit", "verify", "--vault"]).arg(&vault).output().unwrap();
     assert!(out.status.success(), "the refusals are audited: {}", String::from_utf8_lossy(&out.stderr));
+    // None of the refusals names what was typed in the audit trail.
+    let c = rusqlite::Connection::open(&vault).unwrap();
+    let refused: i64 = c
+        .query_row("SELECT count(*) FROM cardveil_audit WHERE outcome LIKE 'refused%' AND token IS NULL", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(refused, 6);
+
+    // The exported head: a tail cut with the stored head rewritten to match
+    // passes `audit verify` alone, not `audit verify --head`.
+    let head_out = bin().args(["vault", "audit", "head", "--vault"]).arg(&vault).output().unwrap();
+    let line = common::lines(&head_out).pop().expect("one line");
+    let head = common::json(&line)["head"].as_str().unwrap().to_owned();
+    let ok = bin().args(["vault", "audit", "verify", "--head", &head, "--vault"]).arg(&vault).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let (last, prev): (i64, Vec<u8>) = c
+        .query_row("SELECT seq - 1, prev_hash FROM cardveil_audit ORDER BY seq DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let mut new_head = (last as u64).to_be_bytes().to_vec();
+    new_head.extend_from_slice(&prev);
+    c.execute("DELETE FROM cardveil_audit WHERE seq > ?1", [last]).unwrap();
+    c.execute("UPDATE cardveil_meta SET value = ?1 WHERE key = 'audit_head'", [new_head]).unwrap();
+    drop(c);
+    let alone = bin().args(["vault", "audit", "verify", "--vault"]).arg(&vault).output().unwrap();
+    assert!(alone.status.success(), "a cut tail looks whole to the vault alone");
+    let out = bin().args(["vault", "audit", "verify", "--head", &head, "--vault"]).arg(&vault).output().unwrap();
+    one_line_error(&out, 1, "exported head");
+    let out = bin().args(["vault", "audit", "verify", "--head", "12:zz", "--vault"]).arg(&vault).output().unwrap();
+    one_line_error(&out, 2, "SEQ:TAG");
+
+    // A key file with a version this vault never registered (edited by
+    // hand, or left by a rotation that failed): every operation refused,
+    // nothing written; without the line the vault opens again.
+    let key = {
+        let mut k = vault.clone().into_os_string();
+        k.push(".key");
+        std::path::PathBuf::from(k)
+    };
+    let original = std::fs::read_to_string(&key).unwrap();
+    std::fs::write(&key, format!("{original}7 {}\n", "5a".repeat(32))).unwrap();
+    let before = std::fs::read(&vault).unwrap();
+    for args in [&["purge"][..], &["audit", "verify"], &["rotate"]] {
+        let out = bin().arg("vault").args(args).arg("--vault").arg(&vault).output().unwrap();
+        one_line_error(&out, 1, "not registered in this vault");
+    }
+    assert_eq!(std::fs::read(&vault).unwrap(), before, "nothing written");
+    std::fs::write(&key, &original).unwrap();
+    let out = bin().args(["vault", "purge", "--vault"]).arg(&vault).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // `strings` over the vault (and SQLite's sidecars): no PAN anywhere.
     for f in std::fs::read_dir(t("")).unwrap().flatten() {
         let name = f.file_name().to_string_lossy().into_owned();

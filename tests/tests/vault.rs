@@ -176,10 +176,40 @@ fn suite<S: Store>(open: &dyn Fn() -> S, now: &'static AtomicI64, clock: fn() ->
     assert!(matches!(v2.verify_audit(), Err(VaultError::AuditBroken { seq: 3, .. })));
     tamper(&format!("UPDATE cardveil_audit SET outcome = '{}' WHERE seq = 3", log[2].outcome));
     assert_eq!(v2.verify_audit().unwrap(), records);
+    // The head an operator exports and keeps elsewhere.
+    let exported = v2.audit_head().unwrap();
+    assert_eq!(exported.0, records);
+    assert_eq!(v2.verify_audit_against(Some(exported)).unwrap(), records);
+    // Whoever can only write the database cannot forge a record: the tags
+    // are keyed (a plain SHA-256 chain rebuilt over an edit does not verify;
+    // see audit's unit test), and an edit with the tag left is found.
+    tamper("UPDATE cardveil_audit SET token = NULL WHERE seq = 4");
+    assert!(matches!(v2.verify_audit(), Err(VaultError::AuditBroken { seq: 4, .. })));
+    tamper(&format!("UPDATE cardveil_audit SET token = {} WHERE seq = 4", sql_text(log[3].token.as_deref())));
+    assert_eq!(v2.verify_audit().unwrap(), records);
     tamper("DELETE FROM cardveil_audit WHERE seq = 5");
     assert!(matches!(v2.verify_audit(), Err(VaultError::AuditBroken { seq: 5, .. })));
     tamper("DELETE FROM cardveil_audit WHERE seq >= 5");
     assert!(matches!(v2.verify_audit(), Err(VaultError::AuditBroken { seq: 5, .. })), "cut tail");
+    // A cut tail with the stored head rewritten to the last record left
+    // looks whole to the vault alone; the exported head finds it.
+    let (seq4, tag4) = (log[3].seq, log[3].hash);
+    v2.store_mut()
+        .transaction(&mut |tx| {
+            tx.meta_put(
+                cardveil_core::vault::store::META_AUDIT_HEAD,
+                &cardveil_core::vault::store::encode_head(seq4, &tag4),
+            )
+            .map_err(Into::into)
+        })
+        .unwrap();
+    assert_eq!(v2.verify_audit().unwrap(), 4);
+    assert!(matches!(v2.verify_audit_against(Some(exported)), Err(VaultError::AuditBroken { seq: 5, .. })));
+}
+
+/// `value` as an SQL literal (text, or NULL).
+fn sql_text(value: Option<&str>) -> String {
+    value.map_or_else(|| "NULL".to_owned(), |v| format!("'{}'", v.replace('\'', "''")))
 }
 
 fn pan_bytes_absent(hay: &[u8], pans: &[&str]) {

@@ -187,6 +187,17 @@ pub fn open_record(sealed: &Sealed, context: &[u8], kek: &Kek) -> Result<(Pan, b
     Ok((pan, legacy))
 }
 
+/// Seals a vault secret (the audit key) under `kek`, `label` and the KEK
+/// version bound as associated data: nonce ‖ sealed secret ‖ tag.
+pub fn wrap_secret(secret: &[u8], label: &[u8], kek: &Kek, rng: &SystemRandom) -> Result<Vec<u8>, CryptoError> {
+    seal_with(&kek.key, &[label, &kek.version.to_be_bytes()].concat(), secret, rng)
+}
+
+/// Opens what [`wrap_secret`] sealed.
+pub fn unwrap_secret(sealed: &[u8], label: &[u8], kek: &Kek) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    open_with(&kek.key, &[label, &kek.version.to_be_bytes()].concat(), sealed)
+}
+
 /// Rewraps a record's data key from `old` to `new` (KEK rotation); the PAN
 /// ciphertext is untouched.
 pub fn rewrap(sealed: &Sealed, old: &Kek, new: &Kek, rng: &SystemRandom) -> Result<Sealed, CryptoError> {

@@ -1,9 +1,10 @@
 //! [`StoreVault`]: the vault's operations over any [`Store`].
 
 use ring::digest;
-use ring::rand::SystemRandom;
+use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroizing;
 
-use super::audit::{self, AuditRecord, Verifier};
+use super::audit::{self, AuditKey, AuditRecord, Verifier};
 use super::crypto::{self, Kek, Sealed};
 use super::store::{META_SCHEMA, Row, SCHEMA_VERSION, Store, StoreError, Tx};
 use super::{Metadata, TokenFormat, Vault, VaultError, time, token};
@@ -99,6 +100,8 @@ pub struct StoreVault<S: Store> {
     config: VaultConfig,
     rng: SystemRandom,
     clock: fn() -> i64,
+    /// The audit key's secret (to seal it under a new KEK at rotation) and the key.
+    audit: Option<(Zeroizing<[u8; 32]>, AuditKey)>,
 }
 
 impl<S: Store> std::fmt::Debug for StoreVault<S> {
@@ -135,6 +138,63 @@ fn context_of(row: &Row) -> Vec<u8> {
 
 /// The context of the canaries (no record metadata).
 const CANARY_CONTEXT: &[u8] = b"cardveil canary";
+
+/// The audit key sealed under KEK `version`: 32 secret bytes ‖ the first
+/// keyed record's sequence number (8 bytes, big endian).
+fn audit_key_meta(version: u32) -> String {
+    format!("audit_key_v{version}")
+}
+/// Associated data label of the sealed audit key.
+const AUDIT_KEY_LABEL: &[u8] = b"cardveil audit key";
+/// Present once a vault has an audit key: from then on a missing key is tampering.
+const META_AUDIT_KEYED: &str = "audit_keyed";
+
+fn wrap_audit_key(secret: &[u8; 32], keyed_from: u64, kek: &Kek, rng: &SystemRandom) -> Result<Vec<u8>, VaultError> {
+    let plain = Zeroizing::new([secret.as_slice(), &keyed_from.to_be_bytes()].concat());
+    Ok(crypto::wrap_secret(&plain, AUDIT_KEY_LABEL, kek, rng)?)
+}
+
+/// Loads the vault's audit key (sealed under any loaded KEK), or creates
+/// it — for a new vault, or one written before audit keys — tagging from
+/// the next record on. Runs inside the opening transaction, after the
+/// audit head is locked (concurrent openers do not race to create it).
+fn load_audit_key(
+    tx: &mut dyn Tx,
+    keys: &Keyring,
+    rng: &SystemRandom,
+) -> Result<(Zeroizing<[u8; 32]>, u64), VaultError> {
+    for version in keys.versions() {
+        let Some(sealed) = tx.meta_get(&audit_key_meta(version))? else { continue };
+        let kek = keys.get(version).expect("listed");
+        let plain = crypto::unwrap_secret(&sealed, AUDIT_KEY_LABEL, kek).map_err(|_| VaultError::WrongKey(version))?;
+        if plain.len() != 40 {
+            return Err(VaultError::AuditBroken { seq: 0, what: "the sealed audit key is malformed" });
+        }
+        let mut secret = Zeroizing::new([0u8; 32]);
+        secret.copy_from_slice(&plain[..32]);
+        let keyed_from = u64::from_be_bytes(plain[32..].try_into().expect("8 bytes"));
+        // Versions registered before this build sealed it get it too.
+        for other in keys.versions().filter(|&v| v != version) {
+            if tx.meta_get(&audit_key_meta(other))?.is_none() {
+                let kek = keys.get(other).expect("listed");
+                tx.meta_put(&audit_key_meta(other), &wrap_audit_key(&secret, keyed_from, kek, rng)?)?;
+            }
+        }
+        return Ok((secret, keyed_from));
+    }
+    if tx.meta_get(META_AUDIT_KEYED)?.is_some() {
+        return Err(VaultError::AuditBroken { seq: 0, what: "the vault's sealed audit key is missing" });
+    }
+    let mut secret = Zeroizing::new([0u8; 32]);
+    rng.fill(&mut secret[..]).map_err(|_| VaultError::Crypto(crypto::CryptoError::Random))?;
+    let keyed_from = tx.lock_audit_head()?.0 + 1;
+    for version in keys.versions() {
+        let kek = keys.get(version).expect("listed");
+        tx.meta_put(&audit_key_meta(version), &wrap_audit_key(&secret, keyed_from, kek, rng)?)?;
+    }
+    tx.meta_put(META_AUDIT_KEYED, b"1")?;
+    Ok((secret, keyed_from))
+}
 
 fn brand_of(name: Option<&str>) -> Option<Brand> {
     name.and_then(|n| Brand::ALL.iter().copied().find(|b| b.name() == n))
@@ -190,9 +250,13 @@ impl<S: Store> StoreVault<S> {
     /// the vault sealed under that version; [`VaultError::Schema`] for a
     /// schema from a newer build; store errors.
     pub fn open(store: S, keys: Keyring, config: VaultConfig) -> Result<StoreVault<S>, VaultError> {
-        let mut v = StoreVault { store, keys, config, rng: SystemRandom::new(), clock: time::now };
+        let mut v = StoreVault { store, keys, config, rng: SystemRandom::new(), clock: time::now, audit: None };
         let (keys, rng) = (&v.keys, &v.rng);
+        let mut audit_key = None;
         v.store.transaction(&mut |tx| {
+            // Openers one at a time (the audit head's lock), so two never
+            // create two audit keys for one vault.
+            tx.lock_audit_head()?;
             // A new vault registers the versions it is created with; an
             // existing one takes only versions registered before.
             let fresh = tx.meta_get(META_SCHEMA)?.is_none();
@@ -222,8 +286,12 @@ impl<S: Store> StoreVault<S> {
                     None => return Err(VaultError::UnregisteredKek(version)),
                 }
             }
+            audit_key = Some(load_audit_key(tx, keys, rng)?);
             Ok(())
         })?;
+        let (secret, keyed_from) = audit_key.expect("the transaction ran");
+        let key = AuditKey::new(&secret, keyed_from);
+        v.audit = Some((secret, key));
         Ok(v)
     }
 
@@ -251,11 +319,13 @@ impl<S: Store> StoreVault<S> {
         check_actor(actor)?;
         let now = (self.clock)();
         let (keys, rng) = (&self.keys, &self.rng);
+        let key = self.audit.as_ref().map(|(_, k)| k);
         let mut result = None;
         self.store.transaction(&mut |tx| {
             let head = tx.lock_audit_head()?;
             let step = body(tx, keys, rng, now)?;
-            let record: AuditRecord = audit::next(head, now, actor, operation, step.token.as_deref(), &step.outcome);
+            let record: AuditRecord =
+                audit::next(key, head, now, actor, operation, step.token.as_deref(), &step.outcome);
             tx.append_audit(&record)?;
             result = Some(step.result);
             Ok(())
@@ -269,8 +339,34 @@ impl<S: Store> StoreVault<S> {
     /// # Errors
     /// [`VaultError::AuditBroken`] at the first record that does not verify.
     pub fn verify_audit(&mut self) -> Result<u64, VaultError> {
+        self.verify_audit_against(None)
+    }
+
+    /// The audit head — the last record's sequence number and tag — to
+    /// export and keep elsewhere ([`StoreVault::verify_audit_against`]).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn audit_head(&mut self) -> Result<(u64, [u8; 32]), VaultError> {
+        Ok(self.store.audit_head()?)
+    }
+
+    /// Verifies the audit chain as [`StoreVault::verify_audit`] does and,
+    /// with `exported`, that it still holds that head (a cut tail or a
+    /// chain rebuilt since is found, even with the stored head rewritten).
+    ///
+    /// # Errors
+    /// [`VaultError::AuditBroken`] at the first record that does not verify.
+    pub fn verify_audit_against(&mut self, exported: Option<(u64, [u8; 32])>) -> Result<u64, VaultError> {
         let head = self.store.audit_head()?;
-        let mut v = Verifier::new();
+        let v = match &self.audit {
+            Some((_, key)) => Verifier::keyed(key),
+            None => Verifier::new(),
+        };
+        let mut v = match exported {
+            Some(e) => v.expect(e),
+            None => v,
+        };
         let mut after = 0;
         loop {
             let batch = self.store.audit_records(after, 1000)?;
@@ -296,12 +392,21 @@ impl<S: Store> StoreVault<S> {
         // already (a concurrent rotate, or an earlier one with another key)
         // is refused unless this very key opens it (a rotation resumed).
         let canary = crypto::seal(&canary_pan(), CANARY_TOKEN, CANARY_CONTEXT, &kek, &self.rng)?;
-        self.store.transaction(&mut |tx| match tx.meta_get(&canary_key(version))? {
-            Some(b) if decode_sealed(&b, version).is_some_and(|s| crypto::open(&s, CANARY_CONTEXT, &kek).is_ok()) => {
-                Ok(())
+        let audit = self.audit.as_ref().map(|(secret, key)| (secret, key.keyed_from()));
+        let rng = &self.rng;
+        self.store.transaction(&mut |tx| {
+            match tx.meta_get(&canary_key(version))? {
+                Some(b)
+                    if decode_sealed(&b, version).is_some_and(|s| crypto::open(&s, CANARY_CONTEXT, &kek).is_ok()) => {}
+                Some(_) => return Err(VaultError::KekVersionTaken(version)),
+                None => tx.meta_put(&canary_key(version), &encode_sealed(&canary))?,
             }
-            Some(_) => Err(VaultError::KekVersionTaken(version)),
-            None => tx.meta_put(&canary_key(version), &encode_sealed(&canary)).map_err(Into::into),
+            // The audit key is sealed under the new version too, so the
+            // chain verifies once older keys are retired.
+            if let Some((secret, keyed_from)) = audit {
+                tx.meta_put(&audit_key_meta(version), &wrap_audit_key(secret, keyed_from, &kek, rng)?)?;
+            }
+            Ok(())
         })?;
         self.keys.add(kek);
         let mut total = 0u64;
