@@ -101,7 +101,7 @@ pub struct StoreVault<S: Store> {
     rng: SystemRandom,
     clock: fn() -> i64,
     /// The audit key's secret (to seal it under a new KEK at rotation) and the key.
-    audit: Option<(Zeroizing<[u8; 32]>, AuditKey)>,
+    audit: Option<Box<(Zeroizing<[u8; 32]>, AuditKey)>>,
 }
 
 impl<S: Store> std::fmt::Debug for StoreVault<S> {
@@ -291,7 +291,7 @@ impl<S: Store> StoreVault<S> {
         })?;
         let (secret, keyed_from) = audit_key.expect("the transaction ran");
         let key = AuditKey::new(&secret, keyed_from);
-        v.audit = Some((secret, key));
+        v.audit = Some(Box::new((secret, key)));
         Ok(v)
     }
 
@@ -319,7 +319,7 @@ impl<S: Store> StoreVault<S> {
         check_actor(actor)?;
         let now = (self.clock)();
         let (keys, rng) = (&self.keys, &self.rng);
-        let key = self.audit.as_ref().map(|(_, k)| k);
+        let key = self.audit.as_deref().map(|(_, k)| k);
         let mut result = None;
         self.store.transaction(&mut |tx| {
             let head = tx.lock_audit_head()?;
@@ -359,7 +359,7 @@ impl<S: Store> StoreVault<S> {
     /// [`VaultError::AuditBroken`] at the first record that does not verify.
     pub fn verify_audit_against(&mut self, exported: Option<(u64, [u8; 32])>) -> Result<u64, VaultError> {
         let head = self.store.audit_head()?;
-        let v = match &self.audit {
+        let v = match self.audit.as_deref() {
             Some((_, key)) => Verifier::keyed(key),
             None => Verifier::new(),
         };
@@ -392,7 +392,7 @@ impl<S: Store> StoreVault<S> {
         // already (a concurrent rotate, or an earlier one with another key)
         // is refused unless this very key opens it (a rotation resumed).
         let canary = crypto::seal(&canary_pan(), CANARY_TOKEN, CANARY_CONTEXT, &kek, &self.rng)?;
-        let audit = self.audit.as_ref().map(|(secret, key)| (secret, key.keyed_from()));
+        let audit = self.audit.as_deref().map(|(secret, key)| (secret, key.keyed_from()));
         let rng = &self.rng;
         self.store.transaction(&mut |tx| {
             match tx.meta_get(&canary_key(version))? {
