@@ -175,6 +175,79 @@ fn captures_with_lying_lengths_or_odd_rtp_are_masked_or_blanked() {
     }
 }
 
+/// What a receiver could play from the output: every PT 0/8 payload, the
+/// header read leniently (a zero pad count as none), in file order.
+fn playable(file: &[u8]) -> Vec<i16> {
+    let c = Capture::parse(file).unwrap();
+    let mut pcm = Vec::new();
+    for r in &c.records {
+        let f = &file[r.data.clone()];
+        let Some(u) = find_udp(c.link_type, f) else { continue };
+        let p = &f[u.payload.clone()];
+        if let Ok(h) = RtpHeader::parse_lenient(p) {
+            match h.payload_type {
+                0 => pcm.extend(h.payload(p).iter().map(|&a| ulaw::decode(a))),
+                8 => pcm.extend(h.payload(p).iter().map(|&a| alaw::decode(a))),
+                _ => {}
+            }
+        }
+    }
+    pcm
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+    /// Mutated RTP headers and IP/UDP lengths in a keyed call: whatever is
+    /// written either went through the masker (no key can be played from
+    /// the output) or carries no payload byte of the input (a datagram of a
+    /// stream that is not inspectable RTP, RTCP, STUN or DTLS is all zeros).
+    #[test]
+    fn mutated_headers_and_lengths_never_pass_a_key(
+        changes in proptest::collection::vec((0usize..400, 0u8..8, proptest::prelude::any::<u16>()), 1..24)
+    ) {
+        if !std::path::Path::new(cardveil_tests::rtpcall::DIR).join("g711a.pcap").exists() {
+            return Ok(());
+        }
+        let mut frames = keyed_call(false, false).frames;
+        for &(i, field, value) in &changes {
+            let Some((_, f)) = frames.get_mut(i % 332) else { continue };
+            let [hi, lo] = value.to_be_bytes();
+            match field {
+                0 => f[RTP_AT] = hi,
+                1 => f[RTP_AT + 1] = lo,
+                2 => f[RTP_AT + 2..RTP_AT + 4].copy_from_slice(&[hi, lo]),
+                3 => f[RTP_AT + 6..RTP_AT + 8].copy_from_slice(&[hi, lo]),
+                4 => f[RTP_AT + 10..RTP_AT + 12].copy_from_slice(&[hi, lo]),
+                5 => f[16..18].copy_from_slice(&[hi, lo]),
+                6 => f[38..40].copy_from_slice(&[hi, lo]),
+                _ => {
+                    f[RTP_AT] |= 0x20;
+                    *f.last_mut().unwrap() = lo;
+                }
+            }
+            if let Some(u) = find_udp(1, f) {
+                fix_checksum(f, &u);
+            }
+        }
+        let input = tmp("mutated.pcap");
+        write_pcap(&input, false, &frames);
+        let bytes = std::fs::read(&input).unwrap();
+        let out = cardveil_core::pcap::scrub(&bytes, &Default::default(), &mut |_| {}).unwrap();
+        proptest::prop_assert_eq!(out.packets_out, out.packets_in);
+        proptest::prop_assert_eq!(decode_cardveil(8000, &playable(&out.file)), "");
+        let c = Capture::parse(&out.file).unwrap();
+        for r in &c.records {
+            let f = &out.file[r.data.clone()];
+            let Some(u) = find_udp(c.link_type, f) else { continue };
+            let p = &f[u.payload.clone()];
+            if u.src.port() == 5000 && RtpHeader::parse(p).is_err() && cardveil_core::rtp::recognise(p).is_none() {
+                proptest::prop_assert!(p.iter().all(|&b| b == 0), "a datagram of the stream that cannot be inspected kept its bytes");
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- relay
 
 /// μ-law audio keying `keys` (70 ms on, 70 ms off) after 200 ms of quiet.

@@ -95,6 +95,12 @@ pub struct TwoPhaseMasker {
     /// The last packets analysed, to recognise true duplicates.
     recent: Box<[Seen; RECENT_PACKETS]>,
     next_recent: usize,
+    /// Where the analysis last jumped ahead over a long gap (RTP timestamp).
+    landed: Option<u32>,
+    /// RTP timestamps `[start, end)` analysed under a numbering abandoned
+    /// at a reset: audio of the new numbering on them is masked, since a
+    /// packet of the old one played out there would meet the new one's spans.
+    retired: Option<(u32, u32)>,
 }
 
 impl TwoPhaseMasker {
@@ -115,6 +121,8 @@ impl TwoPhaseMasker {
             flush: flush as u64,
             recent: Box::new([Seen::default(); RECENT_PACKETS]),
             next_recent: 0,
+            landed: None,
+            retired: None,
         })
     }
 
@@ -217,6 +225,18 @@ impl TwoPhaseMasker {
             // source). End what was sounding and go on from the head; audio
             // of the old numbering still played out maps far off and is
             // masked as unknown.
+            // The old numbering's timestamps analysed last — back to where it
+            // last jumped ahead, at most the span history — are retired.
+            let (old_ts, _) = self.head.expect("a head");
+            let back = (old_ts.wrapping_sub(ts) as u64).min(self.history) as u32;
+            let mut start = old_ts.wrapping_sub(back);
+            if let Some(l) = self.landed.take()
+                && (l.wrapping_sub(start) as i32) > 0
+                && (old_ts.wrapping_sub(l) as i32) > 0
+            {
+                start = l;
+            }
+            self.retired = Some((start, old_ts));
             self.fill_gap(h, h + self.flush, on_event);
             h += self.flush;
             self.head = Some((ts, h));
@@ -228,12 +248,33 @@ impl TwoPhaseMasker {
         }
         let new = if p < h { &frame[(h - p) as usize..] } else { frame };
         if p > h {
+            if p - h > self.max_gap {
+                self.landed = Some(ts);
+            }
             self.fill_gap(h, p, on_event);
         }
         C::analyse(&mut self.analyser, new, 0, on_event);
         self.head = Some((ts.wrapping_add(frame.len() as u32), end));
+        self.mask_retired(ts, frame.len() as u32);
         let forgotten = self.analyser.spans.evict(end.saturating_sub(self.history));
         self.known_from = self.known_from.max(forgotten).max(end.saturating_sub(self.history));
+    }
+
+    /// Masks the part of a packet (`len` samples from timestamp `ts`, just
+    /// analysed) that lies on retired timestamps; forgets them once passed.
+    fn mask_retired(&mut self, ts: u32, len: u32) {
+        let Some((a, b)) = self.retired else { return };
+        let e = ts.wrapping_add(len);
+        let lo = if (ts.wrapping_sub(a) as i32) > 0 { ts } else { a };
+        let hi = if (e.wrapping_sub(b) as i32) < 0 { e } else { b };
+        if (hi.wrapping_sub(lo) as i32) > 0
+            && let (Some(pl), Some(ph)) = (self.position(lo), self.position(hi))
+        {
+            self.analyser.spans.gap(pl, ph);
+        }
+        if (e.wrapping_sub(b) as i32) >= 0 {
+            self.retired = None;
+        }
     }
 
     /// Audio `[from, to)` never arrived: analysed as silence, masked at playout.

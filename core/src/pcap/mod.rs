@@ -6,8 +6,9 @@
 //! UDP checksums follow the payloads.
 //!
 //! Fail closed: a stream is a UDP 5-tuple (its SSRC and sequence numbers
-//! may do anything). Every datagram that parses as RTP with a G.711 payload
-//! type starts one, whatever its ports; so does a well-formed DTMF
+//! may do anything), found in a first pass over the whole capture, so it
+//! takes its datagrams from the first one on. Every datagram that parses as
+//! RTP with a G.711 payload type makes one, whatever its ports; so does a well-formed DTMF
 //! telephone-event, and comfort noise between unprivileged ports other
 //! than SIP's; `--rtp-port` forces any datagram to or from a port to be
 //! one. Once a stream exists, every datagram of its 5-tuple is either
@@ -21,7 +22,7 @@
 pub mod file;
 pub mod net;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 
 use crate::dtmf::Key;
@@ -157,9 +158,27 @@ struct Streams {
     list: Vec<Stream>,
     index: HashMap<(SocketAddr, SocketAddr), usize>,
     config: RtpStreamConfig,
+    /// 5-tuples that are streams somewhere in the capture (a first pass), so
+    /// datagrams before the one that shows it are scrubbed with the stream too.
+    known: HashSet<(SocketAddr, SocketAddr)>,
 }
 
 impl Streams {
+    /// The first pass: every 5-tuple one of whose datagrams starts a stream.
+    fn discover(capture: &Capture, input: &[u8], config: RtpStreamConfig) -> HashSet<(SocketAddr, SocketAddr)> {
+        let mut known = HashSet::new();
+        for record in &capture.records {
+            let frame = &input[record.data.clone()];
+            let Some(udp) = net::find_udp(capture.link_type, frame) else { continue };
+            let payload = &frame[udp.payload.clone()];
+            let Ok(h) = RtpHeader::parse_lenient(payload) else { continue };
+            if starts_stream(&udp, &h, payload, config.event_payload_type) {
+                known.insert((udp.src, udp.dst));
+            }
+        }
+        known
+    }
+
     /// The stream `udp` belongs to: an existing one, or a new one if its
     /// first RTP packet `h` (if it parsed) starts one (see the module docs).
     fn classify(
@@ -172,7 +191,9 @@ impl Streams {
         if let Some(&n) = self.index.get(&(udp.src, udp.dst)) {
             return Ok(Some(n));
         }
-        let starts = forced || h.is_some_and(|h| starts_stream(udp, h, payload, self.config.event_payload_type));
+        let starts = forced
+            || self.known.contains(&(udp.src, udp.dst))
+            || h.is_some_and(|h| starts_stream(udp, h, payload, self.config.event_payload_type));
         if !starts {
             return Ok(None);
         }
@@ -193,7 +214,8 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
     let mut replaced: HashMap<usize, Vec<u8>> = HashMap::new();
     let mut dropped = vec![false; capture.records.len()];
     let config = options.stream;
-    let mut streams = Streams { list: Vec::new(), index: HashMap::new(), config };
+    let known = Streams::discover(&capture, input, config);
+    let mut streams = Streams { list: Vec::new(), index: HashMap::new(), config, known };
     let lag = (config.masker.lookahead_ms.max(1) * 8) as i32;
     let fixed_key = fixed_key(config.event_action);
 
