@@ -91,6 +91,26 @@ fn audio_of(file: &[u8]) -> Vec<i16> {
     pcm
 }
 
+/// The A-law audio tshark finds with the call's port forced to RTP
+/// (`-d udp.port==2006,rtp`): what a recorder's RTP export would play.
+fn tshark_audio(file: &std::path::Path) -> Vec<i16> {
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.arg("-r").arg(file).args(["-d", "udp.port==2006,rtp", "-T", "fields", "-E", "occurrence=f"]);
+    cmd.args(["-e", "rtp.p_type", "-e", "rtp.payload"]);
+    let out = String::from_utf8(tools::run(&mut cmd)).unwrap();
+    let mut pcm = Vec::new();
+    for line in out.lines() {
+        let mut f = line.split('\t');
+        if f.next() == Some("8") {
+            let hex: String = f.next().unwrap_or("").chars().filter(char::is_ascii_hexdigit).collect();
+            pcm.extend(
+                (0..hex.len() / 2).map(|i| alaw::decode(u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())),
+            );
+        }
+    }
+    pcm
+}
+
 /// The keyed call's frames with `change` applied to each RTP frame (its
 /// index among them), the UDP checksum fixed after.
 fn mutated(change: impl Fn(usize, &mut Vec<u8>)) -> Vec<(f64, Vec<u8>)> {
@@ -111,7 +131,7 @@ fn captures_with_lying_lengths_or_odd_rtp_are_masked_or_blanked() {
         eprintln!("SKIPPED: apt-get install sip-tester for its RTP captures");
         return;
     }
-    if !have_tools() {
+    if !have_tools() || !tools::require("tshark", "the fail-closed pcap test") {
         return;
     }
     let plain = audio_of(&{
@@ -121,6 +141,7 @@ fn captures_with_lying_lengths_or_odd_rtp_are_masked_or_blanked() {
         std::fs::read(&input).unwrap()
     });
     assert_eq!(decode_cardveil(8000, &plain), PAN, "the stimulus carries the card");
+    assert_eq!(decode_cardveil(8000, &tshark_audio(&tmp("plain.pcap"))), PAN, "tshark's decode finds it too");
 
     type Change = Box<dyn Fn(usize, &mut Vec<u8>)>;
     let cases: Vec<(&str, Change)> = vec![
@@ -160,6 +181,8 @@ fn captures_with_lying_lengths_or_odd_rtp_are_masked_or_blanked() {
         assert!(!streams.is_empty(), "{name}: the stream is found: {lines:?}");
         let pcm = audio_of(&out);
         assert_no_key(&pcm, name);
+        // tshark's forced RTP decode of the same output: nothing either.
+        assert_no_key(&tshark_audio(&tmp(&format!("{name}-out.pcap"))), &format!("{name}-tshark"));
         if name == "padding-count-0" {
             // Not RTP that can be inspected: every audio datagram blanked in place.
             let blanked: usize = streams
