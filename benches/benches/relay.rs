@@ -101,6 +101,7 @@ fn round_trip(c: &mut Criterion) {
         bind: Some("127.0.0.1:0".parse().unwrap()),
         control: None,
         control_peer: None,
+        control_socket: None,
         stream: RtpStreamConfig::default(),
         capture: None,
     };

@@ -89,6 +89,10 @@ pub enum Command {
         /// The one address whose control datagrams are obeyed (every other sender is ignored).
         #[arg(long, value_name = "ADDR")]
         control_peer: Option<std::net::SocketAddr>,
+        /// Unix domain datagram control socket to create (mode 0600: only this user may command
+        /// the relay); the same commands; replies go to a sender that bound its own path.
+        #[arg(long, value_name = "PATH")]
+        control_socket: Option<PathBuf>,
         #[command(flatten)]
         masking: MaskingArgs,
         #[command(flatten)]
@@ -286,21 +290,31 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             },
             out,
         ),
-        Command::Relay { listen, forward, bind, control, control_peer, masking, telephone_events, capture, vault } => {
-            relay::run(
-                relay::RelayArgs {
-                    listen,
-                    forward,
-                    bind,
-                    control,
-                    control_peer,
-                    stream: telephone_events.stream_config(masking.config()?)?,
-                    capture: capture.as_deref(),
-                    vault: vault::VaultLocation::new(vault.vault, vault.key_file),
-                },
-                out,
-            )
-        }
+        Command::Relay {
+            listen,
+            forward,
+            bind,
+            control,
+            control_peer,
+            control_socket,
+            masking,
+            telephone_events,
+            capture,
+            vault,
+        } => relay::run(
+            relay::RelayArgs {
+                listen,
+                forward,
+                bind,
+                control,
+                control_peer,
+                control_socket,
+                stream: telephone_events.stream_config(masking.config()?)?,
+                capture: capture.as_deref(),
+                vault: vault::VaultLocation::new(vault.vault, vault.key_file),
+            },
+            out,
+        ),
         Command::Vault { op, vault } => {
             let op = match op {
                 VaultCommand::Reveal { token } => vault::VaultOp::Reveal(token),

@@ -19,9 +19,11 @@
 //! SSRC that has sent [`RELATCH_PACKETS`] inspectable packets in a row
 //! from there. Anything else from a stranger is dropped, never relayed.
 //!
-//! Capture is controlled over a UDP control socket (`--control ADDR`, on
-//! loopback only), which obeys one peer (`--control-peer ADDR`) and
-//! ignores every other sender; one command per datagram (at most
+//! Capture is controlled over a Unix domain datagram socket
+//! (`--control-socket PATH`, created mode 0600: only the relay's user can
+//! write to it — the stronger choice) or a UDP control socket (`--control
+//! ADDR`, on loopback only), which obeys one peer (`--control-peer ADDR`)
+//! and ignores every other sender; one command per datagram (at most
 //! [`MAX_COMMAND`] bytes: longer ones are refused), answered with one line:
 //! `capture` (begin a capture of the caller's keys), `cancel`, `status`
 //! (packet counters as JSON), `stop` (end the relay). Agent-safe events
@@ -77,6 +79,9 @@ pub struct RelayOptions {
     pub control: Option<SocketAddr>,
     /// The one address whose control commands are obeyed.
     pub control_peer: Option<SocketAddr>,
+    /// A Unix domain datagram control socket to create (mode 0600: only
+    /// the relay's user may command it), instead of or beside `control`.
+    pub control_socket: Option<std::path::PathBuf>,
     /// Both directions' stream settings.
     pub stream: RtpStreamConfig,
     /// Capture settings (8000 Hz), if the control socket may begin captures.
@@ -188,6 +193,26 @@ pub struct Relay {
     pub agent_side: SocketAddr,
     /// The control socket's address, if any.
     pub control: Option<SocketAddr>,
+    /// The Unix domain control socket's path (removed when the relay ends).
+    pub unix_control: Option<std::path::PathBuf>,
+}
+
+/// Creates the Unix domain control socket at `path`, readable and
+/// writable by the relay's user only. An existing file there is refused,
+/// unless it is a socket (a relay's leftover), which is replaced.
+fn bind_unix(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixDatagram> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "--control-socket names an existing file"));
+        }
+        Err(_) => {}
+    }
+    let socket = std::os::unix::net::UnixDatagram::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    socket.set_read_timeout(Some(TICK))?;
+    Ok(socket)
 }
 
 impl Relay {
@@ -226,6 +251,7 @@ impl Relay {
             listen: a.local_addr()?,
             agent_side: b.local_addr()?,
             control: control.as_ref().map(UdpSocket::local_addr).transpose()?,
+            unix_control: None,
             shared: Arc::clone(&shared),
             threads: Vec::new(),
             events,
@@ -273,6 +299,12 @@ impl Relay {
                 })
             }),
         )?);
+        if let Some(path) = &options.control_socket {
+            let socket = bind_unix(path)?;
+            relay.unix_control = Some(path.clone());
+            let s = Arc::clone(&shared);
+            relay.threads.push(spawn("cardveil-relay-unix-control", Box::new(move || unix_control_loop(&socket, &s)))?);
+        }
         if let Some(c) = control {
             let s = Arc::clone(&shared);
             let peer = options.control_peer.expect("checked: a control socket has a peer");
@@ -287,11 +319,8 @@ impl Relay {
     }
 
     /// Stops the threads and waits for them.
-    pub fn stop(mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+    pub fn stop(self) {
+        drop(self); // Drop stops the threads and removes the control socket's file
     }
 
     /// Packets relayed so far, caller → agent and agent → caller.
@@ -305,6 +334,9 @@ impl Drop for Relay {
         self.shared.stop.store(true, Ordering::Release);
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+        if let Some(p) = &self.unix_control {
+            let _ = std::fs::remove_file(p);
         }
     }
 }
@@ -472,12 +504,32 @@ fn control_loop(socket: &UdpSocket, peer: SocketAddr, s: &Shared) {
             s.stranger_commands.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        if n > MAX_COMMAND {
-            let _ = socket.send_to(format!("error: command longer than {MAX_COMMAND} bytes").as_bytes(), from);
-            continue;
+        let _ = socket.send_to(answer(&buf[..n], s).as_bytes(), from);
+    }
+}
+
+/// Serves the Unix domain control socket until `stop`: whoever may write
+/// to its file (mode 0600: the relay's user) is obeyed; replies go to a
+/// sender that bound an address of its own.
+fn unix_control_loop(socket: &std::os::unix::net::UnixDatagram, s: &Shared) {
+    let mut buf = [0u8; MAX_COMMAND + 1];
+    while !s.stop.load(Ordering::Acquire) {
+        let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
+        let reply = answer(&buf[..n], s);
+        if let Some(path) = from.as_pathname() {
+            let _ = socket.send_to(reply.as_bytes(), path);
         }
-        let command = String::from_utf8_lossy(&buf[..n]).trim().to_ascii_lowercase();
-        let reply = match command.as_str() {
+    }
+}
+
+/// The reply to one control datagram (longer than [`MAX_COMMAND`]: refused).
+fn answer(datagram: &[u8], s: &Shared) -> String {
+    {
+        if datagram.len() > MAX_COMMAND {
+            return format!("error: command longer than {MAX_COMMAND} bytes");
+        }
+        let command = String::from_utf8_lossy(datagram).trim().to_ascii_lowercase();
+        match command.as_str() {
             "capture" | "capture begin" | "cancel" | "capture cancel" if !s.can_capture => {
                 "error: the relay was started without --capture".to_owned()
             }
@@ -506,8 +558,7 @@ fn control_loop(socket: &UdpSocket, peer: SocketAddr, s: &Shared) {
                 "ok".to_owned()
             }
             _ => "error: unknown command (capture, cancel, status, stop)".to_owned(),
-        };
-        let _ = socket.send_to(reply.as_bytes(), from);
+        }
     }
 }
 
@@ -524,6 +575,8 @@ pub struct RelayArgs<'a> {
     pub control: Option<SocketAddr>,
     /// `--control-peer`.
     pub control_peer: Option<SocketAddr>,
+    /// `--control-socket`.
+    pub control_socket: Option<std::path::PathBuf>,
     /// Both directions' stream settings.
     pub stream: RtpStreamConfig,
     /// `--capture` fields.
@@ -553,6 +606,7 @@ pub fn run(args: RelayArgs<'_>, out: &mut dyn std::io::Write) -> Result<(), crat
         bind: args.bind,
         control: args.control,
         control_peer: args.control_peer,
+        control_socket: args.control_socket,
         stream: args.stream,
         capture: fields.map(|fields| CaptureConfig { fields, ..CaptureConfig::standard(8000, today) }),
     };
@@ -562,7 +616,8 @@ pub fn run(args: RelayArgs<'_>, out: &mut dyn std::io::Write) -> Result<(), crat
         .str("listen", &relay.listen.to_string())
         .str("forward", &args.forward.to_string())
         .str("agent_side", &relay.agent_side.to_string())
-        .opt_str("control", relay.control.map(|c| c.to_string()).as_deref());
+        .opt_str("control", relay.control.map(|c| c.to_string()).as_deref())
+        .opt_str("control_socket", relay.unix_control.as_deref().and_then(std::path::Path::to_str));
     writeln!(out, "{}", first.finish()).and_then(|()| out.flush()).map_err(|e| io("<stdout>", e))?;
     while !relay.stopped() {
         match relay.events.recv_timeout(TICK) {

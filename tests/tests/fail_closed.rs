@@ -317,6 +317,7 @@ fn rig() -> Rig {
         bind: None,
         control: Some("127.0.0.1:0".parse().unwrap()),
         control_peer: Some(control.local_addr().unwrap()),
+        control_socket: None,
         stream: RtpStreamConfig::default(),
         capture: None,
     };
@@ -488,6 +489,7 @@ fn settings_that_loop_or_open_the_control_socket_are_refused() {
         bind: None,
         control: None,
         control_peer: None,
+        control_socket: None,
         stream: RtpStreamConfig::default(),
         capture: None,
     };
@@ -500,4 +502,51 @@ fn settings_that_loop_or_open_the_control_socket_are_refused() {
     assert!(err(&open).contains("loopback"), "{}", err(&open));
     let no_peer = RelayOptions { forward, control: Some("127.0.0.1:0".parse().unwrap()), ..base };
     assert!(err(&no_peer).contains("--control-peer"), "{}", err(&no_peer));
+}
+
+#[test]
+fn the_unix_control_socket_is_the_relays_users_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixDatagram;
+    let agent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let path = tmp("relay.ctl");
+    let _ = std::fs::remove_file(&path);
+    let options = RelayOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        forward: agent.local_addr().unwrap(),
+        bind: None,
+        control: None,
+        control_peer: None,
+        control_socket: Some(path.clone()),
+        stream: RtpStreamConfig::default(),
+        capture: None,
+    };
+    let relay = Relay::start(&options, None).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "only the relay's user");
+    let me = tmp("client.sock");
+    let _ = std::fs::remove_file(&me);
+    let client = UnixDatagram::bind(&me).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let ask = |text: &[u8]| {
+        client.send_to(text, &path).unwrap();
+        let mut buf = [0u8; 1024];
+        let n = client.recv(&mut buf).expect("a reply");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let status = ask(b"status");
+    assert!(serde_json::from_str::<serde_json::Value>(&status).unwrap()["caller_packets"] == 0, "{status}");
+    assert!(ask(&[b'x'; 700]).starts_with("error: command longer than"));
+    assert_eq!(ask(b"stop"), "ok");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !relay.stopped() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(relay.stopped());
+    relay.stop();
+    assert!(!path.exists(), "the socket file goes with the relay");
+    // A file that is not a socket is never replaced.
+    std::fs::write(&path, b"not a socket").unwrap();
+    assert!(Relay::start(&options, None).unwrap_err().to_string().contains("existing file"));
+    assert_eq!(std::fs::read(&path).unwrap(), b"not a socket");
+    let _ = std::fs::remove_file(&me);
 }

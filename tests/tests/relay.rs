@@ -47,6 +47,7 @@ fn play(pcap: &Path, seconds: f64, action: EventAction, base: u16) -> Played {
         bind: None,
         control: None,
         control_peer: None,
+        control_socket: None,
         stream: RtpStreamConfig { event_action: action, ..RtpStreamConfig::default() },
         capture: None,
     };
