@@ -207,3 +207,79 @@ fn a_card_number_typed_as_a_token_never_reaches_the_vault() {
         }
     }
 }
+
+/// The temporaries of `output` in its directory.
+fn temporaries(output: &Path) -> Vec<std::path::PathBuf> {
+    let prefix = format!(".{}.cardveil-tmp-", output.file_name().unwrap().to_string_lossy());
+    std::fs::read_dir(output.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Starts `cardveil mask input -o output` and sends `signal` the moment its
+/// temporary output appears; whether it was caught writing (bounded tries).
+fn interrupt_while_writing(input: &Path, output: &Path, signal: i32) -> bool {
+    for _ in 0..8 {
+        let _ = std::fs::remove_file(output);
+        let mut child =
+            bin().arg("mask").arg(input).arg("-o").arg(output).stdout(std::process::Stdio::null()).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut caught = false;
+        while std::time::Instant::now() < deadline {
+            if !temporaries(output).is_empty() {
+                // SAFETY: kill(2) on our own child's pid, which has not been waited for yet.
+                unsafe { libc::kill(child.id() as i32, signal) };
+                caught = true;
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        let status = child.wait().unwrap();
+        if caught {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(signal), "ended by the signal");
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn interrupted_and_killed_runs_leave_nothing_behind() {
+    // Two hours of 8 kHz audio: its output takes long enough to write to be caught at it.
+    let input = t("long.wav");
+    let samples = 2 * 3600 * 8000usize;
+    let mut f = cardveil_core::codec::wav::header(
+        cardveil_core::codec::wav::WavFormat {
+            encoding: cardveil_core::codec::Encoding::Pcm16,
+            sample_rate: 8000,
+            channels: 1,
+        },
+        (samples * 2) as u32,
+    );
+    f.resize(f.len() + samples * 2, 0);
+    std::fs::write(&input, &f).unwrap();
+    drop(f);
+    let output = t("long-out.wav");
+    // SIGTERM (and SIGINT alike): the temporary is removed, no output.
+    assert!(interrupt_while_writing(&input, &output, libc::SIGTERM), "never caught writing");
+    assert!(temporaries(&output).is_empty(), "SIGTERM left {:?}", temporaries(&output));
+    assert!(!output.exists());
+    // SIGKILL cannot be handled: its temporary stays — until the next run of the same output.
+    assert!(interrupt_while_writing(&input, &output, libc::SIGKILL), "never caught writing");
+    assert_eq!(temporaries(&output).len(), 1, "the killed run's temporary");
+    let out =
+        bin().arg("mask").arg(&input).arg("-o").arg(&output).stdout(std::process::Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(temporaries(&output).is_empty(), "removed by the next run");
+    assert_eq!(std::fs::metadata(&output).unwrap().len(), std::fs::metadata(&input).unwrap().len());
+    for p in [&input, &output] {
+        let _ = std::fs::remove_file(p);
+    }
+}
