@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use crate::dtmf::Key;
 use crate::rtp::{
     DEFAULT_FIXED_EVENT, EventAction, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream, RtpStreamConfig,
-    StreamEvent, Verdict, event_key, newer, recognise, rewrite_message, scrub_message_in_place,
+    StreamEvent, Verdict, event_key, recognise, rewrite_message, scrub_message_in_place,
 };
 
 pub use file::PcapError;
@@ -121,10 +121,11 @@ struct Stream {
     summary: StreamSummary,
     rtp: RtpStream,
     /// Packets analysed, waiting for the analysis to run far enough ahead:
-    /// record number, datagram, RTP timestamp the packet's audio ends at.
-    pending: VecDeque<(usize, Udp, u32)>,
-    /// RTP timestamp the analysis has reached.
-    head: Option<u32>,
+    /// record number, datagram, and the stream position the analysis had
+    /// reached with it. Positions, not RTP timestamps: a timestamp that
+    /// jumps far ahead must not let later packets play out before the
+    /// analysis has looked ahead of them.
+    pending: VecDeque<(usize, Udp, u64)>,
 }
 
 impl Stream {
@@ -148,7 +149,6 @@ impl Stream {
                 rtp
             },
             pending: VecDeque::new(),
-            head: None,
         })
     }
 }
@@ -216,7 +216,7 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
     let config = options.stream;
     let known = Streams::discover(&capture, input, config);
     let mut streams = Streams { list: Vec::new(), index: HashMap::new(), config, known };
-    let lag = (config.masker.lookahead_ms.max(1) * 8) as i32;
+    let lag = config.masker.lookahead_ms.max(1) as u64 * 8;
     let fixed_key = fixed_key(config.event_action);
 
     for (i, record) in capture.records.iter().enumerate() {
@@ -259,14 +259,10 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
         s.summary.audio += audio as usize;
         s.summary.events += (h.payload_type == config.event_payload_type) as usize;
         let _ = s.rtp.analyse(payload, &mut |e| report(&mut s.summary, e, on));
-        let end = if audio { h.timestamp.wrapping_add(h.payload_len as u32) } else { h.timestamp };
-        if s.head.is_none_or(|head| newer(end, head)) {
-            s.head = Some(end);
-        }
-        s.pending.push_back((i, udp, end));
-        let head = s.head.unwrap_or(end);
-        while let Some((_, _, e)) = s.pending.front() {
-            if (head.wrapping_sub(*e) as i32) < lag {
+        let reached = s.rtp.position();
+        s.pending.push_back((i, udp, reached));
+        while let Some(&(_, _, at)) = s.pending.front() {
+            if reached < at + lag {
                 break;
             }
             let (j, u, _) = s.pending.pop_front().expect("front exists");

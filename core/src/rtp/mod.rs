@@ -11,7 +11,6 @@ mod sip_info;
 mod stream;
 
 pub use control::{Control, recognise};
-pub(crate) use event::newer;
 pub use event::{EventKey, EventTracker, TelephoneEvent, event_key, neutralise};
 pub use header::{RtpError, RtpHeader};
 pub use sip_info::{InfoKey, RewrittenInfo, parse_info, rewrite_info, rewrite_message, scrub_message_in_place};
