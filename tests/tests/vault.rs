@@ -488,3 +488,69 @@ fn debug_and_errors_never_show_card_data() {
         assert!(!shown.contains(secret), "{secret:?} shown in:\n{shown}");
     }
 }
+
+/// AES-256-GCM under `key`: nonce ‖ sealed ‖ tag (as the vault stores them).
+fn gcm(key: &[u8; 32], aad: &[u8], plain: &[u8], nonce: [u8; 12]) -> Vec<u8> {
+    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).unwrap());
+    let mut buf = plain.to_vec();
+    k.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf).unwrap();
+    [nonce.as_slice(), &buf].concat()
+}
+
+/// A record sealed the way vaults did before its metadata was bound (the
+/// token id alone as the PAN's associated data) opens — its metadata not yet
+/// protected — and the next rotation reseals it with the metadata bound.
+#[test]
+fn records_sealed_before_metadata_was_bound_are_migrated_by_rotation() {
+    static NOW: AtomicI64 = AtomicI64::new(T0);
+    let dir = std::env::temp_dir().join(format!("cardveil-vault-legacy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("vault.sqlite");
+    let open = |keys: Keyring| {
+        let mut v = StoreVault::open(SqliteStore::open(&path).unwrap(), keys, VaultConfig::default()).unwrap();
+        v.set_clock(|| NOW.load(Ordering::SeqCst));
+        v
+    };
+    let tamper = |sql: &str| rusqlite::Connection::open(&path).unwrap().execute_batch(sql).unwrap();
+    let mut v = open(keys(1, 7));
+    let (token, id) = cardveil_core::vault::token::opaque(&ring::rand::SystemRandom::new()).unwrap();
+    let data_key = [3u8; 32];
+    let digits: Vec<u8> = b"5555555555554444".iter().map(|b| b - b'0').collect();
+    let row = cardveil_core::vault::Row {
+        token: token.clone(),
+        kek_version: 1,
+        wrapped_key: gcm(&[7; 32], &[id.as_slice(), &1u32.to_be_bytes()].concat(), &data_key, [1; 12]),
+        ciphertext: gcm(&data_key, &id, &digits, [2; 12]),
+        fingerprint: None,
+        brand: Some("mastercard".into()),
+        last4: "4444".into(),
+        digits: 16,
+        created_at: T0,
+        expires_at: T0 + 86_400,
+    };
+    v.store_mut().transaction(&mut |tx| tx.insert(&row).map(drop).map_err(Into::into)).unwrap();
+    assert_eq!(v.detokenize(&token, "payments").unwrap().expose(), digits.as_slice());
+    // Its expiry can still be moved unnoticed: the seal does not cover it yet.
+    tamper(&format!("UPDATE cardveil_tokens SET expires_at = expires_at + 1 WHERE token = '{token}'"));
+    assert!(v.detokenize(&token, "payments").is_ok());
+    tamper(&format!("UPDATE cardveil_tokens SET expires_at = expires_at - 1 WHERE token = '{token}'"));
+    // Rotation reseals it with its metadata bound.
+    assert_eq!(v.rotate(Kek::new(2, &[8; 32]), "security").unwrap(), 1);
+    let stored: Vec<u8> = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT ciphertext FROM cardveil_tokens WHERE token = ?1", [&token], |r| r.get(0))
+        .unwrap();
+    assert_ne!(stored, row.ciphertext, "a new seal");
+    drop(v);
+    let mut both = keys(1, 7);
+    both.add(Kek::new(2, &[8; 32]));
+    let mut v = open(both);
+    assert_eq!(v.detokenize(&token, "payments").unwrap().expose(), digits.as_slice());
+    tamper(&format!("UPDATE cardveil_tokens SET expires_at = expires_at + 1 WHERE token = '{token}'"));
+    assert!(matches!(v.detokenize(&token, "payments"), Err(VaultError::Crypto(_))), "now bound");
+    // Two reveals, the rotation, a reveal, a refused one.
+    assert_eq!(v.verify_audit().unwrap(), 5);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
