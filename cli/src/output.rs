@@ -93,13 +93,15 @@ pub fn write_atomically(path: &Path, parts: &[&[u8]]) -> Result<(), CliError> {
     })
 }
 
-/// The process's umask (read by setting and restoring it: the CLI is single-threaded when writing).
+/// The process's umask, from `/proc/self/status` (Linux ≥ 4.7; reading it
+/// by setting and restoring it would race with threads creating files),
+/// else the usual 022.
 fn umask() -> u32 {
-    // SAFETY: umask(2) cannot fail and has no memory effects.
-    let old = unsafe { libc::umask(0o022) };
-    // SAFETY: as above; restores the value read.
-    unsafe { libc::umask(old) };
-    old as u32
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Umask:").map(|v| v.trim().to_owned())))
+        .and_then(|v| u32::from_str_radix(&v, 8).ok())
+        .unwrap_or(0o022)
 }
 
 /// 64 random bits (the standard library's per-process random hash keys).
