@@ -8,8 +8,9 @@
 //! For each row: the keys each decoder (cardveil, spandsp default and most
 //! sensitive, multimon-ng, dtmf2num) reads from the masked output and from
 //! the background alone; the known-span matched filter's hit rate over the
-//! tones and over their 5 ms pieces (chance: 10 %); and whether each
-//! decoder reads the keyed digits exactly from the unmasked input.
+//! tones and over their 5 ms pieces (chance: 10 %); the share of the tones'
+//! samples the masker covered; and whether each decoder reads the keyed
+//! digits exactly from the unmasked input.
 //!
 //! `cargo run --release -p cardveil-tests --bin overlap_leaks [-- --quick]`
 //! (needs espeak-ng, sox, multimon-ng, dtmf2num; prints a Markdown table).
@@ -109,9 +110,9 @@ fn main() {
     let snrs: &[f64] = if quick { &[15.0, 6.0, 0.0] } else { &[30.0, 15.0, 10.0, 6.0, 3.0, 0.0, -3.0, -6.0] };
     let tone_rms = amplitude_for_dbm0(TONE_DBM0) / std::f64::consts::SQRT_2;
     println!(
-        "| background | SNR dB | masked output: keys read (background alone) | matched filter tone / 5 ms | input read exactly |"
+        "| background | SNR dB | masked output: keys read (background alone) | matched filter tone / 5 ms | tone time masked | input read exactly |"
     );
-    println!("|---|---:|---|---:|---|");
+    println!("|---|---:|---|---:|---:|---|");
     let config = MaskerConfig { mode: MaskMode::Silence, ..MaskerConfig::default() };
     for (name, bg) in &backgrounds {
         for &snr in snrs {
@@ -140,16 +141,20 @@ fn main() {
                     a += win;
                 }
             }
+            let tone_samples: usize = spans.iter().map(|&(_, s, e)| e - s).sum();
+            let covered: usize =
+                spans.iter().map(|&(_, s, e)| (s..e).filter(|&i| masked.is_masked(i as u64)).count()).sum();
             let exact: Vec<&str> = decoders(&pcm_in, &dir, &format!("{tag}-in"))
                 .into_iter()
                 .filter(|d| d.keys == KEYS)
                 .map(|d| d.name)
                 .collect();
             println!(
-                "| {name} | {snr:+} | {} | {:.0} % / {:.0} % | {} |",
+                "| {name} | {snr:+} | {} | {:.0} % / {:.0} % | {:.1} % | {} |",
                 read.join(", "),
                 100.0 * hits as f64 / spans.len() as f64,
                 100.0 * piece_hits as f64 / pieces.max(1) as f64,
+                100.0 * covered as f64 / tone_samples as f64,
                 if exact.is_empty() { "none".to_owned() } else { exact.join(", ") },
             );
         }
