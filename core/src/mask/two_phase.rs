@@ -22,7 +22,10 @@ const HISTORY_MS: u32 = 1000;
 /// samples) from other audio claiming the same place.
 const RECENT_PACKETS: usize = 8;
 
-/// A packet's place and a digest of its samples (FNV-1a, 64 bits).
+/// A packet's place and a digest of its samples (64 bits, four samples a
+/// step: a multiply-rotate mix — not cryptographic, it only tells a true
+/// duplicate from other audio; a collision only leaves that place to the
+/// first packet's analysis, as before duplicates were told apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Seen {
     ts: u32,
@@ -32,11 +35,15 @@ struct Seen {
 
 impl Seen {
     fn of<C: Code>(frame: &[C], ts: u32) -> Seen {
-        let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-        for c in frame {
-            for b in c.store().to_le_bytes() {
-                h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3);
-            }
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut h: u64 = K ^ frame.len() as u64;
+        let mut chunks = frame.chunks_exact(4);
+        for c in &mut chunks {
+            let w = c.iter().fold(0u64, |w, s| (w << 16) | s.store() as u16 as u64);
+            h = (h ^ w).wrapping_mul(K).rotate_left(29);
+        }
+        for s in chunks.remainder() {
+            h = (h ^ s.store() as u16 as u64).wrapping_mul(K).rotate_left(29);
         }
         Seen { ts, len: frame.len() as u32, digest: h }
     }

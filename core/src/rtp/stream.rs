@@ -863,9 +863,8 @@ mod tests {
         let quiet = vec![0xFFu8; audio.len()];
         let mut s = RtpStream::new_two_phase(RtpStreamConfig::default()).unwrap();
         // A second source with the same timestamps: its keyed audio arrives
-        // after the quiet audio of the first; a true duplicate is not masked.
+        // after the quiet audio of the first (and a true duplicate of that).
         let mut out = Vec::new();
-        let mut dup_out = Vec::new();
         for (i, (q, k)) in quiet.chunks(160).zip(audio.chunks(160)).enumerate() {
             let ts = (i * 160) as u32;
             let (mut a, mut b, mut d) =
@@ -877,10 +876,45 @@ mod tests {
                 assert_eq!(s.playout(p).unwrap(), Verdict::Forward);
             }
             out.extend_from_slice(payload_of(&b));
-            dup_out.extend_from_slice(payload_of(&d));
         }
         assert_eq!(keys_in(&audio), 16);
         assert_eq!(keys_in(&out), 0, "the second source's keys never pass");
         assert!(out.iter().all(|&c| c == 0xFF), "its place is masked (silence)");
+    }
+
+    #[test]
+    fn two_phase_passes_true_duplicates_and_masks_a_copy_that_differs() {
+        // Quiet audio that is not silence (masking would show as 0xFF).
+        let audio: Vec<u8> = (0..8000u32).map(|i| 0xE0 | (i.wrapping_mul(2_654_435_761) >> 28) as u8).collect();
+        for differs in [false, true] {
+            let mut s = RtpStream::new_two_phase(RtpStreamConfig::default()).unwrap();
+            let mut out = Vec::new();
+            let packets: Vec<Vec<u8>> =
+                audio.chunks(160).enumerate().map(|(i, c)| rtp(PT_PCMU, i as u16, (i * 160) as u32, c)).collect();
+            let mut held = std::collections::VecDeque::new();
+            for (i, p) in packets.iter().enumerate() {
+                let mut copy = p.clone();
+                if differs && i == 20 {
+                    let last = copy.len() - 1;
+                    copy[last] ^= 1;
+                }
+                s.analyse(p, &mut |_| {}).unwrap();
+                s.analyse(&copy, &mut |_| {}).unwrap();
+                held.push_back(p.clone());
+                if held.len() > 3 {
+                    let mut q = held.pop_front().unwrap();
+                    assert_eq!(s.playout(&mut q).unwrap(), Verdict::Forward);
+                    out.push(q);
+                }
+            }
+            let changed: Vec<usize> =
+                out.iter().zip(&packets).enumerate().filter(|(_, (o, p))| o != p).map(|(i, _)| i).collect();
+            if differs {
+                assert_eq!(changed, vec![20], "the place the differing copy claimed is masked, and only it");
+                assert!(payload_of(&out[20]).iter().all(|&c| c == 0xFF));
+            } else {
+                assert!(changed.is_empty(), "true duplicates change nothing: {changed:?}");
+            }
+        }
     }
 }
