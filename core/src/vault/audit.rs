@@ -128,20 +128,7 @@ fn hash(
     prev: &[u8; 32],
 ) -> [u8; 32] {
     let mut ctx = digest::Context::new(&digest::SHA256);
-    ctx.update(b"cardveil audit v1");
-    ctx.update(prev);
-    ctx.update(&seq.to_be_bytes());
-    ctx.update(&at.to_be_bytes());
-    for field in [Some(actor), Some(operation), token, Some(outcome)] {
-        match field {
-            None => ctx.update(&[0]),
-            Some(f) => {
-                ctx.update(&[1]);
-                ctx.update(&(f.len() as u64).to_be_bytes());
-                ctx.update(f.as_bytes());
-            }
-        }
-    }
+    encode(&mut |b| ctx.update(b), b"cardveil audit v1", seq, at, actor, operation, token, outcome, prev);
     ctx.finish().as_ref().try_into().expect("SHA-256 is 32 bytes")
 }
 

@@ -156,12 +156,14 @@ fn wrap_audit_key(secret: &[u8; 32], keyed_from: u64, kek: &Kek, rng: &SystemRan
 
 /// Loads the vault's audit key (sealed under any loaded KEK), or creates
 /// it — for a new vault, or one written before audit keys — tagging from
-/// the next record on. Runs inside the opening transaction, after the
-/// audit head is locked (concurrent openers do not race to create it).
+/// the next record on (after `head_seq`). Runs inside the opening
+/// transaction, after the audit head is locked (concurrent openers do not
+/// race to create it).
 fn load_audit_key(
     tx: &mut dyn Tx,
     keys: &Keyring,
     rng: &SystemRandom,
+    head_seq: u64,
 ) -> Result<(Zeroizing<[u8; 32]>, u64), VaultError> {
     for version in keys.versions() {
         let Some(sealed) = tx.meta_get(&audit_key_meta(version))? else { continue };
@@ -187,7 +189,7 @@ fn load_audit_key(
     }
     let mut secret = Zeroizing::new([0u8; 32]);
     rng.fill(&mut secret[..]).map_err(|_| VaultError::Crypto(crypto::CryptoError::Random))?;
-    let keyed_from = tx.lock_audit_head()?.0 + 1;
+    let keyed_from = head_seq + 1;
     for version in keys.versions() {
         let kek = keys.get(version).expect("listed");
         tx.meta_put(&audit_key_meta(version), &wrap_audit_key(&secret, keyed_from, kek, rng)?)?;
@@ -256,11 +258,12 @@ impl<S: Store> StoreVault<S> {
         v.store.transaction(&mut |tx| {
             // Openers one at a time (the audit head's lock), so two never
             // create two audit keys for one vault.
-            tx.lock_audit_head()?;
+            let (head_seq, _) = tx.lock_audit_head()?;
             // A new vault registers the versions it is created with; an
             // existing one takes only versions registered before.
-            let fresh = tx.meta_get(META_SCHEMA)?.is_none();
-            match tx.meta_get(META_SCHEMA)? {
+            let schema = tx.meta_get(META_SCHEMA)?;
+            let fresh = schema.is_none();
+            match schema {
                 None => tx.meta_put(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?,
                 Some(b) => {
                     let found = b.as_slice().try_into().map(u32::from_be_bytes).unwrap_or(u32::MAX);
@@ -286,7 +289,7 @@ impl<S: Store> StoreVault<S> {
                     None => return Err(VaultError::UnregisteredKek(version)),
                 }
             }
-            audit_key = Some(load_audit_key(tx, keys, rng)?);
+            audit_key = Some(load_audit_key(tx, keys, rng, head_seq)?);
             Ok(())
         })?;
         let (secret, keyed_from) = audit_key.expect("the transaction ran");
