@@ -524,41 +524,39 @@ fn unix_control_loop(socket: &std::os::unix::net::UnixDatagram, s: &Shared) {
 
 /// The reply to one control datagram (longer than [`MAX_COMMAND`]: refused).
 fn answer(datagram: &[u8], s: &Shared) -> String {
-    {
-        if datagram.len() > MAX_COMMAND {
-            return format!("error: command longer than {MAX_COMMAND} bytes");
+    if datagram.len() > MAX_COMMAND {
+        return format!("error: command longer than {MAX_COMMAND} bytes");
+    }
+    let command = String::from_utf8_lossy(datagram).trim().to_ascii_lowercase();
+    match command.as_str() {
+        "capture" | "capture begin" | "cancel" | "capture cancel" if !s.can_capture => {
+            "error: the relay was started without --capture".to_owned()
         }
-        let command = String::from_utf8_lossy(datagram).trim().to_ascii_lowercase();
-        match command.as_str() {
-            "capture" | "capture begin" | "cancel" | "capture cancel" if !s.can_capture => {
-                "error: the relay was started without --capture".to_owned()
-            }
-            "capture" | "capture begin" => {
-                s.command.store(1, Ordering::Release);
-                "ok".to_owned()
-            }
-            "cancel" | "capture cancel" => {
-                s.command.store(2, Ordering::Release);
-                "ok".to_owned()
-            }
-            "status" => {
-                let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
-                Obj::new()
-                    .int("caller_packets", n(&s.packets[0]))
-                    .int("agent_packets", n(&s.packets[1]))
-                    .int("caller_dropped", n(&s.dropped[0]))
-                    .int("agent_dropped", n(&s.dropped[1]))
-                    .bool("capturing", s.capturing.load(Ordering::Relaxed))
-                    .int("lost_events", n(&s.lost_events))
-                    .int("stranger_commands", n(&s.stranger_commands))
-                    .finish()
-            }
-            "stop" => {
-                s.stop.store(true, Ordering::Release);
-                "ok".to_owned()
-            }
-            _ => "error: unknown command (capture, cancel, status, stop)".to_owned(),
+        "capture" | "capture begin" => {
+            s.command.store(1, Ordering::Release);
+            "ok".to_owned()
         }
+        "cancel" | "capture cancel" => {
+            s.command.store(2, Ordering::Release);
+            "ok".to_owned()
+        }
+        "status" => {
+            let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            Obj::new()
+                .int("caller_packets", n(&s.packets[0]))
+                .int("agent_packets", n(&s.packets[1]))
+                .int("caller_dropped", n(&s.dropped[0]))
+                .int("agent_dropped", n(&s.dropped[1]))
+                .bool("capturing", s.capturing.load(Ordering::Relaxed))
+                .int("lost_events", n(&s.lost_events))
+                .int("stranger_commands", n(&s.stranger_commands))
+                .finish()
+        }
+        "stop" => {
+            s.stop.store(true, Ordering::Release);
+            "ok".to_owned()
+        }
+        _ => "error: unknown command (capture, cancel, status, stop)".to_owned(),
     }
 }
 

@@ -179,22 +179,14 @@ impl Streams {
         known
     }
 
-    /// The stream `udp` belongs to: an existing one, or a new one if its
-    /// first RTP packet `h` (if it parsed) starts one (see the module docs).
-    fn classify(
-        &mut self,
-        udp: &Udp,
-        h: Option<&RtpHeader>,
-        payload: &[u8],
-        forced: bool,
-    ) -> Result<Option<usize>, PcapError> {
+    /// The stream `udp` belongs to: an existing one, or a new one if the
+    /// first pass found its 5-tuple or its port is forced (see the module
+    /// docs); `h` is its RTP header, if it parsed (the summary's SSRC).
+    fn classify(&mut self, udp: &Udp, h: Option<&RtpHeader>, forced: bool) -> Result<Option<usize>, PcapError> {
         if let Some(&n) = self.index.get(&(udp.src, udp.dst)) {
             return Ok(Some(n));
         }
-        let starts = forced
-            || self.known.contains(&(udp.src, udp.dst))
-            || h.is_some_and(|h| starts_stream(udp, h, payload, self.config.event_payload_type));
-        if !starts {
+        if !forced && !self.known.contains(&(udp.src, udp.dst)) {
             return Ok(None);
         }
         let n = self.list.len();
@@ -242,9 +234,9 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
         }
         let header = RtpHeader::parse(payload).ok();
         let forced = options.rtp_ports.iter().any(|&p| p == udp.src.port() || p == udp.dst.port());
-        // A zero padding count is malformed, but it does not hide a stream.
+        // A zero padding count is malformed, but its SSRC still names the stream.
         let seen = header.or_else(|| RtpHeader::parse_lenient(payload).ok());
-        let Some(n) = streams.classify(&udp, seen.as_ref(), payload, forced)? else { continue };
+        let Some(n) = streams.classify(&udp, seen.as_ref(), forced)? else { continue };
         let s = &mut streams.list[n];
         s.summary.packets += 1;
         let Some(h) = header else {
