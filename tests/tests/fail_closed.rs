@@ -74,18 +74,21 @@ fn scrub(frames: &[(f64, Vec<u8>)], name: &str) -> (Vec<String>, Vec<u8>) {
     (lines, std::fs::read(&output).unwrap())
 }
 
-/// The A-law audio of every datagram of the output that parses as RTP PT 8, in file order.
-fn audio_of(file: &[u8]) -> Vec<i16> {
+/// What a receiver could play from the output: every PT 0/8 payload, the
+/// header read leniently (a zero pad count as none), in file order.
+fn playable(file: &[u8]) -> Vec<i16> {
     let c = Capture::parse(file).unwrap();
     let mut pcm = Vec::new();
     for r in &c.records {
         let f = &file[r.data.clone()];
         let Some(u) = find_udp(c.link_type, f) else { continue };
         let p = &f[u.payload.clone()];
-        if let Ok(h) = RtpHeader::parse(p)
-            && h.payload_type == 8
-        {
-            pcm.extend(h.payload(p).iter().map(|&a| alaw::decode(a)));
+        if let Ok(h) = RtpHeader::parse_lenient(p) {
+            match h.payload_type {
+                0 => pcm.extend(h.payload(p).iter().map(|&a| ulaw::decode(a))),
+                8 => pcm.extend(h.payload(p).iter().map(|&a| alaw::decode(a))),
+                _ => {}
+            }
         }
     }
     pcm
@@ -134,7 +137,7 @@ fn captures_with_lying_lengths_or_odd_rtp_are_masked_or_blanked() {
     if !have_tools() || !tools::require("tshark", "the fail-closed pcap test") {
         return;
     }
-    let plain = audio_of(&{
+    let plain = playable(&{
         let frames = mutated(|_, _| {});
         let input = tmp("plain.pcap");
         write_pcap(&input, false, &frames);
@@ -179,7 +182,7 @@ fn captures_with_lying_lengths_or_odd_rtp_are_masked_or_blanked() {
         assert!(summary.contains(&format!("\"packets_out\":{}", frames.len())), "{name}: every record kept: {summary}");
         let streams: Vec<&String> = lines.iter().filter(|l| l.contains("\"event\":\"stream\"")).collect();
         assert!(!streams.is_empty(), "{name}: the stream is found: {lines:?}");
-        let pcm = audio_of(&out);
+        let pcm = playable(&out);
         assert_no_key(&pcm, name);
         // tshark's forced RTP decode of the same output: nothing either.
         assert_no_key(&tshark_audio(&tmp(&format!("{name}-out.pcap"))), &format!("{name}-tshark"));
@@ -196,26 +199,6 @@ fn captures_with_lying_lengths_or_odd_rtp_are_masked_or_blanked() {
             assert!(pcm.len() >= plain.len() - 240, "{name}: {} of {} samples", pcm.len(), plain.len());
         }
     }
-}
-
-/// What a receiver could play from the output: every PT 0/8 payload, the
-/// header read leniently (a zero pad count as none), in file order.
-fn playable(file: &[u8]) -> Vec<i16> {
-    let c = Capture::parse(file).unwrap();
-    let mut pcm = Vec::new();
-    for r in &c.records {
-        let f = &file[r.data.clone()];
-        let Some(u) = find_udp(c.link_type, f) else { continue };
-        let p = &f[u.payload.clone()];
-        if let Ok(h) = RtpHeader::parse_lenient(p) {
-            match h.payload_type {
-                0 => pcm.extend(h.payload(p).iter().map(|&a| ulaw::decode(a))),
-                8 => pcm.extend(h.payload(p).iter().map(|&a| alaw::decode(a))),
-                _ => {}
-            }
-        }
-    }
-    pcm
 }
 
 proptest::proptest! {
