@@ -330,6 +330,26 @@ impl Bank {
         }
     }
 
+    /// Frequency offset (Hz) from the phase advance over one hop at tone `t`.
+    #[inline]
+    pub fn offset_hz(&self, advance: Cplx, t: usize) -> f32 {
+        const HZ_PER_RADIAN: f32 = SUB_BLOCKS_PER_SECOND as f32 / std::f32::consts::TAU;
+        advance.mul(self.rot.at(t)).arg() * HZ_PER_RADIAN
+    }
+
+    /// 1 / |window response|² at `offset` Hz, capped at 2 (3 dB).
+    #[inline]
+    pub fn gain_correction(&self, offset: f32) -> f32 {
+        // The 10 ms window's response is sin(u)/u with u = π·offset·10 ms;
+        // u²/sin²u = 1 + u²/3 + u⁴/15 + 2u⁶/189 (within 1 % to u = 1.3,
+        // beyond which the cap applies anyway).
+        let u2 = {
+            let u = std::f32::consts::PI * offset * 0.01;
+            u * u
+        };
+        (1.0 + u2 * (1.0 / 3.0 + u2 * (1.0 / 15.0 + u2 * (2.0 / 189.0)))).min(2.0)
+    }
+
     /// Analyses one sub-block (`x.len() == self.len`).
     #[inline]
     pub fn analyse(&self, x: &[i16]) -> SubBlock {

@@ -80,15 +80,64 @@ pub enum DetectorEvent {
     Up(KeyPress),
 }
 
-/// Receives what the detector finds: its events and, for the masker, the
-/// verdict of the permissive candidate test on every window.
+/// Receives what the detector finds: its events and, for the masker, each
+/// window's measurements.
 pub(crate) trait Sink {
     /// A key was confirmed or ended.
     fn event(&mut self, event: DetectorEvent);
-    /// Window `k` (ending at stream position `end`) was judged; `candidate`
-    /// says whether it could be part of a tone (only with candidate limits);
-    /// `energy` is the AC energy of its second sub-block (the newest).
-    fn window(&mut self, _end: u64, _candidate: bool, _energy: f32) {}
+    /// A window was measured (only by a detector built with
+    /// [`Detector::with_candidates`]); called before the window's hit is
+    /// tracked, so the run it shows is the one up to the previous window.
+    fn window(&mut self, _window: &Window<'_>) {}
+}
+
+/// One analysis window as the detector measured it, for the masker's
+/// candidate policy (`crate::mask::candidate`).
+pub(crate) struct Window<'a> {
+    det: &'a Detector,
+    /// The window's correlations and its newer sub-block.
+    pub x: &'a Tones,
+    pub cur: &'a SubBlock,
+    /// The measurement under the loose limits, if it passed them.
+    pub loose: Option<&'a Hit>,
+    /// Whether that measurement also meets the strict limits (a hit).
+    pub strict: bool,
+}
+
+impl Window<'_> {
+    /// The correlator bank.
+    pub fn bank(&self) -> &'static Bank {
+        self.det.bank
+    }
+    /// Index of the window: the sub-blocks completed, so it ends at stream
+    /// position `index · len`.
+    pub fn index(&self) -> u64 {
+        self.det.blocks
+    }
+    /// The window's older sub-block.
+    pub fn prev_block(&self) -> &SubBlock {
+        &self.det.prev_block
+    }
+    /// The previous window's correlations and mean.
+    pub fn prev_window(&self) -> (&Tones, f32) {
+        (&self.det.prev_window, self.det.prev_window_mean)
+    }
+    /// If this window hits the key the previous one hit: the hits of the
+    /// run it continues (this one not counted).
+    pub fn continued_run(&self) -> Option<u32> {
+        let h = self.loose.filter(|_| self.strict)?;
+        let run = self.det.run.filter(|r| r.key == h.key)?;
+        (self.det.prev_hit == Some(h.key)).then_some(run.hits)
+    }
+    /// Whether the current run has so far met confirmation's guards against
+    /// speech (coherence to within `slack` of its threshold).
+    pub fn run_is_steady(&self, slack: f32) -> bool {
+        self.det.run_is_steady(slack)
+    }
+    /// The key of the run, if confirmed.
+    pub fn confirmed(&self) -> Option<Key> {
+        self.det.key_active()
+    }
 }
 
 /// A closure as a [`Sink`] that ignores windows.
@@ -156,68 +205,6 @@ impl Limits {
         }
     }
 }
-
-/// Consecutive strict hits that make a candidate (single strict hits, and
-/// pairs, are common in high voices).
-const STRICT_CANDIDATE_HITS: u32 = 4;
-
-/// A strict run stays a candidate while its phase advances are coherent to
-/// within this factor of the confirmation threshold (speech harmonics glide
-/// and fall out within a few windows; a key, even a mistuned one, holds).
-const RUN_COHERENCE_SLACK: f32 = 0.99;
-
-/// Candidate tier A (a nominal key): per-window offsets within 2 % (a valid
-/// key 1.5 % off measures up to about 2 % in single windows), twist within
-/// ±12 dB, the raw energy share ≥ 0.72 (a 10 ms tone fills at least 3/4 of
-/// some window), each tone 3 dB above its group.
-const NOMINAL_OFFSET: f32 = 0.02;
-const NOMINAL_TWIST: f32 = 15.85; // 12 dB
-const NOMINAL_FRACTION: f32 = 0.72;
-const NOMINAL_DOMINANCE: f32 = 1.995; // 3 dB
-/// Tier A inside a tone (the window and the two before it measured the same
-/// key): the mean of this window's and the previous window's offsets within
-/// 1.75 %. A tone's per-window offsets swing around its true offset (the
-/// pair's mutual leakage), so a valid key (≤ 1.5 % off) averages within
-/// this over two windows; voiced speech whose harmonics sit about 2 % off a
-/// key swings between 1.1 % and 3 % and passed tier A on every other window,
-/// chaining spans of 70 ms.
-const SETTLED_OFFSET: f32 = 0.0175;
-/// Candidate windows no more than this many windows apart make one chain
-/// (their masked spans touch).
-const CHAIN_GAP: u64 = 5;
-/// A chain's windows after this many windows from its first one (30 ms:
-/// its span is then 55 ms long) stay candidates only if the strict detector
-/// has confirmed their key, or they are two pure tones (tier B's
-/// measurement) within [`STEADY_HZ`] of the previous window's. A long tone —
-/// valid, mistuned or twisted — is one or the other; voiced speech that
-/// mimics a key for longer than that is neither (its harmonics glide), so
-/// no span in speech grows beyond 55 ms (SPEC: 60).
-const CHAIN_FREE: u64 = 6;
-/// Tier B in noise: a pair of pure tones on a noisy line leaves the noise
-/// unexplained (3 % of the energy at 15 dB SNR per tone, 6 % at 12 dB —
-/// enough to fail the purity test, while lenient decoders still read the
-/// key), so the purity is measured again with the background taken out of
-/// the energy — at most this share of it, so that a floor that crept up
-/// under a long tone cannot make anything look pure. Noisy speech then
-/// passes more often too; past [`CHAIN_FREE`] the steadiness test holds it.
-const FLOOR_SHARE: f32 = 0.08;
-/// The background estimate rises by this factor per sub-block (≈ 3 dB per
-/// 100 ms) unless a quieter sub-block pulls it down.
-const FLOOR_RISE: f32 = 1.035;
-/// How far a long chain's pure pair may move from one window to the next
-/// (see [`CHAIN_FREE`]): a clean tone's re-measured frequency holds within
-/// about 0.1 Hz, and (estimated from the phase noise of a 10 ms window)
-/// about 1 Hz at 12 dB SNR; the noisy-speech chain that made a 75 ms span
-/// without this test moved its upper tone 12 Hz in one window.
-const STEADY_HZ: f32 = 3.0;
-/// Candidate tier B (two pure tones anywhere within the loose limits): the
-/// energy of the two tones fitted at their measured frequencies over the
-/// energy of the window, and of one of its sub-blocks. A real pair measures
-/// 1.00 ± 0.03; speech that puts two harmonics on a pair rarely does.
-const PURE: std::ops::RangeInclusive<f32> = 0.96..=1.05;
-/// The cheap pre-test of tier B (see `Detector::candidate`).
-const FIRST_LOOK: std::ops::RangeInclusive<f32> = 0.7..=1.6;
-const PURE_SUB_BLOCK: std::ops::RangeInclusive<f32> = 0.96..=1.05;
 
 fn db_to_power(db: f32) -> f32 {
     10f32.powf(db / 10.0)
@@ -292,65 +279,39 @@ pub struct Detector {
     /// The key the previous window hit, if any.
     prev_hit: Option<Key>,
     run: Option<Run>,
-    /// The masker's permissive limits, if it asked for candidate verdicts.
+    /// The masker's permissive limits, if it asked for window measurements.
     candidate: Option<Limits>,
-    /// Whether the previous window passed candidate tier B's purity test.
-    prev_pure: bool,
-    /// The loose measurement of the previous window and of the one before
-    /// it: key and signed relative offsets of both tones (see [`SETTLED_OFFSET`]).
-    loose_history: [Option<(Key, [f32; 2])>; 2],
-    /// The current chain of candidate windows: its first and its latest
-    /// window (see [`CHAIN_FREE`]).
-    chain: Option<(u64, u64)>,
-    /// The background: the smallest recent sub-block AC energy, rising by
-    /// [`FLOOR_RISE`] per sub-block (minimum statistics).
-    floor: f32,
-    /// The previous window's key and tone frequencies as tier B measured
-    /// them, if it did.
-    prev_purity: Option<(Key, [f32; 2])>,
-}
-
-/// Tier B's measurement of one window.
-#[derive(Debug, Clone, Copy)]
-struct Purity {
-    /// Two pure tones.
-    clean: bool,
-    /// Not clean, but two pure tones over the background noise.
-    in_noise: bool,
-    /// The tones' frequencies, Hz (zero if the cheap first look failed and
-    /// nothing was measured: never near a previous window's).
-    hz: [f32; 2],
 }
 
 /// Where a window measured a key.
 #[derive(Debug, Clone, Copy)]
-struct Hit {
-    key: Key,
+pub(crate) struct Hit {
+    pub key: Key,
     /// This window's X·conj(previous X) for the row and column tone.
-    advance: [Cplx; 2],
+    pub advance: [Cplx; 2],
     /// Corrected power of the row and column tone.
-    power: [f32; 2],
+    pub power: [f32; 2],
     /// Share of the window's (AC) energy in the two tones, corrected for
     /// the window's response at their measured offsets.
-    fraction: f32,
+    pub fraction: f32,
     /// Row and column: bin indices, frequency offsets (Hz) and |X|² after unmixing.
-    tones: [usize; 2],
-    offset: [f32; 2],
-    bins: [f32; 2],
+    pub tones: [usize; 2],
+    pub offset: [f32; 2],
+    pub bins: [f32; 2],
     /// The two bins after unmixing.
-    own: [Cplx; 2],
+    pub own: [Cplx; 2],
     /// |X|² of the two tones' bins as measured (before unmixing).
-    raw: [f32; 2],
+    pub raw: [f32; 2],
     /// The uncorrected share of the energy, and the window's AC energy.
-    raw_fraction: f32,
-    energy: f32,
+    pub raw_fraction: f32,
+    pub energy: f32,
     /// |X|² of the runner-up in the row and in the column group.
-    second: [f32; 2],
+    pub second: [f32; 2],
 }
 
 impl Hit {
     /// The weaker group's dominance (power ratio of best to second tone).
-    fn dominance(&self) -> f32 {
+    pub fn dominance(&self) -> f32 {
         (self.raw[0] / self.second[0]).min(self.raw[1] / self.second[1])
     }
 }
@@ -372,20 +333,15 @@ impl Detector {
             prev_hit: None,
             run: None,
             candidate: None,
-            prev_pure: false,
-            loose_history: [None; 2],
-            chain: None,
-            floor: f32::MAX,
-            prev_purity: None,
         })
     }
 
-    /// A detector that also judges every window with the permissive
-    /// candidate limits of [`Params::candidate`] and reports the verdicts to
-    /// its [`Sink`]; a window the strict test hits is always a candidate.
-    pub(crate) fn with_candidates(config: DetectorConfig) -> Result<Detector, Error> {
+    /// A detector that also measures every window under the permissive
+    /// limits `loose` and hands the measurements to its [`Sink`] (the
+    /// masker's candidate policy).
+    pub(crate) fn with_candidates(config: DetectorConfig, loose: &Params) -> Result<Detector, Error> {
         let mut d = Detector::new(config)?;
-        d.candidate = Some(Limits::new(&Params::candidate(), d.bank));
+        d.candidate = Some(Limits::new(loose, d.bank));
         Ok(d)
     }
 
@@ -472,16 +428,7 @@ impl Detector {
                 // measurement checked against tighter limits.
                 let loose = self.judge(&cand, &x, &sb);
                 let hit = loose.filter(|h| self.within(&self.limits, h));
-                // A strict hit is a candidate when it continues one (single
-                // strict hits are common in speech; real keys go on).
-                let strict = hit.is_some_and(|h| self.prev_hit == Some(h.key))
-                    && self.run.is_some_and(|r| r.hits + 1 >= STRICT_CANDIDATE_HITS)
-                    && self.run_is_steady();
-                let candidate = self.candidate(loose.as_ref(), &x, &sb, strict);
-                let n = self.bank.len as f32;
-                let ac = sb.energy - sb.sum * sb.sum / n;
-                self.floor = (self.floor * FLOOR_RISE).min(ac);
-                sink.window(self.blocks * self.bank.len as u64, candidate, ac);
+                sink.window(&Window { det: self, x: &x, cur: &sb, loose: loose.as_ref(), strict: hit.is_some() });
                 (hit, loose)
             } else {
                 let hit = self.judge(&self.limits, &x, &sb);
@@ -542,12 +489,12 @@ impl Detector {
         };
         let adv_r = xr.mul_conj(yr);
         let adv_c = xc.mul_conj(yc);
-        let off_r = self.offset_hz(adv_r, r);
-        let off_c = self.offset_hz(adv_c, c);
+        let off_r = self.bank.offset_hz(adv_r, r);
+        let off_c = self.bank.offset_hz(adv_c, c);
         // Tone power corrected for the window's response at that offset, so
         // level and twist are measured right even at ±1.5 %.
-        let pr = xr.norm_sqr() * self.gain_correction(off_r);
-        let pc = xc.norm_sqr() * self.gain_correction(off_c);
+        let pr = xr.norm_sqr() * self.bank.gain_correction(off_r);
+        let pc = xc.norm_sqr() * self.bank.gain_correction(off_c);
         let hit = Hit {
             key: Key::from_row_col(row, col),
             advance: [adv_r, adv_c],
@@ -566,145 +513,14 @@ impl Detector {
         self.within(l, &hit).then_some(hit)
     }
 
-    /// The masker's candidate test (see [`Params::candidate`]): the window
-    /// continues a steady strict run (`strict`), or passed the loose limits
-    /// (its measurement is `loose`) and then either looks like a nominal key
-    /// (tier A) or is two pure tones (tier B) for the second window running.
-    /// Pure: the frequencies are measured again with the pair's leakage and
-    /// images computed at the first measurement (two mistuned tones'
-    /// leakage otherwise swings them by ±1 % from window to window), the two
-    /// tones are fitted to their bins at those frequencies, and the fitted
-    /// pair — cross terms included — holds the energy of the 10 ms window
-    /// and of one of its 5 ms sub-blocks (a tone fills at least one
-    /// sub-block whenever it lasts 10 ms or more). Tier B and strict hits
-    /// need more than one window because single ones are common in high
-    /// voices; off-nominal tones are then masked from a little after their
-    /// onset, still ahead of what a decoder needs to read a key.
-    /// A long chain of candidate windows goes on only through confirmed
-    /// keys and pure tones (see [`CHAIN_FREE`]).
-    fn candidate(&mut self, loose: Option<&Hit>, x: &Tones, cur: &SubBlock, strict: bool) -> bool {
-        let (verdict, mut measured) = self.candidate_test(loose, x, cur, strict);
-        let previous = self.prev_purity.take();
-        let k = self.blocks;
-        let first = match self.chain {
-            Some((first, last)) if k - last <= CHAIN_GAP => first,
-            _ => k,
-        };
-        let ok = verdict
-            && (k - first <= CHAIN_FREE
-                || self.run.is_some_and(|r| r.confirmed && loose.is_some_and(|h| h.key == r.key))
-                || loose.is_some_and(|h| {
-                    // A long chain goes on through a pure pair that holds still.
-                    let p = *measured.get_or_insert_with(|| self.purity(h, x, cur));
-                    let steady = previous
-                        .is_some_and(|(key, hz)| key == h.key && (0..2).all(|t| (p.hz[t] - hz[t]).abs() <= STEADY_HZ));
-                    (p.clean || p.in_noise) && steady
-                }));
-        self.prev_purity = loose.zip(measured).map(|(h, p)| (h.key, p.hz));
-        if ok {
-            self.chain = Some((first, k));
-        }
-        ok
-    }
-
-    /// The window's own verdict (tier A, strict run or tier B), and tier B's
-    /// measurement if it was made.
-    fn candidate_test(
-        &mut self,
-        loose: Option<&Hit>,
-        x: &Tones,
-        cur: &SubBlock,
-        strict: bool,
-    ) -> (bool, Option<Purity>) {
-        let was_pure = std::mem::replace(&mut self.prev_pure, false);
-        let history = self.loose_history;
-        let rel = loose.map(|h| [h.offset[0] / self.bank.freq[h.tones[0]], h.offset[1] / self.bank.freq[h.tones[1]]]);
-        self.loose_history = [loose.zip(rel).map(|(h, o)| (h.key, o)), history[0]];
-        let (Some(h), Some(rel)) = (loose, rel) else { return (strict, None) };
-        let twist = h.bins[1] / h.bins[0];
-        // Inside a tone, the offsets averaged over this window and the last.
-        let settled = match history {
-            [Some((k1, p)), Some((k2, _))] if k1 == h.key && k2 == h.key => {
-                (0..2).all(|t| (0.5 * (rel[t] + p[t])).abs() <= SETTLED_OFFSET)
-            }
-            _ => true,
-        };
-        let tier_a = rel[0].abs() <= NOMINAL_OFFSET
-            && rel[1].abs() <= NOMINAL_OFFSET
-            && settled
-            && (NOMINAL_TWIST.recip()..=NOMINAL_TWIST).contains(&twist)
-            && h.raw_fraction >= NOMINAL_FRACTION
-            && h.dominance() >= NOMINAL_DOMINANCE;
-        if tier_a || strict {
-            self.prev_pure = true;
-            return (true, None);
-        }
-        let p = self.purity(h, x, cur);
-        let pure = p.clean || p.in_noise;
-        self.prev_pure = pure;
-        (pure && was_pure, Some(p))
-    }
-
-    /// Tier B's measurement of the window (loose measurement `h`).
-    fn purity(&self, h: &Hit, x: &Tones, cur: &SubBlock) -> Purity {
-        let [r, c] = h.tones;
-        let mut out = Purity { clean: false, in_noise: false, hz: [0.0; 2] };
-        // A cheap first look: the share with the nominal-frequency unmixing
-        // and the window response at the first offsets. Two mistuned tones
-        // read 0.75–1.35 here; a tone's partial first or last window, or
-        // most speech, much less. Only then the exact measurement (a few
-        // dozen sines).
-        let first_look = (h.bins[0] * self.gain_correction(h.offset[0])
-            + h.bins[1] * self.gain_correction(h.offset[1]))
-            / (self.limits.half_window * h.energy);
-        if !FIRST_LOOK.contains(&first_look) {
-            return out;
-        }
-        // Measure the offsets again with the leakage computed at the
-        // frequencies first measured (two mistuned tones' leakage otherwise
-        // swings them by up to ±1 % from window to window).
-        let window_len = 2 * self.bank.len;
-        let first = [self.bank.freq[r] + h.offset[0], self.bank.freq[c] + h.offset[1]];
-        let mean = (self.prev_block.sum + cur.sum) * self.limits.inv_window;
-        let k = self.bank.pair_kernels(window_len, r, c, first, false);
-        let (xr, xc) = k.fit(x, mean).own;
-        let (yr, yc) = k.fit(&self.prev_window, self.prev_window_mean).own;
-        let offset = [self.offset_hz(xr.mul_conj(yr), r), self.offset_hz(xc.mul_conj(yc), c)];
-        // The two tones' share of the energy — the pair fitted at the
-        // measured frequencies, cross terms included — of the window and of
-        // each sub-block; again with the background taken out (see
-        // [`FLOOR_SHARE`]).
-        out.hz = [self.bank.freq[r] + offset[0], self.bank.freq[c] + offset[1]];
-        let fit = self.bank.pair_kernels(window_len, r, c, out.hz, true).fit(x, mean).energy;
-        let n = self.bank.len as f32;
-        let k = self.bank.pair_kernels(self.bank.len, r, c, out.hz, true);
-        let sub = |b: &SubBlock| {
-            let mean = b.sum / n;
-            let e = b.energy - b.sum * mean;
-            (k.fit(&b.y, mean).energy, e)
-        };
-        let (fit_prev, e_prev) = sub(&self.prev_block);
-        let (fit_cur, e_cur) = sub(cur);
-        // `floor` is per sub-block; a window holds two.
-        let pure = |floor: f32| {
-            let share = |fit: f32, e: f32, floor: f32| fit / (e - floor.min(FLOOR_SHARE * e)).max(1.0);
-            PURE.contains(&share(fit, h.energy, 2.0 * floor))
-                && (PURE_SUB_BLOCK.contains(&share(fit_prev, e_prev, floor))
-                    || PURE_SUB_BLOCK.contains(&share(fit_cur, e_cur, floor)))
-        };
-        out.clean = pure(0.0);
-        out.in_noise = !out.clean && pure(self.floor);
-        out
-    }
-
     /// Whether the current run has so far met the guards confirmation
     /// applies against speech — coherent phase advances (with a little
     /// slack), steady levels, tones holding most of the energy — though not
     /// necessarily the frequency tolerance; true until there is anything to judge.
-    fn run_is_steady(&self) -> bool {
+    fn run_is_steady(&self, slack: f32) -> bool {
         let Some(run) = &self.run else { return true };
         let l = &self.limits;
-        let slack = RUN_COHERENCE_SLACK * l.min_coherence;
+        let slack = slack * l.min_coherence;
         let coherent =
             (0..2).all(|k| run.magnitude[k] == 0.0 || run.coherent[k].norm_sqr() >= (slack * run.magnitude[k]).powi(2));
         let clean = run.fraction[1] == 0.0 || run.fraction[0] >= l.min_mean_fraction * run.fraction[1];
@@ -729,26 +545,6 @@ impl Detector {
             || h.power[1] < l.min_bin_power
             || twist < l.min_twist
             || twist > l.max_twist)
-    }
-
-    /// Frequency offset (Hz) from the phase advance over one hop at tone `t`.
-    #[inline]
-    fn offset_hz(&self, advance: Cplx, t: usize) -> f32 {
-        const HZ_PER_RADIAN: f32 = super::bank::SUB_BLOCKS_PER_SECOND as f32 / std::f32::consts::TAU;
-        advance.mul(self.bank.rot.at(t)).arg() * HZ_PER_RADIAN
-    }
-
-    /// 1 / |window response|² at `offset` Hz, capped at 2 (3 dB).
-    #[inline]
-    fn gain_correction(&self, offset: f32) -> f32 {
-        // The 10 ms window's response is sin(u)/u with u = π·offset·10 ms;
-        // u²/sin²u = 1 + u²/3 + u⁴/15 + 2u⁶/189 (within 1 % to u = 1.3,
-        // beyond which the cap applies anyway).
-        let u2 = {
-            let u = std::f32::consts::PI * offset * 0.01;
-            u * u
-        };
-        (1.0 + u2 * (1.0 / 3.0 + u2 * (1.0 / 15.0 + u2 * (2.0 / 189.0)))).min(2.0)
     }
 
     fn track<S: Sink>(&mut self, hit: Option<Hit>, sink: &mut S) {
@@ -813,8 +609,8 @@ impl Detector {
         if adv_r.norm_sqr() == 0.0 || adv_c.norm_sqr() == 0.0 {
             return;
         }
-        let off_r = self.offset_hz(adv_r, r);
-        let off_c = self.offset_hz(adv_c, c);
+        let off_r = self.bank.offset_hz(adv_r, r);
+        let off_c = self.bank.offset_hz(adv_c, c);
         let l = &self.limits;
         let steady = run.level.steady(l.max_level_spread);
         let coherent = (0..2).all(|k| run.coherent[k].norm_sqr() >= (l.min_coherence * run.magnitude[k]).powi(2));
@@ -904,7 +700,7 @@ mod tests {
                 let x = std::f64::consts::PI * offset / rate as f64;
                 let d = if i == 0 { 1.0 } else { (x * n).sin() / (n * x.sin()) };
                 let exact = (1.0 / (d * d)).min(2.0);
-                let approx = det.gain_correction(offset as f32) as f64;
+                let approx = det.bank.gain_correction(offset as f32) as f64;
                 assert!((approx / exact - 1.0).abs() < 0.01, "{rate} Hz, {offset} Hz: {approx} vs {exact}");
             }
         }

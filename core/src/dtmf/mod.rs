@@ -14,10 +14,12 @@ mod generator;
 mod key;
 mod profile;
 
-pub(crate) use detector::Sink;
+pub(crate) use bank::SubBlock;
 pub use detector::{Detector, DetectorConfig, DetectorEvent, KeyDown, KeyPress};
+pub(crate) use detector::{Hit, Sink, Window};
 pub use generator::{ToneGenerator, amplitude_for_dbm0};
 pub use key::{COL_HZ, Key, ROW_HZ};
+pub(crate) use profile::Params;
 pub use profile::Profile;
 
 /// Xorshift64, the dtmf tests' source of arbitrary inputs: the next value

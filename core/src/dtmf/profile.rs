@@ -63,24 +63,6 @@ impl Profile {
     }
 }
 
-impl Params {
-    /// The loose first stage of the masker's *candidate* test: tones up to
-    /// ±6 % off per window, ±16 dB twist, down to −45 dBm0, at least half
-    /// the window's energy, no dominance needed. The detector then asks for
-    /// a nominal-looking key or two pure tones (see `Detector::candidate`).
-    pub(crate) fn candidate() -> Params {
-        Params {
-            inst_tol_pct: 6.0,
-            max_normal_twist_db: 16.0,
-            max_reverse_twist_db: 16.0,
-            min_level_dbm0: -45.0,
-            min_fraction: 0.4,
-            min_dominance_db: 0.0,
-            ..Profile::Q24.params()
-        }
-    }
-}
-
 /// Measurement margin added to each profile's "must accept" frequency limit.
 const FREQ_MARGIN_HZ: f32 = 4.0;
 

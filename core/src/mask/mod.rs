@@ -21,6 +21,7 @@
 //! is replaced according to [`MaskMode`]; the replacement depends only on
 //! the stream position and on unmasked audio, never on the key.
 
+mod candidate;
 mod delay;
 mod replace;
 mod spans;
@@ -33,6 +34,7 @@ pub use two_phase::TwoPhaseMasker;
 use crate::Error;
 use crate::codec::{Encoding, alaw, ulaw};
 use crate::dtmf::{Detector, DetectorConfig, DetectorEvent, KeyDown, KeyPress, Profile};
+use candidate::Candidates;
 use spans::Spans;
 
 /// Longest look-ahead accepted, ms.
@@ -232,11 +234,12 @@ fn check_encoding(expected: Encoding, pcm16: bool) -> Result<(), Error> {
     if (expected == Encoding::Pcm16) == pcm16 { Ok(()) } else { Err(Error::WrongFrameType(expected)) }
 }
 
-/// The analysis side shared by both maskers: the detector with candidate
-/// verdicts, the spans, and a buffer to decode G.711 into.
+/// The analysis side shared by both maskers: the detector, the candidate
+/// policy judging its windows, and the spans.
 #[derive(Debug)]
 struct Analyser {
     detector: Detector,
+    candidates: Candidates,
     spans: Spans,
     encoding: Encoding,
     /// Stream position of the detector's position 0.
@@ -246,6 +249,7 @@ struct Analyser {
 /// Connects the detector's [`crate::dtmf::detector`] sink to the spans and
 /// the caller's callback, translating positions.
 struct Feed<'a, F> {
+    candidates: &'a mut Candidates,
     spans: &'a mut Spans,
     offset: u64,
     floor: u64,
@@ -264,7 +268,10 @@ impl<F: FnMut(MaskerEvent)> crate::dtmf::Sink for Feed<'_, F> {
         (self.on_event)(MaskerEvent::Key(shifted));
     }
 
-    fn window(&mut self, end: u64, candidate: bool, energy: f32) {
+    fn window(&mut self, w: &crate::dtmf::Window<'_>) {
+        let candidate = self.candidates.judge(w);
+        let end = w.index() * w.bank().len as u64;
+        let energy = candidate::ac_energy(w.bank().len, w.cur);
         self.spans.window(end + self.offset, candidate, energy, self.floor, self.on_event);
     }
 }
@@ -273,10 +280,12 @@ impl Analyser {
     /// An analyser whose spans cover `window_ms` of stream.
     fn new(config: &MaskerConfig, window_ms: u32) -> Result<Analyser, Error> {
         config.check()?;
-        let detector =
-            Detector::with_candidates(DetectorConfig { sample_rate: config.sample_rate, profile: config.profile })?;
+        let detector = Detector::with_candidates(
+            DetectorConfig { sample_rate: config.sample_rate, profile: config.profile },
+            &candidate::loose_params(),
+        )?;
         let spans = Spans::new(detector.block_len(), config.sample_rate, window_ms);
-        Ok(Analyser { detector, spans, encoding: config.encoding, offset: 0 })
+        Ok(Analyser { detector, candidates: Candidates::default(), spans, encoding: config.encoding, offset: 0 })
     }
 
     /// Bytes allocated besides the struct itself.
@@ -291,7 +300,8 @@ impl Analyser {
 
     /// Analyses linear samples. `floor`: first position not yet released.
     fn feed_linear<F: FnMut(MaskerEvent)>(&mut self, x: &[i16], floor: u64, on_event: &mut F) {
-        let mut feed = Feed { spans: &mut self.spans, offset: self.offset, floor, on_event };
+        let mut feed =
+            Feed { candidates: &mut self.candidates, spans: &mut self.spans, offset: self.offset, floor, on_event };
         self.detector.process_into(x, &mut feed);
     }
 
@@ -304,7 +314,8 @@ impl Analyser {
                 Encoding::Alaw => alaw::decode_into(piece, decoded),
                 _ => ulaw::decode_into(piece, decoded),
             }
-            let mut feed = Feed { spans: &mut self.spans, offset: self.offset, floor, on_event };
+            let mut feed =
+                Feed { candidates: &mut self.candidates, spans: &mut self.spans, offset: self.offset, floor, on_event };
             self.detector.process_into(decoded, &mut feed);
         }
     }
@@ -312,7 +323,8 @@ impl Analyser {
     /// Ends the stream: the key still sounding ends, every span is final.
     fn finish<F: FnMut(MaskerEvent)>(&mut self, on_event: &mut F) {
         let floor = self.position();
-        let mut feed = Feed { spans: &mut self.spans, offset: self.offset, floor, on_event };
+        let mut feed =
+            Feed { candidates: &mut self.candidates, spans: &mut self.spans, offset: self.offset, floor, on_event };
         self.detector.finish_into(&mut feed);
         self.spans.report_final(u64::MAX, on_event);
     }

@@ -1,0 +1,280 @@
+//! The masker's candidate policy: on every analysis window the detector
+//! measured, could this be part of a key press that some decoder could read?
+//!
+//! The detector (`crate::dtmf`) stays the strict judge of which digits were
+//! keyed; it hands each window's measurements — the correlations, the loose
+//! measurement of the strongest pair under [`loose_params`], whether that
+//! also meets the strict limits, the run it continues — to [`Candidates`],
+//! which keeps its own state (tier history, chains, the background floor)
+//! and answers with a verdict for the spans.
+//!
+//! Tiers (any one makes a candidate):
+//! * **strict**: the window continues a steady strict run of at least
+//!   [`STRICT_CANDIDATE_HITS`] hits;
+//! * **A, a nominal key**: offsets within 2 %, twist within ±12 dB, the
+//!   pair holds most of the window's energy and dominates its groups;
+//! * **B, two pure tones**: anywhere within the loose limits, the fitted
+//!   pair holds the window's energy (or that over the background floor) for
+//!   the second window running.
+//!
+//! A long chain of candidate windows goes on only through confirmed keys and
+//! pure tones that hold still (see [`CHAIN_FREE`]).
+
+use crate::dtmf::{Hit, Key, Params, Profile, SubBlock, Window};
+
+/// The loose first stage of the candidate test: tones up to ±6 % off per
+/// window, ±16 dB twist, down to −45 dBm0, at least 40 % of the window's
+/// energy, no dominance needed. The tiers then ask for more.
+pub(crate) fn loose_params() -> Params {
+    Params {
+        inst_tol_pct: 6.0,
+        max_normal_twist_db: 16.0,
+        max_reverse_twist_db: 16.0,
+        min_level_dbm0: -45.0,
+        min_fraction: 0.4,
+        min_dominance_db: 0.0,
+        ..Profile::Q24.params()
+    }
+}
+
+/// Consecutive strict hits that make a candidate (single strict hits, and
+/// pairs, are common in high voices).
+const STRICT_CANDIDATE_HITS: u32 = 4;
+
+/// A strict run stays a candidate while its phase advances are coherent to
+/// within this factor of the confirmation threshold (speech harmonics glide
+/// and fall out within a few windows; a key, even a mistuned one, holds).
+const RUN_COHERENCE_SLACK: f32 = 0.99;
+
+/// Candidate tier A (a nominal key): per-window offsets within 2 % (a valid
+/// key 1.5 % off measures up to about 2 % in single windows), twist within
+/// ±12 dB, the raw energy share ≥ 0.72 (a 10 ms tone fills at least 3/4 of
+/// some window), each tone 3 dB above its group.
+const NOMINAL_OFFSET: f32 = 0.02;
+const NOMINAL_TWIST: f32 = 15.85; // 12 dB
+const NOMINAL_FRACTION: f32 = 0.72;
+const NOMINAL_DOMINANCE: f32 = 1.995; // 3 dB
+/// Tier A inside a tone (the window and the two before it measured the same
+/// key): the mean of this window's and the previous window's offsets within
+/// 1.75 %. A tone's per-window offsets swing around its true offset (the
+/// pair's mutual leakage), so a valid key (≤ 1.5 % off) averages within
+/// this over two windows; voiced speech whose harmonics sit about 2 % off a
+/// key swings between 1.1 % and 3 % and passed tier A on every other window,
+/// chaining spans of 70 ms.
+const SETTLED_OFFSET: f32 = 0.0175;
+/// Candidate windows no more than this many windows apart make one chain
+/// (their masked spans touch).
+const CHAIN_GAP: u64 = 5;
+/// A chain's windows after this many windows from its first one (30 ms:
+/// its span is then 55 ms long) stay candidates only if the strict detector
+/// has confirmed their key, or they are two pure tones (tier B's
+/// measurement) within [`STEADY_HZ`] of the previous window's. A long tone —
+/// valid, mistuned or twisted — is one or the other; voiced speech that
+/// mimics a key for longer than that is neither (its harmonics glide), so
+/// no span in speech grows beyond 55 ms (SPEC: 60).
+const CHAIN_FREE: u64 = 6;
+/// Tier B in noise: a pair of pure tones on a noisy line leaves the noise
+/// unexplained (3 % of the energy at 15 dB SNR per tone, 6 % at 12 dB —
+/// enough to fail the purity test, while lenient decoders still read the
+/// key), so the purity is measured again with the background taken out of
+/// the energy — at most this share of it, so that a floor that crept up
+/// under a long tone cannot make anything look pure. Noisy speech then
+/// passes more often too; past [`CHAIN_FREE`] the steadiness test holds it.
+const FLOOR_SHARE: f32 = 0.08;
+/// The background estimate rises by this factor per sub-block (≈ 3 dB per
+/// 100 ms) unless a quieter sub-block pulls it down.
+const FLOOR_RISE: f32 = 1.035;
+/// How far a long chain's pure pair may move from one window to the next
+/// (see [`CHAIN_FREE`]): a clean tone's re-measured frequency holds within
+/// about 0.1 Hz, and (estimated from the phase noise of a 10 ms window)
+/// about 1 Hz at 12 dB SNR; the noisy-speech chain that made a 75 ms span
+/// without this test moved its upper tone 12 Hz in one window.
+const STEADY_HZ: f32 = 3.0;
+/// Candidate tier B (two pure tones anywhere within the loose limits): the
+/// energy of the two tones fitted at their measured frequencies over the
+/// energy of the window, and of one of its sub-blocks. A real pair measures
+/// 1.00 ± 0.03; speech that puts two harmonics on a pair rarely does.
+const PURE: std::ops::RangeInclusive<f32> = 0.96..=1.05;
+/// The cheap pre-test of tier B (see `Candidates::purity`).
+const FIRST_LOOK: std::ops::RangeInclusive<f32> = 0.7..=1.6;
+const PURE_SUB_BLOCK: std::ops::RangeInclusive<f32> = 0.96..=1.05;
+
+/// The AC energy of sub-block `b` of `len` samples.
+pub(crate) fn ac_energy(len: usize, b: &SubBlock) -> f32 {
+    b.energy - b.sum * b.sum / len as f32
+}
+
+/// The candidate policy's state for one stream. No allocation.
+#[derive(Debug)]
+pub(crate) struct Candidates {
+    /// Whether the previous window passed candidate tier B's purity test.
+    prev_pure: bool,
+    /// The loose measurement of the previous window and of the one before
+    /// it: key and signed relative offsets of both tones (see [`SETTLED_OFFSET`]).
+    loose_history: [Option<(Key, [f32; 2])>; 2],
+    /// The current chain of candidate windows: its first and its latest
+    /// window (see [`CHAIN_FREE`]).
+    chain: Option<(u64, u64)>,
+    /// The background: the smallest recent sub-block AC energy, rising by
+    /// [`FLOOR_RISE`] per sub-block (minimum statistics).
+    floor: f32,
+    /// The previous window's key and tone frequencies as tier B measured
+    /// them, if it did.
+    prev_purity: Option<(Key, [f32; 2])>,
+}
+
+impl Default for Candidates {
+    fn default() -> Self {
+        Candidates { prev_pure: false, loose_history: [None; 2], chain: None, floor: f32::MAX, prev_purity: None }
+    }
+}
+
+/// Tier B's measurement of one window.
+#[derive(Debug, Clone, Copy)]
+struct Purity {
+    /// Two pure tones.
+    clean: bool,
+    /// Not clean, but two pure tones over the background noise.
+    in_noise: bool,
+    /// The tones' frequencies, Hz (zero if the cheap first look failed and
+    /// nothing was measured: never near a previous window's).
+    hz: [f32; 2],
+}
+
+impl Candidates {
+    /// The verdict on window `w` (see the module's tiers): the window
+    /// continues a steady strict run (`strict`), or passed the loose limits
+    /// (its measurement is `loose`) and then either looks like a nominal key
+    /// (tier A) or is two pure tones (tier B) for the second window running.
+    /// Pure: the frequencies are measured again with the pair's leakage and
+    /// images computed at the first measurement (two mistuned tones'
+    /// leakage otherwise swings them by ±1 % from window to window), the two
+    /// tones are fitted to their bins at those frequencies, and the fitted
+    /// pair — cross terms included — holds the energy of the 10 ms window
+    /// and of one of its 5 ms sub-blocks (a tone fills at least one
+    /// sub-block whenever it lasts 10 ms or more). Tier B and strict hits
+    /// need more than one window because single ones are common in high
+    /// voices; off-nominal tones are then masked from a little after their
+    /// onset, still ahead of what a decoder needs to read a key.
+    /// A long chain of candidate windows goes on only through confirmed
+    /// keys and pure tones (see [`CHAIN_FREE`]).
+    pub fn judge(&mut self, w: &Window<'_>) -> bool {
+        let (loose, cur) = (w.loose, w.cur);
+        // A strict hit is a candidate when it continues one (single strict
+        // hits are common in speech; real keys go on).
+        let strict = w.continued_run().is_some_and(|hits| hits + 1 >= STRICT_CANDIDATE_HITS)
+            && w.run_is_steady(RUN_COHERENCE_SLACK);
+        let (verdict, mut measured) = self.candidate_test(w, strict);
+        let previous = self.prev_purity.take();
+        let k = w.index();
+        let first = match self.chain {
+            Some((first, last)) if k - last <= CHAIN_GAP => first,
+            _ => k,
+        };
+        let ok = verdict
+            && (k - first <= CHAIN_FREE
+                || w.confirmed().is_some_and(|key| loose.is_some_and(|h| h.key == key))
+                || loose.is_some_and(|h| {
+                    // A long chain goes on through a pure pair that holds still.
+                    let p = *measured.get_or_insert_with(|| Self::purity(w, h, self.floor));
+                    let steady = previous
+                        .is_some_and(|(key, hz)| key == h.key && (0..2).all(|t| (p.hz[t] - hz[t]).abs() <= STEADY_HZ));
+                    (p.clean || p.in_noise) && steady
+                }));
+        self.prev_purity = loose.zip(measured).map(|(h, p)| (h.key, p.hz));
+        if ok {
+            self.chain = Some((first, k));
+        }
+        self.floor = (self.floor * FLOOR_RISE).min(ac_energy(w.bank().len, cur));
+        ok
+    }
+
+    /// The window's own verdict (tier A, strict run or tier B), and tier B's
+    /// measurement if it was made.
+    fn candidate_test(&mut self, w: &Window<'_>, strict: bool) -> (bool, Option<Purity>) {
+        let loose = w.loose;
+        let freq = &w.bank().freq;
+        let was_pure = std::mem::replace(&mut self.prev_pure, false);
+        let history = self.loose_history;
+        let rel = loose.map(|h| [h.offset[0] / freq[h.tones[0]], h.offset[1] / freq[h.tones[1]]]);
+        self.loose_history = [loose.zip(rel).map(|(h, o)| (h.key, o)), history[0]];
+        let (Some(h), Some(rel)) = (loose, rel) else { return (strict, None) };
+        let twist = h.bins[1] / h.bins[0];
+        // Inside a tone, the offsets averaged over this window and the last.
+        let settled = match history {
+            [Some((k1, p)), Some((k2, _))] if k1 == h.key && k2 == h.key => {
+                (0..2).all(|t| (0.5 * (rel[t] + p[t])).abs() <= SETTLED_OFFSET)
+            }
+            _ => true,
+        };
+        let tier_a = rel[0].abs() <= NOMINAL_OFFSET
+            && rel[1].abs() <= NOMINAL_OFFSET
+            && settled
+            && (NOMINAL_TWIST.recip()..=NOMINAL_TWIST).contains(&twist)
+            && h.raw_fraction >= NOMINAL_FRACTION
+            && h.dominance() >= NOMINAL_DOMINANCE;
+        if tier_a || strict {
+            self.prev_pure = true;
+            return (true, None);
+        }
+        let p = Self::purity(w, h, self.floor);
+        let pure = p.clean || p.in_noise;
+        self.prev_pure = pure;
+        (pure && was_pure, Some(p))
+    }
+
+    /// Tier B's measurement of the window (loose measurement `h`).
+    fn purity(w: &Window<'_>, h: &Hit, floor: f32) -> Purity {
+        let (bank, x, cur) = (w.bank(), w.x, w.cur);
+        let (prev_window, prev_window_mean) = w.prev_window();
+        let prev_block = w.prev_block();
+        let [r, c] = h.tones;
+        let mut out = Purity { clean: false, in_noise: false, hz: [0.0; 2] };
+        // A cheap first look: the share with the nominal-frequency unmixing
+        // and the window response at the first offsets. Two mistuned tones
+        // read 0.75–1.35 here; a tone's partial first or last window, or
+        // most speech, much less. Only then the exact measurement (a few
+        // dozen sines).
+        let first_look = (h.bins[0] * bank.gain_correction(h.offset[0])
+            + h.bins[1] * bank.gain_correction(h.offset[1]))
+            / (bank.len as f32 * h.energy);
+        if !FIRST_LOOK.contains(&first_look) {
+            return out;
+        }
+        // Measure the offsets again with the leakage computed at the
+        // frequencies first measured (two mistuned tones' leakage otherwise
+        // swings them by up to ±1 % from window to window).
+        let window_len = 2 * bank.len;
+        let first = [bank.freq[r] + h.offset[0], bank.freq[c] + h.offset[1]];
+        let mean = (prev_block.sum + cur.sum) * (1.0 / (2 * bank.len) as f32);
+        let k = bank.pair_kernels(window_len, r, c, first, false);
+        let (xr, xc) = k.fit(x, mean).own;
+        let (yr, yc) = k.fit(prev_window, prev_window_mean).own;
+        let offset = [bank.offset_hz(xr.mul_conj(yr), r), bank.offset_hz(xc.mul_conj(yc), c)];
+        // The two tones' share of the energy — the pair fitted at the
+        // measured frequencies, cross terms included — of the window and of
+        // each sub-block; again with the background taken out (see
+        // [`FLOOR_SHARE`]).
+        out.hz = [bank.freq[r] + offset[0], bank.freq[c] + offset[1]];
+        let fit = bank.pair_kernels(window_len, r, c, out.hz, true).fit(x, mean).energy;
+        let n = bank.len as f32;
+        let k = bank.pair_kernels(bank.len, r, c, out.hz, true);
+        let sub = |b: &SubBlock| {
+            let mean = b.sum / n;
+            let e = b.energy - b.sum * mean;
+            (k.fit(&b.y, mean).energy, e)
+        };
+        let (fit_prev, e_prev) = sub(prev_block);
+        let (fit_cur, e_cur) = sub(cur);
+        // `floor` is per sub-block; a window holds two.
+        let pure = |floor: f32| {
+            let share = |fit: f32, e: f32, floor: f32| fit / (e - floor.min(FLOOR_SHARE * e)).max(1.0);
+            PURE.contains(&share(fit, h.energy, 2.0 * floor))
+                && (PURE_SUB_BLOCK.contains(&share(fit_prev, e_prev, floor))
+                    || PURE_SUB_BLOCK.contains(&share(fit_cur, e_cur, floor)))
+        };
+        out.clean = pure(0.0);
+        out.in_noise = !out.clean && pure(floor);
+        out
+    }
+}
