@@ -12,8 +12,10 @@
 //! samples the masker covered; and whether each decoder reads the keyed
 //! digits exactly from the unmasked input.
 //!
-//! `cargo run --release -p cardveil-tests --bin overlap_leaks [-- --quick]`
-//! (needs espeak-ng, sox, multimon-ng, dtmf2num; prints a Markdown table).
+//! `cargo run --release -p cardveil-tests --bin overlap_leaks [-- --quick]
+//! [--lookahead-ms N] [--gaps]` (needs espeak-ng, sox, multimon-ng,
+//! dtmf2num; prints a Markdown table; `--gaps` lists on stderr, per row and
+//! tone, the parts of the tone the masker left unmasked, in ms from its onset).
 //! A measurement, not a test: the suite asserts on the same figures.
 
 use cardveil_core::dtmf::{Key, ToneGenerator, amplitude_for_dbm0};
@@ -78,6 +80,7 @@ fn decoders(pcm: &[i16], dir: &std::path::Path, tag: &str) -> Vec<Decoded> {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let gaps = std::env::args().any(|a| a == "--gaps");
     let dir = std::env::temp_dir().join(format!("cardveil-overlap-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut rng = Rng::new(13);
@@ -113,7 +116,12 @@ fn main() {
         "| background | SNR dB | masked output: keys read (background alone) | matched filter tone / 5 ms | tone time masked | input read exactly |"
     );
     println!("|---|---:|---|---:|---:|---|");
-    let config = MaskerConfig { mode: MaskMode::Silence, ..MaskerConfig::default() };
+    let lookahead_ms = std::env::args()
+        .skip_while(|a| a != "--lookahead-ms")
+        .nth(1)
+        .map(|v| v.parse().expect("--lookahead-ms N"))
+        .unwrap_or(cardveil_core::mask::DEFAULT_LOOKAHEAD_MS);
+    let config = MaskerConfig { mode: MaskMode::Silence, lookahead_ms, ..MaskerConfig::default() };
     for (name, bg) in &backgrounds {
         for &snr in snrs {
             let gain = tone_rms / 10f64.powf(snr / 20.0) / rms(bg);
@@ -139,6 +147,25 @@ fn main() {
                     pieces += 1;
                     piece_hits += (matched_filter_guess(&masked.linear, RATE, a..a + win) == key) as usize;
                     a += win;
+                }
+            }
+            if gaps {
+                eprintln!("{name} {snr:+} dB:");
+                for &(key, s, e) in &spans {
+                    let mut open = Vec::new();
+                    let mut i = s;
+                    while i < e {
+                        if masked.is_masked(i as u64) {
+                            i += 1;
+                            continue;
+                        }
+                        let g = i;
+                        while i < e && !masked.is_masked(i as u64) {
+                            i += 1;
+                        }
+                        open.push(format!("{}..{} ms", (g - s) / 8, (i - s) / 8));
+                    }
+                    eprintln!("  {key:?}: unmasked {}", open.join(", "));
                 }
             }
             let tone_samples: usize = spans.iter().map(|&(_, s, e)| e - s).sum();
