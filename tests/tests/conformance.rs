@@ -7,7 +7,7 @@ use cardveil_core::codec::{alaw, ulaw};
 use cardveil_core::dtmf::{Key, Profile};
 use cardveil_tests::conformance::{Demand, Row, profile_rows, q24_rows, run_cardveil};
 use cardveil_tests::rng::Rng;
-use cardveil_tests::stimulus::{Tone, Track, noise_rms_for_snr};
+use cardveil_tests::stimulus::{Shape, Tone, Track, noise_rms_for_snr};
 use cardveil_tests::{cardveil_detect, keys_of};
 use proptest::prelude::*;
 
@@ -187,4 +187,48 @@ proptest! {
         prop_assert_eq!(&presses, &reference.presses);
         prop_assert_eq!(&downs, &reference.downs);
     }
+}
+
+/// 0.1–3 s keys of every key with quieter, dipped onsets, linear attacks
+/// of 5–60 ms, key-clicks, fades of up to 12 dB, some clipped at full scale,
+/// at 8, 16 and 48 kHz: each reported once, exactly.
+#[test]
+fn keys_with_a_quiet_or_soft_onset_are_reported_once_exactly() {
+    let mut failures = Vec::new();
+    for (rate, per_key) in [(8000u32, 6usize), (16000, 3), (48000, 2)] {
+        let mut rng = Rng::new(1300 + rate as u64);
+        let mut t = Track::new(rate);
+        let mut expected = String::new();
+        let mut cases = Vec::new();
+        t.silence(100.0);
+        for &key in &Key::ALL {
+            for n in 0..per_key {
+                let ms = [100.0, 300.0, 1000.0, 3000.0][(n + key.as_char() as usize) % 4];
+                let onset = match rng.below(4) {
+                    0 => Shape::Quiet { ms: rng.range(30.0, 80.0), db: rng.range(3.0, 8.0) },
+                    1 => Shape::Attack { ms: rng.range(5.0, 60.0) },
+                    2 => Shape::Click { db: rng.range(6.0, 12.0) },
+                    _ => Shape::Fade { db: rng.range(3.0, 12.0) },
+                };
+                // Every fifth key hot enough to clip at full scale.
+                let level = if rng.below(5) == 0 { rng.range(0.0, 2.0) } else { rng.range(-20.0, -6.0) };
+                let tone = Tone::new(key, ms).level(level);
+                t.shaped_tone(&tone, onset, &mut rng);
+                expected.push(key.as_char());
+                cases.push(format!("{}: {ms} ms at {level:.0} dBm0, {onset:?}", key.as_char()));
+                t.silence(rng.range(80.0, 150.0));
+            }
+        }
+        t.add_noise(noise_rms_for_snr(-60.0, 0.0), &mut rng);
+        let got = keys_of(&cardveil_detect(rate, Profile::Q24, &t.pcm16(), 160).presses);
+        println!(
+            "{rate} Hz: {} keys, read {}",
+            expected.len(),
+            if got == expected { "exactly" } else { "NOT exactly" }
+        );
+        if got != expected {
+            failures.push(format!("{rate} Hz: expected {expected}, got {got}\n  {}", cases.join("\n  ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

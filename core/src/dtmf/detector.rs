@@ -206,6 +206,12 @@ impl Limits {
     }
 }
 
+/// A run whose level spread fails is re-anchored (once) only when both
+/// tones are now within this power ratio (1 dB) of the loudest they have
+/// been: the tone has risen to its steady level, rather than speech
+/// wandering.
+const REANCHOR_NEAR_MAX: f32 = 1.26;
+
 fn db_to_power(db: f32) -> f32 {
     10f32.powf(db / 10.0)
 }
@@ -230,6 +236,9 @@ struct Run {
     /// Σ fraction and count over the run's hits after the first (which a
     /// tone only partly fills, or which may hold the previous key's tail).
     fraction: [f32; 2],
+    /// Whether the guards' statistics were restarted once (a tone has one
+    /// onset; speech would get a new chance with every restart).
+    reanchored: bool,
 }
 
 /// Smallest and largest (row, column) tone power seen.
@@ -586,6 +595,7 @@ impl Detector {
                     coherent: [Cplx::default(); 2],
                     magnitude: [0.0; 2],
                     fraction: [0.0; 2],
+                    reanchored: false,
                 });
             }
             (None, Some(run)) => {
@@ -626,6 +636,24 @@ impl Detector {
                 confirmed_at: (window + 1) * self.bank.len as u64,
             };
             sink.event(DetectorEvent::Down(down));
+        } else if !steady
+            && !run.reanchored
+            && let Some(h) = hit
+            && (0..2).all(|i| h.power[i] * REANCHOR_NEAR_MAX >= run.level.max[i])
+            && let Some(active) = self.run.as_mut()
+        {
+            // Re-anchor: a tone whose first windows were quieter, dipped or
+            // still rising (codec pre-echo, AGC, soft keypads, slow attacks)
+            // fails the level guard once it reaches its full level; it is
+            // judged again on that steady part, from this hit on — as if the
+            // run had started here, though its start stays the first hit.
+            active.hits = 1;
+            active.level = LevelRange::new(h.power);
+            active.advance = [Cplx::default(); 2];
+            active.coherent = [Cplx::default(); 2];
+            active.magnitude = [0.0; 2];
+            active.fraction = [0.0; 2];
+            active.reanchored = true;
         }
     }
 
