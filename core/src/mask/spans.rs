@@ -50,7 +50,8 @@ pub(crate) struct Spans {
     newest_block: u64,
     /// After a candidate window: its end and reference energy, to pull the
     /// span's end in if the next sub-block is quiet.
-    pending_end: Option<(u64, f32)>,
+    /// (A zero reference energy: none; no sub-block is below it.)
+    pending_end: (u64, f32),
 }
 
 /// A sub-block belongs to a tone's span if it holds at least this share of
@@ -73,7 +74,7 @@ impl Spans {
             block,
             energy: [0.0; 4],
             newest_block: 4,
-            pending_end: None,
+            pending_end: (0, 0.0),
         }
     }
 
@@ -120,8 +121,8 @@ impl Spans {
         self.energy[(k % 4) as usize] = energy;
         let block_energy = |s: &Spans, j: u64| s.energy[(j % 4) as usize];
         let guard = self.guard;
-        if let Some((at, reference)) = self.pending_end.take()
-            && at + self.block == end
+        let (at, reference) = std::mem::take(&mut self.pending_end);
+        if at + self.block == end
             && energy < ONSET_SHARE * reference
             && let Some(s) = self.newest_mut()
             && s.end == end + guard
@@ -143,7 +144,7 @@ impl Spans {
                 end - self.block + self.guard
             } else {
                 // It may go on into the next sub-block: see there.
-                self.pending_end = Some((end, reference));
+                self.pending_end = (end, reference);
                 end + self.block + self.guard
             };
             match self.newest_mut() {
