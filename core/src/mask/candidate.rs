@@ -244,18 +244,10 @@ impl Candidates {
             }
             true
         } else {
-            // Tier H. Past [`CHAIN_FREE`] within the tighter limits, though
-            // a window that passed a tier on the held key (and failed only
-            // the chain rule) keeps the wide level range.
-            let same = verdict && loose.is_some_and(|h| self.hold.is(h));
-            // (From the chain's last free window on: a chain of windows
-            // held densely would otherwise reach the rule's full 60 ms.)
-            let limits = match (k - first >= CHAIN_FREE, same) {
-                (false, _) => HOLD,
-                (true, true) => (HOLD_LONG.0, HOLD.1, HOLD_LONG.2),
-                (true, false) => HOLD_LONG,
-            };
-            self.held(w, limits)
+            // Tier H; from the chain's last free window on within the
+            // tighter limits (a chain of windows held densely would
+            // otherwise reach the rule's full 60 ms).
+            self.held(w, if k - first >= CHAIN_FREE { HOLD_LONG } else { HOLD })
         };
         // Held windows continue the chain: its rule bounds their spans too.
         if ok {

@@ -1,0 +1,353 @@
+//! Keys under other audio (issue 13): the keyed track, the backgrounds
+//! (espeak-ng speech, babble, synthetic hold music, a second "agent" leg
+//! mixed into the same channel, white and pink noise) and one row of the
+//! measurement — what each decoder reads from the masked output and from
+//! the background alone, and what a matched filter that knows where the
+//! tones were reads from each tone and from each 5 and 10 ms piece of it.
+//!
+//! Used by `tests/tests/overlap.rs` (which asserts on the figures) and by
+//! the `overlap_leaks` tool (which prints them). Per-tone SNR is a tone's
+//! level minus the background's RMS level.
+
+use std::path::Path;
+
+use cardveil_core::codec::Encoding;
+use cardveil_core::dtmf::{COL_HZ, Key, ROW_HZ, ToneGenerator, amplitude_for_dbm0};
+use cardveil_core::mask::MaskerConfig;
+
+use crate::masking::{
+    decode, decode_cardveil, decode_dtmf2num, decode_multimon, decode_spandsp, decode_spandsp_sensitive, encode,
+    energy_at, mask_codes,
+};
+use crate::rng::Rng;
+use crate::talkoff::{music, speech, voices};
+
+/// One keyed tone: its key, true frequencies and span in samples.
+#[derive(Debug, Clone, Copy)]
+pub struct Placed {
+    pub key: Key,
+    pub hz: [f64; 2],
+    pub start: usize,
+    pub end: usize,
+}
+
+/// A track of keyed tones (linear, f64) with their spans, and the level of
+/// the low (row) tone every SNR refers to.
+#[derive(Debug, Clone)]
+pub struct Keyed {
+    pub rate: u32,
+    pub samples: Vec<f64>,
+    pub tones: Vec<Placed>,
+    pub low_dbm0: f64,
+}
+
+/// Which tones a keyed track holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Keys {
+    /// Tones per key.
+    pub per_key: usize,
+    /// Level of the low tone, dBm0.
+    pub low_dbm0: f64,
+    /// Durations, ms.
+    pub ms: (f64, f64),
+    /// Largest offset of either tone, relative.
+    pub offset: f64,
+}
+
+impl Keys {
+    /// What the masker must take out: 20–200 ms, both tones 0…3.5 % off.
+    pub fn masking(per_key: usize) -> Keys {
+        Keys { per_key, low_dbm0: -10.0, ms: (20.0, 200.0), offset: 0.035 }
+    }
+    /// Valid keys, which the detector must report: 40–200 ms, within 1.5 %.
+    pub fn valid(per_key: usize) -> Keys {
+        Keys { per_key, low_dbm0: -10.0, ms: (40.0, 200.0), offset: 0.015 }
+    }
+}
+
+/// `keys.per_key` tones of every key, twist −8…+4 dB, 60–140 ms apart,
+/// random phases; 300 ms of lead-in and tail.
+pub fn keyed(rate: u32, keys: Keys, seed: u64) -> Keyed {
+    let Keys { per_key, low_dbm0, ms: (min_ms, max_ms), offset } = keys;
+    let mut rng = Rng::new(seed);
+    let ms = |v: f64| (v * rate as f64 / 1000.0) as usize;
+    let mut x = vec![0f64; ms(300.0)];
+    let mut tones = Vec::new();
+    for i in 0..per_key * Key::ALL.len() {
+        let key = Key::ALL[i % Key::ALL.len()];
+        let (lo, hi) = key.frequencies();
+        let e = [rng.range(-offset, offset), rng.range(-offset, offset)];
+        let hz = [lo * (1.0 + e[0]), hi * (1.0 + e[1])];
+        let twist = rng.range(-8.0, 4.0);
+        let a = [amplitude_for_dbm0(low_dbm0), amplitude_for_dbm0(low_dbm0 + twist)];
+        let mut g = ToneGenerator::new(rate, hz, a, [rng.phase(), rng.phase()]);
+        let n = ms(rng.range(min_ms, max_ms));
+        let start = x.len();
+        x.extend((0..n).map(|_| g.next_f64()));
+        tones.push(Placed { key, hz, start, end: x.len() });
+        x.extend(std::iter::repeat_n(0.0, ms(rng.range(60.0, 140.0))));
+    }
+    x.extend(std::iter::repeat_n(0.0, ms(300.0)));
+    Keyed { rate, samples: x, tones, low_dbm0 }
+}
+
+/// RMS of `x`.
+pub fn rms(x: &[f64]) -> f64 {
+    (x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64).sqrt()
+}
+
+/// The backgrounds, each `n` samples long at `rate`: speech (one voice),
+/// babble (three voices summed), hold music, the agent leg (another voice),
+/// white noise and pink noise. Needs espeak-ng and sox (for the speech).
+pub fn backgrounds(n: usize, rate: u32, seed: u64, dir: &Path) -> Vec<(&'static str, Vec<f64>)> {
+    let seconds = n as f64 / rate as f64 + 0.5;
+    let vs = voices();
+    let fit = |mut b: Vec<i16>| -> Vec<f64> {
+        b.resize(n, 0);
+        b.iter().map(|&s| s as f64).collect()
+    };
+    let sum = |parts: Vec<Vec<f64>>| -> Vec<f64> { (0..n).map(|i| parts.iter().map(|p| p[i]).sum()).collect() };
+    let mut rng = Rng::new(seed);
+    let white: Vec<f64> = (0..n).map(|_| rng.gauss()).collect();
+    // Pink: white noise through Paul Kellet's economy filter (−3 dB/octave
+    // within ±0.5 dB over the band; the coefficients are his published ones).
+    let mut b = [0f64; 3];
+    let pink: Vec<f64> = (0..n)
+        .map(|_| {
+            let w = rng.gauss();
+            b[0] = 0.99765 * b[0] + w * 0.0990460;
+            b[1] = 0.96300 * b[1] + w * 0.2965164;
+            b[2] = 0.57000 * b[2] + w * 1.0526913;
+            b[0] + b[1] + b[2] + w * 0.1848
+        })
+        .collect();
+    vec![
+        ("speech", fit(speech(&vs[0], seconds, rate, seed + 1, dir))),
+        (
+            "babble",
+            sum(vec![
+                fit(speech(&vs[1], seconds, rate, seed + 2, dir)),
+                fit(speech(&vs[2], seconds, rate, seed + 3, dir)),
+                fit(speech(&vs[5], seconds, rate, seed + 4, dir)),
+            ]),
+        ),
+        ("music", fit(music(seconds, rate, -15.0, seed + 5))),
+        ("agent leg", fit(speech(&vs[11], seconds, rate, seed + 6, dir))),
+        ("white noise", white),
+        ("pink noise", pink),
+    ]
+}
+
+/// The key an 8-frequency matched filter reads from `x[range]`: the row and
+/// the column frequency with the most energy over the whole range
+/// (coherently, at the nominal frequencies).
+pub fn matched_filter_key(x: &[i16], rate: u32, range: std::ops::Range<usize>) -> Key {
+    let e: Vec<f64> = ROW_HZ.iter().chain(COL_HZ.iter()).map(|&f| energy_at(x, rate, f, range.clone())).collect();
+    let argmax = |v: &[f64]| (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b });
+    Key::from_row_col(argmax(&e[..4]), argmax(&e[4..]))
+}
+
+/// Hits of the known-span matched filter, and the best constant guess's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Guesses {
+    pub trials: usize,
+    pub hits: usize,
+    pub constant: usize,
+}
+
+impl Guesses {
+    /// Hit rate minus the best constant guess's, in percentage points.
+    pub fn excess_pct(&self) -> f64 {
+        100.0 * (self.hits as f64 - self.constant as f64) / self.trials.max(1) as f64
+    }
+    /// Hit rate, %.
+    pub fn rate_pct(&self) -> f64 {
+        100.0 * self.hits as f64 / self.trials.max(1) as f64
+    }
+    /// The best constant guess's hit rate, %.
+    pub fn constant_pct(&self) -> f64 {
+        100.0 * self.constant as f64 / self.trials.max(1) as f64
+    }
+}
+
+/// One decoder's keys from the masked output and from the background alone.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub decoder: &'static str,
+    pub masked: String,
+    pub alone: String,
+    /// Whether it read the keyed digits exactly from the unmasked input.
+    pub exact_input: bool,
+}
+
+/// One row: a background at one SNR, in one encoding.
+#[derive(Debug, Clone)]
+pub struct RowResult {
+    pub background: &'static str,
+    pub snr_db: f64,
+    pub encoding: Encoding,
+    pub reads: Vec<Read>,
+    /// The matched filter over each tone, and over each 5 ms and 10 ms piece.
+    pub tone: Guesses,
+    pub piece5: Guesses,
+    pub piece10: Guesses,
+    /// Share of the tones' samples inside masked spans.
+    pub covered: f64,
+}
+
+impl RowResult {
+    /// Whether the row meets SPEC's bar: no decoder reads more keys from the
+    /// masked output than from the background alone, and the matched filter
+    /// beats the best constant guess by no more than 2 points anywhere.
+    pub fn leak_free(&self) -> bool {
+        self.reads.iter().all(|r| r.masked.len() <= r.alone.len())
+            && [self.tone, self.piece5, self.piece10].iter().all(|g| g.excess_pct() <= 2.0)
+    }
+
+    /// `multimon-ng 0 (0), …` — keys read from the masked output (and from the background alone).
+    pub fn reads_summary(&self) -> String {
+        let v: Vec<String> =
+            self.reads.iter().map(|r| format!("{} {} ({})", r.decoder, r.masked.len(), r.alone.len())).collect();
+        v.join(", ")
+    }
+
+    /// `tone / 5 ms / 10 ms % (the same for the best constant guess)`: the
+    /// known-span matched filter's hit rates.
+    pub fn matched_filter_summary(&self) -> String {
+        format!(
+            "{:.0} / {:.0} / {:.0} % ({:.0} / {:.0} / {:.0} %)",
+            self.tone.rate_pct(),
+            self.piece5.rate_pct(),
+            self.piece10.rate_pct(),
+            self.tone.constant_pct(),
+            self.piece5.constant_pct(),
+            self.piece10.constant_pct()
+        )
+    }
+
+    /// The decoders that read the keyed digits exactly from the input.
+    pub fn exact_summary(&self) -> String {
+        let v: Vec<&str> = self.reads.iter().filter(|r| r.exact_input).map(|r| r.decoder).collect();
+        if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+    }
+}
+
+fn decoders(rate: u32, x: &[i16], dir: &Path, tag: &str) -> Vec<(&'static str, String)> {
+    let mut v = vec![
+        ("cardveil", decode_cardveil(rate, x)),
+        ("multimon-ng", decode_multimon(rate, x, dir, tag)),
+        ("dtmf2num", decode_dtmf2num(rate, x, dir, tag)),
+    ];
+    if rate == 8000
+        && let (Some(a), Some(b)) = (decode_spandsp(x), decode_spandsp_sensitive(x))
+    {
+        v.push(("spandsp", a));
+        v.push(("spandsp-sens", b));
+    }
+    v
+}
+
+/// The best constant guess's hits over `keys`.
+fn constant_hits(keys: &[Key]) -> usize {
+    Key::ALL.iter().map(|k| keys.iter().filter(|&&x| x == *k).count()).max().unwrap_or(0)
+}
+
+/// Measures one row: `keyed` under `background` scaled to `snr_db` per
+/// tone, through `config` (its encoding and rate; the track's rate must
+/// match), 20 ms frames. With `gaps`, prints (stderr) the unmasked parts
+/// of each tone, in ms from its onset.
+pub fn measure(
+    keyed: &Keyed,
+    background: (&'static str, &[f64]),
+    snr_db: f64,
+    config: MaskerConfig,
+    dir: &Path,
+    gaps: bool,
+) -> RowResult {
+    let (name, bg) = background;
+    let rate = keyed.rate;
+    let n = keyed.samples.len();
+    let tone_rms = amplitude_for_dbm0(keyed.low_dbm0) / std::f64::consts::SQRT_2;
+    let gain = tone_rms / 10f64.powf(snr_db / 20.0) / rms(&bg[..n]);
+    let to_pcm = |x: &mut dyn Iterator<Item = f64>| -> Vec<i16> {
+        x.map(|v| v.round().clamp(-32768.0, 32767.0) as i16).collect()
+    };
+    let pcm_in = to_pcm(&mut (0..n).map(|i| keyed.samples[i] + gain * bg[i]));
+    let pcm_bg = to_pcm(&mut (0..n).map(|i| gain * bg[i]));
+    // The encoding's own codes in, decoded out (G.711 rows quantise both).
+    let codes = encode(config.encoding, &pcm_in);
+    let heard_in = decode(config.encoding, &codes);
+    let heard_bg = decode(config.encoding, &encode(config.encoding, &pcm_bg));
+    let frame = 20 * rate as usize / 1000;
+    let masked = mask_codes(config, &codes, || frame);
+    let tag = format!("{}-{snr_db}-{:?}", name.replace(' ', "-"), config.encoding);
+    let expected: String = keyed.tones.iter().map(|t| t.key.as_char()).collect();
+    let out = decoders(rate, &masked.linear, dir, &format!("{tag}-out"));
+    let alone = decoders(rate, &heard_bg, dir, &format!("{tag}-bg"));
+    let input = decoders(rate, &heard_in, dir, &format!("{tag}-in"));
+    let reads = out
+        .into_iter()
+        .zip(alone)
+        .zip(input)
+        .map(|(((decoder, masked), (_, alone)), (_, read))| Read {
+            decoder,
+            masked,
+            alone,
+            exact_input: read == expected,
+        })
+        .collect();
+    let mut guesses = [Guesses::default(); 3];
+    let mut keys: [Vec<Key>; 3] = Default::default();
+    let ms = rate as usize / 1000;
+    for t in &keyed.tones {
+        let mut try_range = |slot: usize, range: std::ops::Range<usize>| {
+            guesses[slot].trials += 1;
+            guesses[slot].hits += (matched_filter_key(&masked.linear, rate, range) == t.key) as usize;
+            keys[slot].push(t.key);
+        };
+        try_range(0, t.start..t.end);
+        for (slot, len) in [(1, 5 * ms), (2, 10 * ms)] {
+            let mut a = t.start;
+            while a + len <= t.end {
+                try_range(slot, a..a + len);
+                a += len;
+            }
+        }
+    }
+    for (g, k) in guesses.iter_mut().zip(&keys) {
+        g.constant = constant_hits(k);
+    }
+    if gaps {
+        eprintln!("{name} {snr_db:+} dB {:?}:", config.encoding);
+        for t in &keyed.tones {
+            let mut open = Vec::new();
+            let mut i = t.start;
+            while i < t.end {
+                let g = i;
+                while i < t.end && !masked.is_masked(i as u64) {
+                    i += 1;
+                }
+                if i > g {
+                    open.push(format!("{}..{} ms", (g - t.start) / ms, (i - t.start) / ms));
+                }
+                i += 1;
+            }
+            if !open.is_empty() {
+                eprintln!("  {:?} {} ms: unmasked {}", t.key, (t.end - t.start) / ms, open.join(", "));
+            }
+        }
+    }
+    let tone_samples: usize = keyed.tones.iter().map(|t| t.end - t.start).sum();
+    let covered: usize =
+        keyed.tones.iter().map(|t| (t.start..t.end).filter(|&i| masked.is_masked(i as u64)).count()).sum();
+    RowResult {
+        background: name,
+        snr_db,
+        encoding: config.encoding,
+        reads,
+        tone: guesses[0],
+        piece5: guesses[1],
+        piece10: guesses[2],
+        covered: covered as f64 / tone_samples.max(1) as f64,
+    }
+}

@@ -1,0 +1,127 @@
+//! Keys under other audio (issue 13; SPEC "The masker": masking must hold
+//! whatever else is on the line). Generated in the run, nothing checked in:
+//! every key, 20–200 ms, twist −8…+4 dB, both tones 0…3.5 % off, under
+//! espeak-ng speech, three-voice babble, synthetic hold music, a second
+//! voice mixed in as the agent's leg, white and pink noise, at per-tone SNR
+//! +30 … −6 dB (a tone's level minus the background's RMS), PCM16, and the
+//! speech rows in μ-law and A-law too.
+//!
+//! SPEC's bar — no decoder reads a key from the masked output beyond what
+//! it reads in the background alone, and a matched filter that knows where
+//! the tones were does no better than the best constant guess + 2 points,
+//! at every SNR down to −6 dB; keys at ≥ +6 dB detected exactly — is not
+//! met yet (see the README's table, which this test writes to
+//! `target/overlap-table.md`). What holds today is asserted, so that it
+//! keeps holding:
+//! * cardveil and spandsp (default and most sensitive) read nothing from
+//!   the masked output beyond the background at every SNR, multimon-ng at
+//!   ≥ +3 dB, dtmf2num at +30 dB (it reads keys from +15 dB down);
+//! * at ≥ +15 dB, the matched filter over each 5 and 10 ms piece of the
+//!   tones does no better than the best constant guess + 2 points;
+//! * cardveil reads no key from any background alone (talk-off), and reads
+//!   a track of valid keys under each background exactly at ≥ +15 dB.
+
+use cardveil_core::codec::Encoding;
+use cardveil_core::mask::{MaskMode, MaskerConfig};
+use cardveil_tests::overlap::{Keys, RowResult, backgrounds, keyed, measure};
+use cardveil_tests::tools;
+
+const SNRS: [f64; 8] = [30.0, 15.0, 10.0, 6.0, 3.0, 0.0, -3.0, -6.0];
+
+fn table_line(row: &RowResult, detected: Option<&RowResult>) -> String {
+    format!(
+        "| {} | {:?} | {:+} | {} | {} | {:.1} % | {} |",
+        row.background,
+        row.encoding,
+        row.snr_db,
+        row.reads_summary(),
+        row.matched_filter_summary(),
+        100.0 * row.covered,
+        detected.map_or("—".to_owned(), |d| d.exact_summary()),
+    )
+}
+
+/// What holds today (see the module's list); the failures, if any.
+fn check(row: &RowResult, detected: Option<&RowResult>) -> Vec<String> {
+    let mut failures = Vec::new();
+    let what = format!("{} {:+} dB {:?}", row.background, row.snr_db, row.encoding);
+    for r in &row.reads {
+        let bar = match r.decoder {
+            "dtmf2num" => 30.0,
+            "multimon-ng" => 3.0,
+            _ => f64::NEG_INFINITY,
+        };
+        if row.snr_db >= bar && r.masked.len() > r.alone.len() {
+            failures.push(format!(
+                "{what}: {} read {} keys from the masked output ({} from the background alone)",
+                r.decoder,
+                r.masked.len(),
+                r.alone.len()
+            ));
+        }
+        if r.decoder == "cardveil" && !r.alone.is_empty() {
+            failures.push(format!("{what}: cardveil read {} keys from the background alone", r.alone.len()));
+        }
+    }
+    if row.snr_db >= 15.0 {
+        for (name, g) in [("5 ms", row.piece5), ("10 ms", row.piece10)] {
+            if g.excess_pct() > 2.0 {
+                failures.push(format!(
+                    "{what}: the matched filter names the key of {:.1} % of the {name} pieces (best constant guess {:.1} %)",
+                    g.rate_pct(),
+                    g.constant_pct()
+                ));
+            }
+        }
+    }
+    if let Some(d) = detected
+        && d.snr_db >= 15.0
+        && !d.reads.iter().any(|r| r.decoder == "cardveil" && r.exact_input)
+    {
+        failures.push(format!("{what}: cardveil did not read the valid keys exactly"));
+    }
+    failures
+}
+
+#[test]
+fn keys_under_speech_babble_music_another_leg_and_noise() {
+    for tool in ["espeak-ng", "sox", "multimon-ng", "dtmf2num"] {
+        if !tools::require(tool, "keys under other audio") {
+            return;
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("cardveil-overlap-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let masking = keyed(8000, Keys::masking(4), 1313);
+    let valid = keyed(8000, Keys::valid(2), 1314);
+    let bgs = backgrounds(masking.samples.len().max(valid.samples.len()), 8000, 1300, &dir);
+    let config = |encoding| MaskerConfig { encoding, mode: MaskMode::Silence, ..MaskerConfig::default() };
+    let mut lines = vec![
+        "| background | encoding | SNR dB | masked output: keys read (background alone) | matched filter tone / 5 ms / 10 ms (best constant guess) | tone time masked | valid keys read exactly from the input |".to_owned(),
+        "|---|---|---:|---|---:|---:|---|".to_owned(),
+    ];
+    let mut failures = Vec::new();
+    for (name, bg) in &bgs {
+        for snr in SNRS {
+            let row = measure(&masking, (name, bg), snr, config(Encoding::Pcm16), &dir, false);
+            let detected = measure(&valid, (name, bg), snr, config(Encoding::Pcm16), &dir, false);
+            failures.extend(check(&row, Some(&detected)));
+            lines.push(table_line(&row, Some(&detected)));
+        }
+    }
+    // G.711: the speech rows again, both laws.
+    let speech = bgs.iter().find(|(n, _)| *n == "speech").expect("speech background");
+    for encoding in [Encoding::Ulaw, Encoding::Alaw] {
+        for snr in SNRS {
+            let row = measure(&masking, (speech.0, &speech.1), snr, config(encoding), &dir, false);
+            failures.extend(check(&row, None));
+            lines.push(table_line(&row, None));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let table = lines.join("\n") + "\n";
+    println!("{table}");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/overlap-table.md");
+    let _ = std::fs::write(&out, &table);
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
