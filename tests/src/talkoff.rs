@@ -276,7 +276,10 @@ pub fn speech(voice: &Voice, seconds: f64, rate: u32, seed: u64, dir: &std::path
         .arg(&wav)
         .arg("-f")
         .arg(&txt));
+    // `-D`: no dither (sox dithers by default when effects change 16-bit
+    // audio, with a random source: the same seed would not give the same speech).
     let raw = run(Command::new("sox")
+        .arg("-D")
         .arg(&wav)
         .args(["-t", "raw", "-e", "signed", "-b", "16", "-c", "1", "-r", &rate.to_string(), "-"])
         .args(["gain", "-n", &voice.peak_dbfs.to_string()]));
