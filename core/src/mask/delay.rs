@@ -3,7 +3,8 @@
 
 use super::replace::Replacer;
 use super::{
-    Analyser, Code, MAX_CHUNK_MS, MaskerConfig, MaskerEvent, check_encoding, decode, encode, observe, replace_into,
+    Analyser, Bounds, Code, MAX_CHUNK_MS, MaskerConfig, MaskerEvent, check_encoding, decode, encode, observe,
+    replace_into,
 };
 use crate::Error;
 use crate::codec::Encoding;
@@ -131,7 +132,7 @@ impl Masker {
         // Output positions pos0 + i carry input positions pos0 + i − delay.
         let first_out = pos0 as i64 - self.delay as i64;
         let floor = first_out.max(0) as u64;
-        C::analyse(&mut self.analyser, piece, floor, on_event);
+        C::analyse(&mut self.analyser, piece, Bounds { floor, reach: self.delay }, on_event);
         self.written += n;
         self.write_at = wrap(self.write_at + piece.len(), self.ring.len());
 

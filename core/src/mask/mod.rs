@@ -41,11 +41,15 @@ use spans::Spans;
 pub const MAX_LOOKAHEAD_MS: u32 = 200;
 /// Default look-ahead, ms: one 20 ms frame.
 pub const DEFAULT_LOOKAHEAD_MS: u32 = 20;
-/// The shortest look-ahead that masks from 2 ms before a tone's first
+/// The shortest look-ahead that masks a key from 2 ms before its first
 /// sample: a span can open three 5 ms sub-blocks and a 2.6 ms guard before
 /// the end of the candidate window found (add up to 5 ms for frames that are
 /// not whole multiples of 5 ms). Shorter look-aheads mask from as early as
-/// they still can.
+/// they still can. A tone more than 2 % off is found a window later (two
+/// pure windows), and its span reaches one sub-block further back as far
+/// as the look-ahead allows: from its first sub-block at the default 20 ms,
+/// from 2 ms before its first sample at 23 ms. From this look-ahead on the
+/// output never depends on frame sizes.
 pub const ZERO_LEAK_LOOKAHEAD_MS: u32 = 18;
 
 /// Frames longer than this (60 ms) are processed in pieces internally.
@@ -148,7 +152,7 @@ trait Code: Copy {
     fn store(self) -> i16;
     fn load(raw: i16) -> Self;
     /// Runs the analysis on a frame of this type.
-    fn analyse<F: FnMut(MaskerEvent)>(an: &mut Analyser, frame: &[Self], floor: u64, on_event: &mut F);
+    fn analyse<F: FnMut(MaskerEvent)>(an: &mut Analyser, frame: &[Self], bounds: Bounds, on_event: &mut F);
 }
 
 impl Code for i16 {
@@ -160,8 +164,8 @@ impl Code for i16 {
     fn load(raw: i16) -> i16 {
         raw
     }
-    fn analyse<F: FnMut(MaskerEvent)>(an: &mut Analyser, frame: &[i16], floor: u64, on_event: &mut F) {
-        an.feed_linear(frame, floor, on_event);
+    fn analyse<F: FnMut(MaskerEvent)>(an: &mut Analyser, frame: &[i16], bounds: Bounds, on_event: &mut F) {
+        an.feed_linear(frame, bounds, on_event);
     }
 }
 
@@ -174,8 +178,8 @@ impl Code for u8 {
     fn load(raw: i16) -> u8 {
         raw as u8
     }
-    fn analyse<F: FnMut(MaskerEvent)>(an: &mut Analyser, frame: &[u8], floor: u64, on_event: &mut F) {
-        an.feed_g711(frame, floor, on_event);
+    fn analyse<F: FnMut(MaskerEvent)>(an: &mut Analyser, frame: &[u8], bounds: Bounds, on_event: &mut F) {
+        an.feed_g711(frame, bounds, on_event);
     }
 }
 
@@ -252,8 +256,19 @@ struct Feed<'a, F> {
     candidates: &'a mut Candidates,
     spans: &'a mut Spans,
     offset: u64,
-    floor: u64,
+    bounds: Bounds,
     on_event: &'a mut F,
+}
+
+/// How far back a new span may reach when a window is analysed.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    /// The first position not yet released (what this call's frame allows).
+    floor: u64,
+    /// The look-ahead in samples: what any frame allows. A span that
+    /// reaches further back than the usual bound (see `spans.rs`) stops
+    /// there, so that the output never depends on frame sizes.
+    reach: u64,
 }
 
 impl<F: FnMut(MaskerEvent)> crate::dtmf::Sink for Feed<'_, F> {
@@ -269,10 +284,12 @@ impl<F: FnMut(MaskerEvent)> crate::dtmf::Sink for Feed<'_, F> {
     }
 
     fn window(&mut self, w: &crate::dtmf::Window<'_>) {
-        let candidate = self.candidates.judge(w);
+        let verdict = self.candidates.judge(w);
         let end = w.index() * w.bank().len as u64;
         let energy = candidate::ac_energy(w.bank().len, w.cur);
-        self.spans.window(end + self.offset, candidate, energy, self.floor, self.on_event);
+        let end = end + self.offset;
+        let late_floor = end.saturating_sub(self.bounds.reach);
+        self.spans.window(end, verdict, late_floor, energy, self.bounds.floor, self.on_event);
     }
 }
 
@@ -298,15 +315,15 @@ impl Analyser {
         self.detector.position() + self.offset
     }
 
-    /// Analyses linear samples. `floor`: first position not yet released.
-    fn feed_linear<F: FnMut(MaskerEvent)>(&mut self, x: &[i16], floor: u64, on_event: &mut F) {
+    /// Analyses linear samples, spans within `bounds`.
+    fn feed_linear<F: FnMut(MaskerEvent)>(&mut self, x: &[i16], bounds: Bounds, on_event: &mut F) {
         let mut feed =
-            Feed { candidates: &mut self.candidates, spans: &mut self.spans, offset: self.offset, floor, on_event };
+            Feed { candidates: &mut self.candidates, spans: &mut self.spans, offset: self.offset, bounds, on_event };
         self.detector.process_into(x, &mut feed);
     }
 
     /// Analyses G.711 codes, decoding them piece by piece on the stack.
-    fn feed_g711<F: FnMut(MaskerEvent)>(&mut self, codes: &[u8], floor: u64, on_event: &mut F) {
+    fn feed_g711<F: FnMut(MaskerEvent)>(&mut self, codes: &[u8], bounds: Bounds, on_event: &mut F) {
         let mut buf = [0i16; PIECE];
         for piece in codes.chunks(PIECE) {
             let decoded = &mut buf[..piece.len()];
@@ -314,17 +331,22 @@ impl Analyser {
                 Encoding::Alaw => alaw::decode_into(piece, decoded),
                 _ => ulaw::decode_into(piece, decoded),
             }
-            let mut feed =
-                Feed { candidates: &mut self.candidates, spans: &mut self.spans, offset: self.offset, floor, on_event };
+            let mut feed = Feed {
+                candidates: &mut self.candidates,
+                spans: &mut self.spans,
+                offset: self.offset,
+                bounds,
+                on_event,
+            };
             self.detector.process_into(decoded, &mut feed);
         }
     }
 
     /// Ends the stream: the key still sounding ends, every span is final.
     fn finish<F: FnMut(MaskerEvent)>(&mut self, on_event: &mut F) {
-        let floor = self.position();
+        let bounds = Bounds { floor: self.position(), reach: 0 };
         let mut feed =
-            Feed { candidates: &mut self.candidates, spans: &mut self.spans, offset: self.offset, floor, on_event };
+            Feed { candidates: &mut self.candidates, spans: &mut self.spans, offset: self.offset, bounds, on_event };
         self.detector.finish_into(&mut feed);
         self.spans.report_final(u64::MAX, on_event);
     }

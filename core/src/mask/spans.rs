@@ -18,6 +18,7 @@
 //! same for every key with the same timing. Candidate windows whose spans
 //! touch merge into one span.
 
+use super::candidate::Verdict;
 use super::{MaskedSpan, MaskerEvent};
 
 /// Spans are at least `back + tail` (24 ms) long and separate ones do not
@@ -109,11 +110,13 @@ impl Spans {
     pub fn window<F: FnMut(MaskerEvent)>(
         &mut self,
         end: u64,
-        candidate: bool,
+        verdict: Verdict,
+        late_floor: u64,
         energy: f32,
         floor: u64,
         on_event: &mut F,
     ) {
+        let Verdict { candidate, late } = verdict;
         // Sub-blocks are counted, not derived from `end`: stream positions
         // need not be multiples of the sub-block length.
         self.newest_block += 1;
@@ -132,13 +135,21 @@ impl Spans {
         }
         if candidate {
             let reference = block_energy(self, k).max(block_energy(self, k - 1));
-            // How many of the two sub-blocks before the window's newest are
-            // loud enough, going back without a gap.
+            // How many of the two sub-blocks before the window's newest
+            // (three for a verdict made a window late) are loud enough,
+            // going back without a gap.
+            let reach = if late { 3 } else { 2 };
             let mut back = 0;
-            while back < 2 && block_energy(self, k - 1 - back) >= ONSET_SHARE * reference {
+            while back < reach && block_energy(self, k - 1 - back) >= ONSET_SHARE * reference {
                 back += 1;
             }
-            let start = end.saturating_sub((back + 1) * self.block + self.guard).max(floor);
+            let mut start = end.saturating_sub((back + 1) * self.block + self.guard);
+            if back == 3 {
+                // The extra sub-block of a late verdict: no further back than
+                // the look-ahead allows whatever the frame sizes (`late_floor`).
+                start = start.max(late_floor).min(end.saturating_sub(3 * self.block + self.guard));
+            }
+            let start = start.max(floor);
             let stop = if energy < ONSET_SHARE * reference {
                 // The tone is in the window's first sub-block only.
                 end - self.block + self.guard
@@ -152,9 +163,9 @@ impl Spans {
                 _ => self.push(Span { start, end: stop, candidate: true, reported: false }),
             }
         }
-        // The next window's span could start two sub-blocks and a guard
+        // The next window's span could start three sub-blocks and a guard
         // before its newest sub-block: a span ending before that is final.
-        let next_start = end.saturating_sub(2 * self.block + self.guard);
+        let next_start = end.saturating_sub(3 * self.block + self.guard);
         self.report_final(next_start, on_event);
     }
 
@@ -234,7 +245,14 @@ mod tests {
         let mut events = Vec::new();
         for (k, &e) in energies.iter().enumerate() {
             let k = k as u64;
-            s.window(40 * (k + 1), candidates.contains(&k), e, floor, &mut |ev| events.push(ev));
+            s.window(
+                40 * (k + 1),
+                Verdict { candidate: candidates.contains(&k), late: false },
+                0,
+                e,
+                floor,
+                &mut |ev| events.push(ev),
+            );
         }
         events
     }
@@ -261,6 +279,26 @@ mod tests {
     }
 
     #[test]
+    fn a_late_verdict_reaches_one_sub_block_further_back_within_the_lookahead() {
+        let energies = [1000.0f32; 20];
+        let window = |late: bool, late_floor: u64| {
+            let mut s = Spans::new(40, 8000, 500);
+            for (k, &e) in energies.iter().enumerate() {
+                let k = k as u64;
+                s.window(40 * (k + 1), Verdict { candidate: k == 10, late }, late_floor, e, 0, &mut |_| {});
+            }
+            collect(&s, 0, 800)[1]
+        };
+        // Window 10 ends at 440: back two sub-blocks (3 in all) and a guard,
+        // or three (4 in all) for a late verdict.
+        assert_eq!(window(false, 0), (true, 440 - 3 * 40 - 21, 12 * 40 + 21));
+        assert_eq!(window(true, 0), (true, 440 - 4 * 40 - 21, 12 * 40 + 21));
+        // The look-ahead bounds the extra reach, never the usual one.
+        assert_eq!(window(true, 440 - 160), (true, 440 - 160, 12 * 40 + 21));
+        assert_eq!(window(true, 440 - 100), (true, 440 - 3 * 40 - 21, 12 * 40 + 21));
+    }
+
+    #[test]
     fn loud_surroundings_extend_the_span_to_its_limits_and_the_floor_clamps_it() {
         let energies = vec![1000.0f32; 20];
         let mut s = Spans::new(40, 8000, 500);
@@ -279,7 +317,7 @@ mod tests {
         s.gap(100, 200);
         // A candidate window ending at 400 in loud audio: 259..461.
         for k in 0..10u64 {
-            s.window(40 * (k + 1), k == 9, 1000.0, 0, &mut ev);
+            s.window(40 * (k + 1), Verdict { candidate: k == 9, late: false }, 0, 1000.0, 0, &mut ev);
         }
         s.gap(300, 500);
         assert_eq!(

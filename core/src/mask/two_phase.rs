@@ -3,7 +3,7 @@
 //! look-ahead, so nothing is delayed.
 
 use super::replace::Replacer;
-use super::{Analyser, Code, MaskerConfig, MaskerEvent, PIECE, check_encoding, observe, replace_into};
+use super::{Analyser, Bounds, Code, MaskerConfig, MaskerEvent, PIECE, check_encoding, observe, replace_into};
 use crate::Error;
 use crate::codec::Encoding;
 
@@ -97,6 +97,9 @@ pub struct TwoPhaseMasker {
     /// Positions before this are unknown.
     known_from: u64,
     history: u64,
+    /// The jitter-buffer depth in samples (`config.lookahead_ms`): how far
+    /// back of an analysed window a span may reach (see `Bounds`).
+    depth: u64,
     max_gap: u64,
     flush: u64,
     /// The last packets analysed, to recognise true duplicates.
@@ -124,6 +127,7 @@ impl TwoPhaseMasker {
             head: None,
             known_from: ORIGIN,
             history: config.ms_to_samples(history_ms) as u64,
+            depth: config.ms_to_samples(config.lookahead_ms) as u64,
             max_gap: config.ms_to_samples(MAX_FILLED_GAP_MS) as u64,
             flush: flush as u64,
             recent: Box::new([Seen::default(); RECENT_PACKETS]),
@@ -213,7 +217,7 @@ impl TwoPhaseMasker {
         let Some(p) = self.position(ts) else {
             self.head = Some((ts, ORIGIN));
             self.analyser.offset = ORIGIN;
-            C::analyse(&mut self.analyser, frame, 0, on_event);
+            C::analyse(&mut self.analyser, frame, Bounds { floor: 0, reach: self.depth }, on_event);
             self.head = Some((ts.wrapping_add(frame.len() as u32), ORIGIN + frame.len() as u64));
             return;
         };
@@ -260,7 +264,7 @@ impl TwoPhaseMasker {
             }
             self.fill_gap(h, p, on_event);
         }
-        C::analyse(&mut self.analyser, new, 0, on_event);
+        C::analyse(&mut self.analyser, new, Bounds { floor: 0, reach: self.depth }, on_event);
         self.head = Some((ts.wrapping_add(frame.len() as u32), end));
         self.mask_retired(ts, frame.len() as u32);
         let forgotten = self.analyser.spans.evict(end.saturating_sub(self.history));
@@ -293,7 +297,7 @@ impl TwoPhaseMasker {
         let mut left = filled;
         while left > 0 {
             let n = left.min(PIECE as u64) as usize;
-            self.analyser.feed_linear(&ZEROS[..n], 0, on_event);
+            self.analyser.feed_linear(&ZEROS[..n], Bounds { floor: 0, reach: self.depth }, on_event);
             left -= n as u64;
         }
         // After a long gap the analysis jumps to `to`.
