@@ -95,9 +95,12 @@ pub(crate) trait Sink {
 /// candidate policy (`crate::mask::candidate`).
 pub(crate) struct Window<'a> {
     det: &'a Detector,
-    /// The window's correlations and its newer sub-block.
+    /// The window's correlations and mean (its DC), its newer sub-block
+    /// and that sub-block's AC energy.
     pub x: &'a Tones,
+    pub mean: f32,
     pub cur: &'a SubBlock,
+    pub ac: f32,
     /// The measurement under the loose limits, if it passed them.
     pub loose: Option<&'a Hit>,
     /// Whether that measurement also meets the strict limits (a hit).
@@ -427,6 +430,7 @@ impl Detector {
         if self.blocks >= 2 {
             // Window k = (blocks − 1) covers sub-blocks k−1 and k.
             let x = self.prev_block.y.join(&self.bank.rot, &sb.y);
+            let mean = (self.prev_block.sum + sb.sum) * self.limits.inv_window;
             // The hit, and the measurement whose unmixed bins the next window
             // may reuse.
             let (hit, measured) = if self.blocks < 3 {
@@ -437,7 +441,9 @@ impl Detector {
                 // measurement checked against tighter limits.
                 let loose = self.judge(&cand, &x, &sb);
                 let hit = loose.filter(|h| self.within(&self.limits, h));
-                sink.window(&Window { det: self, x: &x, cur: &sb, loose: loose.as_ref(), strict: hit.is_some() });
+                let ac = sb.energy - sb.sum * sb.sum / self.bank.len as f32;
+                let strict = hit.is_some();
+                sink.window(&Window { det: self, x: &x, mean, cur: &sb, ac, loose: loose.as_ref(), strict });
                 (hit, loose)
             } else {
                 let hit = self.judge(&self.limits, &x, &sb);
@@ -445,7 +451,7 @@ impl Detector {
             };
             self.prev_unmixed = measured.map(|h| (h.tones, h.own));
             self.prev_window = x;
-            self.prev_window_mean = (self.prev_block.sum + sb.sum) * self.limits.inv_window;
+            self.prev_window_mean = mean;
             self.prev_block = sb;
             self.track(hit, sink);
         } else {

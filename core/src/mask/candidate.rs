@@ -123,11 +123,6 @@ pub(crate) struct Verdict {
     pub late: bool,
 }
 
-/// The AC energy of sub-block `b` of `len` samples.
-pub(crate) fn ac_energy(len: usize, b: &SubBlock) -> f32 {
-    b.energy - b.sum * b.sum / len as f32
-}
-
 /// The candidate policy's state for one stream. No allocation.
 #[derive(Debug)]
 pub(crate) struct Candidates {
@@ -232,7 +227,7 @@ impl Candidates {
     /// keys and pure tones (see [`CHAIN_FREE`]). A window no tier passes
     /// is still a candidate while tier H holds the chain's key.
     pub fn judge(&mut self, w: &Window<'_>) -> Verdict {
-        let (loose, cur) = (w.loose, w.cur);
+        let loose = w.loose;
         // A strict hit is a candidate when it continues one (single strict
         // hits are common in speech; real keys go on).
         let strict = w.continued_run().is_some_and(|hits| hits + 1 >= STRICT_CANDIDATE_HITS)
@@ -270,7 +265,7 @@ impl Candidates {
         if ok {
             self.chain = (first, k);
         }
-        self.floor = (self.floor * FLOOR_RISE).min(ac_energy(w.bank().len, cur));
+        self.floor = (self.floor * FLOOR_RISE).min(w.ac);
         Verdict { candidate: ok, late: ok && verdict && late }
     }
 
@@ -300,8 +295,7 @@ impl Candidates {
         }
         let bank = w.bank();
         let [r, c] = held.tones.map(usize::from);
-        let mean = (w.prev_block().sum + w.cur.sum) * (1.0 / (2 * bank.len) as f32);
-        let (xr, xc) = bank.unmix(w.x, mean, r, c);
+        let (xr, xc) = bank.unmix(w.x, w.mean, r, c);
         let (pw, pm) = w.prev_window();
         let (yr, yc) = bank.unmix(pw, pm, r, c);
         let off = [bank.offset_hz(xr.mul_conj(yr), r), bank.offset_hz(xc.mul_conj(yc), c)];
@@ -374,7 +368,7 @@ impl Candidates {
         // swings them by up to ±1 % from window to window).
         let window_len = 2 * bank.len;
         let first = [bank.freq[r] + h.offset[0], bank.freq[c] + h.offset[1]];
-        let mean = (prev_block.sum + cur.sum) * (1.0 / (2 * bank.len) as f32);
+        let mean = w.mean;
         let k = bank.pair_kernels(window_len, r, c, first, false);
         let (xr, xc) = k.fit(x, mean).own;
         let (yr, yc) = k.fit(prev_window, prev_window_mean).own;

@@ -286,10 +286,9 @@ impl<F: FnMut(MaskerEvent)> crate::dtmf::Sink for Feed<'_, F> {
     fn window(&mut self, w: &crate::dtmf::Window<'_>) {
         let verdict = self.candidates.judge(w);
         let end = w.index() * w.bank().len as u64;
-        let energy = candidate::ac_energy(w.bank().len, w.cur);
         let end = end + self.offset;
         let late_floor = end.saturating_sub(self.bounds.reach);
-        self.spans.window(end, verdict, late_floor, energy, self.bounds.floor, self.on_event);
+        self.spans.window(end, verdict, late_floor, w.ac, self.bounds.floor, self.on_event);
     }
 }
 
