@@ -22,7 +22,7 @@
 //! unmasked, in ms from its onset). A measurement, not a test.
 
 use cardveil_core::mask::{MaskMode, MaskerConfig};
-use cardveil_tests::overlap::{Keys, backgrounds, keyed, measure};
+use cardveil_tests::overlap::{Keys, backgrounds, exact_readers, keyed, measure, names};
 
 fn arg(name: &str) -> Option<u32> {
     std::env::args().skip_while(|a| a != name).nth(1).map(|v| v.parse().unwrap_or_else(|_| panic!("{name} N")))
@@ -50,13 +50,13 @@ fn main() {
     for (name, bg) in &bgs {
         for &snr in snrs {
             let row = measure(&k, (name, bg), snr, config, &dir, gaps);
-            let detected = measure(&valid, (name, bg), snr, config, &dir, false);
+            let detected = exact_readers(&valid, (name, bg), snr, &dir);
             println!(
                 "| {name} | {snr:+} | {} | {} | {:.1} % | {} |",
                 row.reads_summary(),
                 row.matched_filter_summary(),
                 100.0 * row.covered,
-                detected.exact_summary(),
+                names(&detected),
             );
         }
     }
