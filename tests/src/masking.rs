@@ -30,6 +30,17 @@ impl Masked {
         self.spans.iter().any(|s| s.start <= n && n < s.end)
     }
 
+    /// For each of the first `len` output samples, whether it is masked
+    /// (`is_masked` for all of them at once).
+    pub fn flags(&self, len: usize) -> Vec<bool> {
+        let mut v = vec![false; len];
+        for s in &self.spans {
+            let (a, b) = ((s.start as usize).min(len), (s.end as usize).min(len));
+            v[a..b].fill(true);
+        }
+        v
+    }
+
     /// Total masked samples.
     pub fn masked_samples(&self) -> u64 {
         self.spans.iter().map(|s| s.end - s.start).sum()

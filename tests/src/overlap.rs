@@ -10,6 +10,7 @@
 //! level minus the background's RMS level.
 
 use std::path::Path;
+use std::process::Command;
 
 use cardveil_core::codec::Encoding;
 use cardveil_core::dtmf::{COL_HZ, Key, ROW_HZ, ToneGenerator, amplitude_for_dbm0};
@@ -21,6 +22,7 @@ use crate::masking::{
 };
 use crate::rng::Rng;
 use crate::talkoff::{music, speech, voices};
+use crate::tools::{run, s16le};
 
 /// One keyed tone: its key, true frequencies and span in samples.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +91,23 @@ pub fn keyed(rate: u32, keys: Keys, seed: u64) -> Keyed {
     }
     x.extend(std::iter::repeat_n(0.0, ms(300.0)));
     Keyed { rate, samples: x, tones, low_dbm0 }
+}
+
+/// `keyed` with its line echo: the whole track again `delay_ms` later and
+/// `loss_db` down, as a hybrid returns it (one echo path, so an echo may
+/// fall under the next key or outlast it). The echoes carry the keys as
+/// well; they become the tones to measure (`tones`), the keys themselves
+/// stay in the samples.
+pub fn with_echo(keyed: &Keyed, delay_ms: f64, loss_db: f64) -> Keyed {
+    let d = (delay_ms * keyed.rate as f64 / 1000.0) as usize;
+    let g = 10f64.powf(-loss_db / 20.0);
+    let mut samples = keyed.samples.clone();
+    samples.resize(keyed.samples.len() + d, 0.0);
+    for (i, v) in keyed.samples.iter().enumerate() {
+        samples[i + d] += g * v;
+    }
+    let tones = keyed.tones.iter().map(|t| Placed { start: t.start + d, end: t.end + d, ..*t }).collect();
+    Keyed { rate: keyed.rate, samples, tones, low_dbm0: keyed.low_dbm0 - loss_db }
 }
 
 /// RMS of `x`.
@@ -235,9 +254,9 @@ fn decoders(rate: u32, x: &[i16], dir: &Path, tag: &str) -> Vec<(&'static str, S
         ("multimon-ng", decode_multimon(rate, x, dir, tag)),
         ("dtmf2num", decode_dtmf2num(rate, x, dir, tag)),
     ];
-    if rate == 8000
-        && let (Some(a), Some(b)) = (decode_spandsp(x), decode_spandsp_sensitive(x))
-    {
+    // spandsp runs at 8 kHz only: an attacker resamples first.
+    let narrow = if rate == 8000 { x.to_vec() } else { resample(x, rate, 8000, dir, tag) };
+    if let (Some(a), Some(b)) = (decode_spandsp(&narrow), decode_spandsp_sensitive(&narrow)) {
         v.push(("spandsp", a));
         v.push(("spandsp-sens", b));
     }
@@ -249,12 +268,28 @@ fn constant_hits(keys: &[Key]) -> usize {
     Key::ALL.iter().map(|k| keys.iter().filter(|&&x| x == *k).count()).max().unwrap_or(0)
 }
 
+/// `x` at `from` Hz resampled to `to` Hz by sox.
+fn resample(x: &[i16], from: u32, to: u32, dir: &Path, tag: &str) -> Vec<i16> {
+    let (a, b) = (dir.join(format!("{tag}-rs-in.raw")), dir.join(format!("{tag}-rs-out.raw")));
+    std::fs::write(&a, x.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<u8>>()).expect("write raw");
+    let raw = |r: u32| {
+        ["-t", "raw", "-e", "signed", "-b", "16", "-c", "1", "-r"].map(str::to_owned).into_iter().chain([r.to_string()])
+    };
+    // `-D`: no dither, so the same input resamples the same every run.
+    run(Command::new("sox").arg("-D").args(raw(from)).arg(&a).args(raw(to)).arg(&b));
+    let out = s16le(&std::fs::read(&b).expect("read raw"));
+    let _ = (std::fs::remove_file(&a), std::fs::remove_file(&b));
+    out
+}
+
 /// `keyed` plus `background` scaled to `snr_db` per tone, and the scaled
 /// background alone, as 16-bit PCM.
 fn mix(keyed: &Keyed, bg: &[f64], snr_db: f64) -> (Vec<i16>, Vec<i16>) {
     let n = keyed.samples.len();
     let tone_rms = amplitude_for_dbm0(keyed.low_dbm0) / std::f64::consts::SQRT_2;
-    let gain = tone_rms / 10f64.powf(snr_db / 20.0) / rms(&bg[..n]);
+    // No background at all (a silent line): the keyed track alone.
+    let level = rms(&bg[..n]);
+    let gain = if level > 0.0 { tone_rms / 10f64.powf(snr_db / 20.0) / level } else { 0.0 };
     let to_pcm = |x: &mut dyn Iterator<Item = f64>| -> Vec<i16> {
         x.map(|v| v.round().clamp(-32768.0, 32767.0) as i16).collect()
     };

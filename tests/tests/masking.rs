@@ -616,3 +616,68 @@ fn keys_with_shaped_onsets_and_fades_are_masked_whole() {
     assert_eq!(m.presses.len(), s.tones.len(), "every shaped key is reported once");
     assert_undecodable(RATE, &pcm, &m.linear, s.tones.len(), "shaped keys");
 }
+
+/// Off-nominal tones (SPEC: every tone within ±6 % is masked; issue 13
+/// item 2): every key with each tone 0, ±1.5, ±2.5, ±3.5 or ±4.5 % off, at
+/// eight onsets within a sub-block and random phases, 60 ms at −10 dBm0.
+/// Tones found by the pure-pair test are found a window late when their
+/// first window is partial (its phase, so their frequency, is off by up to
+/// ≈ 25 Hz), and the default look-ahead then reaches back only to the start
+/// of the sub-block after the onset's. What holds today, asserted: tones
+/// within ±2.5 % are masked from at most 3.5 ms after their onset, tones
+/// within ±3.5 % from at most 8.5 ms after it, both without a hole to
+/// their end. Tones 4.5 % off are only printed: some are masked late, some
+/// never (a tone half-way between two bins; see the README).
+#[test]
+fn off_nominal_tones_are_masked_from_their_first_milliseconds_to_their_end() {
+    let offsets = [0.0, 0.015, -0.015, 0.025, -0.025, 0.035, -0.035, 0.045, -0.045];
+    let onsets = [0usize, 5, 10, 15, 20, 25, 30, 35];
+    let mut tones = Vec::new();
+    for &lo in &offsets {
+        for &hi in &offsets {
+            for &key in &Key::ALL {
+                for _ in &onsets {
+                    tones.push(Tone::new(key, 60.0).level(-10.0).freq_error(lo, hi));
+                }
+            }
+        }
+    }
+    let s = Stimuli::build(RATE, &tones, &onsets, 77);
+    let m = mask_linear(config(RATE, Encoding::Pcm16, MaskMode::Silence), &s.pcm, || 160);
+    let ms = RATE as usize / 1000;
+    let masked = m.flags(s.pcm.len());
+    let mut failures = Vec::new();
+    // Per largest offset (%): tones, tones masked only after their onset, the latest opening (ms).
+    let mut rings: Vec<(f64, usize, usize, f64)> = Vec::new();
+    for (t, a, b) in &s.tones {
+        let first = (*a..*b).find(|&i| masked[i]).unwrap_or(*b);
+        let hole = (first..*b).any(|i| !masked[i]);
+        let what = format!("{:?} {:+.1} / {:+.1} % at {a}", t.key, 100.0 * t.freq_error[0], 100.0 * t.freq_error[1]);
+        let ring = 100.0 * t.freq_error[0].abs().max(t.freq_error[1].abs());
+        let late = (*a..*b).next().is_some_and(|i| !masked[i]);
+        let bound_ms = if ring <= 2.5 { 3.5 } else { 8.5 };
+        if ring <= 3.5 && ((first - a) as f64 > bound_ms * ms as f64 || hole) {
+            failures.push(format!(
+                "{what}: unmasked for {:.1} ms from the onset{}",
+                (first - a) as f64 / ms as f64,
+                if hole { ", with a hole later" } else { "" }
+            ));
+        }
+        let r = match rings.iter_mut().find(|r| r.0 == ring) {
+            Some(r) => r,
+            None => {
+                rings.push((ring, 0, 0, 0.0));
+                rings.last_mut().unwrap()
+            }
+        };
+        r.1 += 1;
+        r.2 += late as usize;
+        r.3 = r.3.max((first - a) as f64 / ms as f64);
+    }
+    for (ring, n, late, worst) in &rings {
+        println!(
+            "tones up to {ring:.1} % off: {late} of {n} masked only after their onset, the latest from {worst:.1} ms"
+        );
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}

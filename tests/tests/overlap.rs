@@ -23,7 +23,7 @@
 
 use cardveil_core::codec::Encoding;
 use cardveil_core::mask::{MaskMode, MaskerConfig};
-use cardveil_tests::overlap::{Keys, RowResult, backgrounds, exact_readers, keyed, measure, names};
+use cardveil_tests::overlap::{Keys, RowResult, backgrounds, exact_readers, keyed, measure, names, with_echo};
 use cardveil_tests::tools;
 
 const SNRS: [f64; 8] = [30.0, 15.0, 10.0, 6.0, 3.0, 0.0, -3.0, -6.0];
@@ -39,6 +39,22 @@ fn table_line(row: &RowResult, detected: Option<&[&str]>) -> String {
         100.0 * row.covered,
         detected.map_or("—".to_owned(), names),
     )
+}
+
+/// The 5 and 10 ms pieces on which the known-span matched filter beats the
+/// best constant guess by more than 2 points, as failures.
+fn pieces_named(row: &RowResult, what: &str) -> Vec<String> {
+    [("5 ms", row.piece5), ("10 ms", row.piece10)]
+        .into_iter()
+        .filter(|(_, g)| g.excess_pct() > 2.0)
+        .map(|(name, g)| {
+            format!(
+                "{what}: the matched filter names the key of {:.1} % of the {name} pieces (best constant guess {:.1} %)",
+                g.rate_pct(),
+                g.constant_pct()
+            )
+        })
+        .collect()
 }
 
 /// What holds today (see the module's list); the failures, if any.
@@ -64,15 +80,7 @@ fn check(row: &RowResult, detected: Option<&[&str]>) -> Vec<String> {
         }
     }
     if row.snr_db >= 15.0 {
-        for (name, g) in [("5 ms", row.piece5), ("10 ms", row.piece10)] {
-            if g.excess_pct() > 2.0 {
-                failures.push(format!(
-                    "{what}: the matched filter names the key of {:.1} % of the {name} pieces (best constant guess {:.1} %)",
-                    g.rate_pct(),
-                    g.constant_pct()
-                ));
-            }
-        }
+        failures.extend(pieces_named(row, &what));
     }
     if let Some(d) = detected
         && row.snr_db >= 15.0
@@ -123,5 +131,58 @@ fn keys_under_speech_babble_music_another_leg_and_noise() {
     println!("{table}");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/overlap-table.md");
     let _ = std::fs::write(&out, &table);
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Line echoes (issue 13): a hybrid returns every key 20–50 dB down,
+/// 30–500 ms later — alone, or under and past the next key. They carry the
+/// key: multimon-ng and dtmf2num read echoes 45 dB down (−70 dBm0) from the
+/// masked output while the masker ignored tones below −45 dBm0. On an
+/// otherwise silent line, PCM16 and μ-law: no decoder reads any key from
+/// the masked output, at least 98.5 % of the echoes' time is masked, and
+/// the matched filter over each 5 and 10 ms piece of the echoes does no
+/// better than the best constant guess + 2 points. (Over a whole echo it
+/// still does — 9–16 % against 6 % where the echoes fall next to keys: an
+/// echo that starts a few milliseconds before a louder key has no window
+/// of its own, and an off-nominal key under its own row's echo is found
+/// late; see the README.)
+#[test]
+fn line_echoes_of_every_key_are_masked() {
+    for tool in ["sox", "multimon-ng", "dtmf2num"] {
+        if !tools::require(tool, "line echoes") {
+            return;
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("cardveil-echo-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = keyed(8000, Keys::masking(2), 1315);
+    let silence = vec![0.0; keys.samples.len() + 8000];
+    let mut failures = Vec::new();
+    let mut lines = Vec::new();
+    for delay_ms in [30.0, 120.0, 250.0, 500.0] {
+        for loss_db in [20.0, 35.0, 50.0] {
+            let echoed = with_echo(&keys, delay_ms, loss_db);
+            for encoding in [Encoding::Pcm16, Encoding::Ulaw] {
+                let config = MaskerConfig { encoding, mode: MaskMode::Silence, ..MaskerConfig::default() };
+                let row = measure(&echoed, ("silence", &silence), f64::INFINITY, config, &dir, false);
+                let what = format!("echo {delay_ms} ms later, {loss_db} dB down, {encoding:?}");
+                lines.push(format!(
+                    "| {delay_ms} | {loss_db} | {encoding:?} | {} | {} | {:.1} % |",
+                    row.reads_summary(),
+                    row.matched_filter_summary(),
+                    100.0 * row.covered
+                ));
+                for r in row.reads.iter().filter(|r| !r.masked.is_empty()) {
+                    failures.push(format!("{what}: {} read {} keys from the masked output", r.decoder, r.masked.len()));
+                }
+                if row.covered < 0.985 {
+                    failures.push(format!("{what}: {:.1} % of the echoes' time masked", 100.0 * row.covered));
+                }
+                failures.extend(pieces_named(&row, &what));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("{}", lines.join("\n"));
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }

@@ -689,7 +689,7 @@ impl Detector {
 /// written with selects rather than branches (the winner changes with every
 /// key, which a branch predictor cannot learn).
 #[inline]
-fn best_two(p: &[f32]) -> (usize, f32) {
+pub(crate) fn best_two(p: &[f32]) -> (usize, f32) {
     let (p0, p1, p2, p3) = (p[0], p[1], p[2], p[3]);
     let (i01, hi01, lo01) = if p1 > p0 { (1, p1, p0) } else { (0, p0, p1) };
     let (i23, hi23, lo23) = if p3 > p2 { (3, p3, p2) } else { (2, p2, p3) };

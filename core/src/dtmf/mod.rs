@@ -16,7 +16,7 @@ mod profile;
 
 pub(crate) use bank::SubBlock;
 pub use detector::{Detector, DetectorConfig, DetectorEvent, KeyDown, KeyPress};
-pub(crate) use detector::{Hit, Sink, Window};
+pub(crate) use detector::{Hit, Sink, Window, best_two};
 pub use generator::{ToneGenerator, amplitude_for_dbm0};
 pub use key::{COL_HZ, Key, ROW_HZ};
 pub(crate) use profile::Params;

@@ -18,13 +18,15 @@
 //!   the second window running;
 //! * **H, a key held**: after a candidate window, the same pair is still
 //!   there at its level and frequencies though other audio on top of it now
-//!   fails the tiers' energy-share tests (see [`HOLD`]).
+//!   fails the tiers' energy-share tests (see [`HOLD`]);
+//! * **T, a tone outlasting the key**: right after a key ends, a quieter
+//!   pair that dominates the window (see [`TAIL_DROP`]).
 //!
 //! A long chain of candidate windows goes on only through confirmed keys,
 //! pure tones that hold still (see [`CHAIN_FREE`]) and keys held within
 //! tighter limits ([`HOLD_LONG`]).
 
-use crate::dtmf::{Hit, Key, Params, Profile, SubBlock, Window};
+use crate::dtmf::{Hit, Key, Params, Profile, SubBlock, Window, best_two};
 
 /// The loose first stage of the candidate test: tones up to ±6 % off per
 /// window, ±16 dB twist, down to −45 dBm0, at least 40 % of the window's
@@ -34,7 +36,7 @@ pub(crate) fn loose_params() -> Params {
         inst_tol_pct: 6.0,
         max_normal_twist_db: 16.0,
         max_reverse_twist_db: 16.0,
-        min_level_dbm0: -45.0,
+        min_level_dbm0: -80.0,
         min_fraction: 0.4,
         min_dominance_db: 0.0,
         ..Profile::Q24.params()
@@ -112,6 +114,31 @@ const PURE_SUB_BLOCK: std::ops::RangeInclusive<f32> = 0.96..=1.05;
 /// still read it; at 0.92 a 70 ms span appears in speech without keys; 0.94
 /// passes both (over-masking 0.062 → 0.068 %).
 const PURE_IN_NOISE_LOW: f32 = 0.94;
+/// Tier B measures a window's frequencies a second way, from its own two
+/// sub-blocks, when the previous window was no candidate and either tone's
+/// power in it was below this share of this window's (a partial first
+/// window: 0.5 ms or more of the tone missing). Not otherwise: speech gets a
+/// second chance to look pure from it (done on every window, over-masking
+/// rose 0.070 → 0.077 %, and under noise to 0.097 % with a 60 ms span).
+const ONSET_RISE: f32 = 0.95;
+
+/// 1 / |response|² of the 10 ms window at `offset` Hz from a bin (the
+/// response is sin(u)/u, u = π·offset·10 ms), at most [`MAX_CORRECTION`].
+fn response_correction(offset: f32) -> f32 {
+    let u = std::f32::consts::PI * offset * 0.01;
+    if u.abs() < 1e-3 {
+        return 1.0;
+    }
+    let r = u.sin() / u;
+    1.0 / (r * r).max(MAX_CORRECTION.recip())
+}
+
+/// The largest window-response correction of the first look (12 dB: a
+/// tone half-way between the two widest-spaced column bins, 78 Hz from
+/// each, reads 11.6 dB down; nearer a response null it is noise). The
+/// detector's correction, capped at 3 dB, left a tone 4.5 % off reading
+/// 0.65 of the window's energy, below [`FIRST_LOOK`]: never masked.
+const MAX_CORRECTION: f32 = 16.0;
 
 /// The policy's verdict on one window.
 #[derive(Debug, Clone, Copy)]
@@ -121,6 +148,9 @@ pub(crate) struct Verdict {
     /// Tier B spoke, a window late: the tone was there in the previous
     /// window too, so the span reaches one sub-block further back.
     pub late: bool,
+    /// The background's AC energy per sub-block (the policy's floor
+    /// estimate; 0 in digital silence), for the spans' quiet test.
+    pub background: f32,
 }
 
 /// The candidate policy's state for one stream. No allocation.
@@ -142,7 +172,7 @@ pub(crate) struct Candidates {
     /// The previous window's key and tone frequencies as tier B measured
     /// them, if it did.
     prev_purity: Option<(Key, [f32; 2])>,
-    /// Tier H's reference.
+    /// Tier H's reference (its power also tier T's, after the hold ended).
     hold: Hold,
 }
 
@@ -174,6 +204,23 @@ const HOLD: (f32, f32, f32) = (0.1, 1.995, 20.0);
 /// that; voiced speech that started a chain drifts out of it.
 const HOLD_LONG: (f32, f32, f32) = (0.251, 1.995, 10.0);
 
+/// Tier T: a window right after a candidate one (the chain's key held)
+/// whose strongest pair, at the nominal bins, holds less than this share of
+/// the key's power (the key has ended: 12 dB down), dominates both groups
+/// as tier A asks and holds most of the window's energy. A key's line echo,
+/// or a second key, that outlasts the key before it by 10–15 ms has only
+/// one window of its own, and that window's phase advance — so its
+/// offsets, so the loose measurement — is spoilt by the loud key in the
+/// window before: no other tier can pass it (echoes 35 dB down, 500 ms
+/// late: their last 3–14 ms were left after 7 of 64 keys, enough for a
+/// matched filter over the whole echo to name it).
+const TAIL_DROP: f32 = 0.063;
+/// Tier T looks at the first windows after the chain's latest candidate
+/// window, up to this many (the windows straddling the key's end may fail
+/// every tier and tier T too — the key's last milliseconds still dominate
+/// them —, the tone that outlasts it then has the next).
+const TAIL_WINDOWS: u64 = 3;
+
 /// Tier H: the key the previous window was masked for (there is a hold
 /// only while every window since its reference was a candidate), held while
 /// its pair stays. Small: it is per-channel state (SPEC: ≤ 1 KiB).
@@ -181,6 +228,9 @@ const HOLD_LONG: (f32, f32, f32) = (0.251, 1.995, 10.0);
 struct Hold {
     /// The pair's bins (row, column).
     tones: [u8; 2],
+    /// Whether the key is still held (once not, the reference stays for
+    /// tier T).
+    live: bool,
     /// The pair's corrected power and offsets (Hz) when it was masked.
     power: [f32; 2],
     hz: [f32; 2],
@@ -189,10 +239,10 @@ struct Hold {
 impl Hold {
     /// No hold (no bin has this index; not an `Option`, whose tag would
     /// cost four bytes of per-channel state).
-    const NONE: Hold = Hold { tones: [u8::MAX; 2], power: [0.0; 2], hz: [0.0; 2] };
+    const NONE: Hold = Hold { tones: [u8::MAX; 2], live: false, power: [0.0; 2], hz: [0.0; 2] };
 
     fn is(&self, h: &Hit) -> bool {
-        h.tones[0] == self.tones[0] as usize && h.tones[1] == self.tones[1] as usize
+        self.live && h.tones[0] == self.tones[0] as usize && h.tones[1] == self.tones[1] as usize
     }
 }
 
@@ -244,29 +294,34 @@ impl Candidates {
                 || w.confirmed().is_some_and(|key| loose.is_some_and(|h| h.key == key))
                 || loose.is_some_and(|h| {
                     // A long chain goes on through a pure pair that holds still.
-                    let p = *measured.get_or_insert_with(|| Self::purity(w, h, self.floor));
+                    let p = *measured.get_or_insert_with(|| Self::purity(w, h, self.floor, false));
                     let steady = previous
                         .is_some_and(|(key, hz)| key == h.key && (0..2).all(|t| (p.hz[t] - hz[t]).abs() <= STEADY_HZ));
                     (p.clean || p.in_noise) && steady
                 }));
         self.prev_purity = loose.zip(measured).map(|(h, p)| (h.key, p.hz));
-        let ok = if ok {
+        let (ok, chained) = if ok {
             if let Some(h) = loose {
                 self.refer(h);
             }
-            true
-        } else {
+            (true, true)
+        } else if self.held(w, if k - first >= CHAIN_FREE { HOLD_LONG } else { HOLD }) {
             // Tier H; from the chain's last free window on within the
             // tighter limits (a chain of windows held densely would
             // otherwise reach the rule's full 60 ms).
-            self.held(w, if k - first >= CHAIN_FREE { HOLD_LONG } else { HOLD })
+            (true, true)
+        } else {
+            // Tier T, for the first windows after the chain's latest.
+            (k - self.chain.1 <= TAIL_WINDOWS && self.outlasting(w), false)
         };
         // Held windows continue the chain: its rule bounds their spans too.
-        if ok {
+        // Tier T's do not (they would keep it going for as long as any
+        // quieter pair dominates): it reaches only [`TAIL_WINDOWS`] past it.
+        if ok && chained {
             self.chain = (first, k);
         }
         self.floor = (self.floor * FLOOR_RISE).min(w.ac);
-        Verdict { candidate: ok, late: ok && verdict && late }
+        Verdict { candidate: ok, late: ok && verdict && late, background: self.floor }
     }
 
     /// Tier H's reference from a candidate window's measurement `h`: its
@@ -281,7 +336,7 @@ impl Candidates {
             held.hz = h.offset;
         } else {
             // Bank indices are below 8.
-            *held = Hold { tones: [h.tones[0] as u8, h.tones[1] as u8], power: h.power, hz: h.offset };
+            *held = Hold { tones: [h.tones[0] as u8, h.tones[1] as u8], live: true, power: h.power, hz: h.offset };
         }
     }
 
@@ -290,7 +345,7 @@ impl Candidates {
     /// energy-share tests; ends the hold when it is not.
     fn held(&mut self, w: &Window<'_>, (below, above, hz): (f32, f32, f32)) -> bool {
         let held = self.hold;
-        if held.tones == Hold::NONE.tones {
+        if !held.live {
             return false;
         }
         let bank = w.bank();
@@ -304,9 +359,34 @@ impl Candidates {
             p[i] >= below * held.power[i] && p[i] <= above * held.power[i] && (off[i] - held.hz[i]).abs() <= hz
         });
         if !there {
-            self.hold = Hold::NONE;
+            // The hold ends; the reference stays for tier T.
+            self.hold.live = false;
         }
         there
+    }
+
+    /// Tier T (see [`TAIL_DROP`]): after a chain's window (the caller
+    /// checks how recent), another pair, far quieter than the chain's key,
+    /// that dominates this window. (The key's own last, partial window is
+    /// the spans' business: they end a sub-block after the last candidate
+    /// window unless it is quiet.)
+    fn outlasting(&self, w: &Window<'_>) -> bool {
+        let key_power = self.hold.power[0] + self.hold.power[1];
+        let p = w.x.norm_sqr();
+        let (r, r2) = best_two(&p[..4]);
+        let (c, c2) = best_two(&p[4..]);
+        let (pr, pc) = (p[r], p[4 + c]);
+        let (b, cur) = (w.prev_block(), w.cur);
+        let n = w.bank().len as f32;
+        let sum = b.sum + cur.sum;
+        let energy = b.energy + cur.energy - sum * sum / (2.0 * n);
+        [r as u8, 4 + c as u8] != self.hold.tones
+            && pr + pc > 0.0
+            && pr + pc < TAIL_DROP * key_power
+            && pr >= NOMINAL_DOMINANCE * r2
+            && pc >= NOMINAL_DOMINANCE * c2
+            && (NOMINAL_TWIST.recip()..=NOMINAL_TWIST).contains(&(pc / pr))
+            && pr + pc >= NOMINAL_FRACTION * n * energy
     }
 
     /// The window's own verdict (tier A, strict run or tier B), and tier B's
@@ -337,7 +417,11 @@ impl Candidates {
             self.prev_pure = true;
             return (true, None, false);
         }
-        let p = Self::purity(w, h, self.floor);
+        // At a chain's start only, the frequencies may be measured a second
+        // way (see [`ONSET_RISE`]).
+        let (first, last) = self.chain;
+        let starts = first > last || w.index() - last > CHAIN_GAP;
+        let p = Self::purity(w, h, self.floor, starts);
         let pure = p.clean || p.in_noise;
         self.prev_pure = pure;
         // Tier B speaks a window late: the tone was already there in the
@@ -346,19 +430,20 @@ impl Candidates {
     }
 
     /// Tier B's measurement of the window (loose measurement `h`).
-    fn purity(w: &Window<'_>, h: &Hit, floor: f32) -> Purity {
+    fn purity(w: &Window<'_>, h: &Hit, floor: f32, onset: bool) -> Purity {
         let (bank, x, cur) = (w.bank(), w.x, w.cur);
         let (prev_window, prev_window_mean) = w.prev_window();
         let prev_block = w.prev_block();
         let [r, c] = h.tones;
-        let mut out = Purity { clean: false, in_noise: false, hz: [0.0; 2] };
+        let out = Purity { clean: false, in_noise: false, hz: [0.0; 2] };
         // A cheap first look: the share with the nominal-frequency unmixing
         // and the window response at the first offsets. Two mistuned tones
         // read 0.75–1.35 here; a tone's partial first or last window, or
         // most speech, much less. Only then the exact measurement (a few
-        // dozen sines).
-        let first_look = (h.bins[0] * bank.gain_correction(h.offset[0])
-            + h.bins[1] * bank.gain_correction(h.offset[1]))
+        // dozen sines). The response is the exact one, not the detector's
+        // correction (capped at 3 dB): a tone 4.5 % off, between two bins,
+        // is 7 dB down in its bin (it read 0.65 and was never masked).
+        let first_look = (h.bins[0] * response_correction(h.offset[0]) + h.bins[1] * response_correction(h.offset[1]))
             / (bank.len as f32 * h.energy);
         if !FIRST_LOOK.contains(&first_look) {
             return out;
@@ -373,31 +458,46 @@ impl Candidates {
         let (xr, xc) = k.fit(x, mean).own;
         let (yr, yc) = k.fit(prev_window, prev_window_mean).own;
         let offset = [bank.offset_hz(xr.mul_conj(yr), r), bank.offset_hz(xc.mul_conj(yc), c)];
-        // The two tones' share of the energy — the pair fitted at the
-        // measured frequencies, cross terms included — of the window and of
-        // each sub-block; again with the background taken out (see
-        // [`FLOOR_SHARE`]).
-        out.hz = [bank.freq[r] + offset[0], bank.freq[c] + offset[1]];
-        let fit = bank.pair_kernels(window_len, r, c, out.hz, true).fit(x, mean).energy;
         let n = bank.len as f32;
-        let k = bank.pair_kernels(bank.len, r, c, out.hz, true);
         let sub = |b: &SubBlock| {
             let mean = b.sum / n;
-            let e = b.energy - b.sum * mean;
-            (k.fit(&b.y, mean).energy, e)
+            (mean, b.energy - b.sum * mean)
         };
-        let (fit_prev, e_prev) = sub(prev_block);
-        let (fit_cur, e_cur) = sub(cur);
-        // `floor` is per sub-block; a window holds two.
-        let pure = |floor: f32, low: f32| {
-            let share = |fit: f32, e: f32, floor: f32| fit / (e - floor.min(FLOOR_SHARE * e)).max(1.0);
-            let within = |r: &std::ops::RangeInclusive<f32>, v: f32| v >= r.start().min(low) && v <= *r.end();
-            within(&PURE, share(fit, h.energy, 2.0 * floor))
-                && (within(&PURE_SUB_BLOCK, share(fit_prev, e_prev, floor))
-                    || within(&PURE_SUB_BLOCK, share(fit_cur, e_cur, floor)))
+        let ((mean_prev, e_prev), (mean_cur, e_cur)) = (sub(prev_block), sub(cur));
+        // The two tones' share of the energy — the pair fitted at `hz`,
+        // cross terms included — of the window and of each sub-block; again
+        // with the background taken out (see [`FLOOR_SHARE`]).
+        let judge = |hz: [f32; 2]| {
+            let fit = bank.pair_kernels(window_len, r, c, hz, true).fit(x, mean).energy;
+            let k = bank.pair_kernels(bank.len, r, c, hz, true);
+            let (fit_prev, fit_cur) = (k.fit(&prev_block.y, mean_prev).energy, k.fit(&cur.y, mean_cur).energy);
+            // `floor` is per sub-block; a window holds two.
+            let pure = |floor: f32, low: f32| {
+                let share = |fit: f32, e: f32, floor: f32| fit / (e - floor.min(FLOOR_SHARE * e)).max(1.0);
+                let within = |r: &std::ops::RangeInclusive<f32>, v: f32| v >= r.start().min(low) && v <= *r.end();
+                within(&PURE, share(fit, h.energy, 2.0 * floor))
+                    && (within(&PURE_SUB_BLOCK, share(fit_prev, e_prev, floor))
+                        || within(&PURE_SUB_BLOCK, share(fit_cur, e_cur, floor)))
+            };
+            let clean = pure(0.0, 1.0);
+            Purity { clean, in_noise: !clean && pure(floor, PURE_IN_NOISE_LOW), hz }
         };
-        out.clean = pure(0.0, 1.0);
-        out.in_noise = !out.clean && pure(floor, PURE_IN_NOISE_LOW);
-        out
+        let out = judge([bank.freq[r] + offset[0], bank.freq[c] + offset[1]]);
+        let rose = yr.norm_sqr() < ONSET_RISE * xr.norm_sqr() || yc.norm_sqr() < ONSET_RISE * xc.norm_sqr();
+        if out.clean || out.in_noise || !rose || !onset {
+            return out;
+        }
+        // The window after a tone's partial first one (both tones rose
+        // since the previous window, see [`ONSET_RISE`]): that partial
+        // window's phase is off by the offset times half the missing part
+        // (up to ≈ 25 Hz for a tone 3.5 % off), and so is the frequency
+        // measured from it. Measured again from this window's two
+        // sub-blocks (a hop of the same length), the tone is found a window
+        // earlier and masked from its onset.
+        let k = bank.pair_kernels(bank.len, r, c, first, false);
+        let ((ar, ac), (br, bc)) = (k.fit(&prev_block.y, mean_prev).own, k.fit(&cur.y, mean_cur).own);
+        let offset = [bank.offset_hz(br.mul_conj(ar), r), bank.offset_hz(bc.mul_conj(ac), c)];
+        let again = judge([bank.freq[r] + offset[0], bank.freq[c] + offset[1]]);
+        if again.clean || again.in_noise { again } else { out }
     }
 }

@@ -58,6 +58,13 @@ pub(crate) struct Spans {
 /// A sub-block belongs to a tone's span if it holds at least this share of
 /// the candidate window's louder sub-block.
 const ONSET_SHARE: f32 = 1.0 / 256.0;
+/// The sub-block after a tone's last candidate window is quiet — the span
+/// ends before it — only if it holds less than [`ONSET_SHARE`] of that
+/// window's louder sub-block and no more than this many times the
+/// background's energy: a quieter tone that outlasts the key by less than a
+/// sub-block (a line echo 20–50 dB down) has no window of its own to be
+/// found in. Near the background, every key's span ends the same way.
+const QUIET_OVER_BACKGROUND: f32 = 4.0;
 
 impl Spans {
     /// Spans for sub-blocks of `block` samples at `sample_rate`, enough for
@@ -116,7 +123,8 @@ impl Spans {
         floor: u64,
         on_event: &mut F,
     ) {
-        let Verdict { candidate, late } = verdict;
+        let Verdict { candidate, late, background } = verdict;
+        let quiet = |e: f32, reference: f32| e < ONSET_SHARE * reference && e <= QUIET_OVER_BACKGROUND * background;
         // Sub-blocks are counted, not derived from `end`: stream positions
         // need not be multiples of the sub-block length.
         self.newest_block += 1;
@@ -126,7 +134,7 @@ impl Spans {
         let guard = self.guard;
         let (at, reference) = std::mem::take(&mut self.pending_end);
         if at + self.block == end
-            && energy < ONSET_SHARE * reference
+            && quiet(energy, reference)
             && let Some(s) = self.newest_mut()
             && s.end == end + guard
         {
@@ -140,7 +148,7 @@ impl Spans {
             // going back without a gap.
             let reach = if late { 3 } else { 2 };
             let mut back = 0;
-            while back < reach && block_energy(self, k - 1 - back) >= ONSET_SHARE * reference {
+            while back < reach && !quiet(block_energy(self, k - 1 - back), reference) {
                 back += 1;
             }
             let mut start = end.saturating_sub((back + 1) * self.block + self.guard);
@@ -150,7 +158,7 @@ impl Spans {
                 start = start.max(late_floor).min(end.saturating_sub(3 * self.block + self.guard));
             }
             let start = start.max(floor);
-            let stop = if energy < ONSET_SHARE * reference {
+            let stop = if quiet(energy, reference) {
                 // The tone is in the window's first sub-block only.
                 end - self.block + self.guard
             } else {
@@ -247,7 +255,7 @@ mod tests {
             let k = k as u64;
             s.window(
                 40 * (k + 1),
-                Verdict { candidate: candidates.contains(&k), late: false },
+                Verdict { candidate: candidates.contains(&k), late: false, background: 1.0 },
                 0,
                 e,
                 floor,
@@ -279,13 +287,43 @@ mod tests {
     }
 
     #[test]
+    fn a_quieter_tone_around_the_key_keeps_the_span_open_unless_it_is_the_background() {
+        // A key in sub-blocks 10–12, a tone 27 dB quieter in 8–9 and 13–14.
+        let mut energies = [1.0f32; 20];
+        for (j, e) in [(8, 2.0), (9, 2.0), (10, 1000.0), (11, 1000.0), (12, 1000.0), (13, 2.0), (14, 2.0)] {
+            energies[j] = e;
+        }
+        let span = |background: f32| {
+            let mut s = Spans::new(40, 8000, 500);
+            for (k, &e) in energies.iter().enumerate() {
+                let k = k as u64;
+                let verdict = Verdict { candidate: k == 11 || k == 12, late: false, background };
+                s.window(40 * (k + 1), verdict, 0, e, 0, &mut |_| {});
+            }
+            collect(&s, 0, 800)[1]
+        };
+        // That quieter tone is the background: the span is the key's.
+        assert_eq!(span(1.0), (true, 400 - 21, 13 * 40 + 21));
+        // It is not (a line echo on a silent line): the span reaches as far
+        // as it may, back two sub-blocks and on one.
+        assert_eq!(span(0.0), (true, 9 * 40 - 21, 14 * 40 + 21));
+    }
+
+    #[test]
     fn a_late_verdict_reaches_one_sub_block_further_back_within_the_lookahead() {
         let energies = [1000.0f32; 20];
         let window = |late: bool, late_floor: u64| {
             let mut s = Spans::new(40, 8000, 500);
             for (k, &e) in energies.iter().enumerate() {
                 let k = k as u64;
-                s.window(40 * (k + 1), Verdict { candidate: k == 10, late }, late_floor, e, 0, &mut |_| {});
+                s.window(
+                    40 * (k + 1),
+                    Verdict { candidate: k == 10, late, background: 1.0 },
+                    late_floor,
+                    e,
+                    0,
+                    &mut |_| {},
+                );
             }
             collect(&s, 0, 800)[1]
         };
@@ -317,7 +355,7 @@ mod tests {
         s.gap(100, 200);
         // A candidate window ending at 400 in loud audio: 259..461.
         for k in 0..10u64 {
-            s.window(40 * (k + 1), Verdict { candidate: k == 9, late: false }, 0, 1000.0, 0, &mut ev);
+            s.window(40 * (k + 1), Verdict { candidate: k == 9, late: false, background: 1.0 }, 0, 1000.0, 0, &mut ev);
         }
         s.gap(300, 500);
         assert_eq!(

@@ -16,13 +16,17 @@
 //! (valid keys: 40–200 ms, within ±1.5 %, under the same background).
 //!
 //! `cargo run --release -p cardveil-tests --bin overlap_leaks [-- --quick]
-//! [--per-key N] [--lookahead-ms N] [--gaps]` (needs espeak-ng, sox,
+//! [--per-key N] [--lookahead-ms N] [--rate HZ] [--echoes] [--gaps]` (needs espeak-ng, sox,
 //! multimon-ng, dtmf2num; prints a Markdown table; `--gaps` lists on
 //! stderr, per row and tone, the parts of the tone the masker left
-//! unmasked, in ms from its onset). A measurement, not a test.
+//! unmasked, in ms from its onset; `--rate` runs the rows at another
+//! sample rate; `--echoes` measures, instead of the backgrounds, the track's
+//! line echo — 20, 35 and 50 dB down, 30…500 ms later — on a silent line).
+//! A measurement, not a test.
 
+use cardveil_core::codec::Encoding;
 use cardveil_core::mask::{MaskMode, MaskerConfig};
-use cardveil_tests::overlap::{Keys, backgrounds, exact_readers, keyed, measure, names};
+use cardveil_tests::overlap::{Keys, backgrounds, exact_readers, keyed, measure, names, with_echo};
 
 fn arg(name: &str) -> Option<u32> {
     std::env::args().skip_while(|a| a != name).nth(1).map(|v| v.parse().unwrap_or_else(|_| panic!("{name} N")))
@@ -33,11 +37,17 @@ fn main() {
     let gaps = std::env::args().any(|a| a == "--gaps");
     let lookahead_ms = arg("--lookahead-ms").unwrap_or(cardveil_core::mask::DEFAULT_LOOKAHEAD_MS);
     let per_key = arg("--per-key").unwrap_or(if quick { 2 } else { 4 }) as usize;
+    let rate = arg("--rate").unwrap_or(8000);
     let dir = std::env::temp_dir().join(format!("cardveil-overlap-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let k = keyed(8000, Keys::masking(per_key), 13);
-    let valid = keyed(8000, Keys::valid(per_key), 14);
-    let mut bgs = backgrounds(k.samples.len().max(valid.samples.len()), 8000, 100, &dir);
+    let k = keyed(rate, Keys::masking(per_key), 13);
+    if std::env::args().any(|a| a == "--echoes") {
+        echoes(&k, lookahead_ms, &dir, gaps);
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    let valid = keyed(rate, Keys::valid(per_key), 14);
+    let mut bgs = backgrounds(k.samples.len().max(valid.samples.len()), rate, 100, &dir);
     if quick {
         bgs.truncate(2);
     }
@@ -46,7 +56,7 @@ fn main() {
         "| background | SNR dB | masked output: keys read (background alone) | matched filter tone / 5 ms / 10 ms (constant guess) | tone time masked | input read exactly |"
     );
     println!("|---|---:|---|---:|---:|---|");
-    let config = MaskerConfig { mode: MaskMode::Silence, lookahead_ms, ..MaskerConfig::default() };
+    let config = MaskerConfig { mode: MaskMode::Silence, lookahead_ms, sample_rate: rate, ..MaskerConfig::default() };
     for (name, bg) in &bgs {
         for &snr in snrs {
             let row = measure(&k, (name, bg), snr, config, &dir, gaps);
@@ -61,4 +71,35 @@ fn main() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--echoes`: the keyed track with its line echo (one path: delay, loss)
+/// on an otherwise silent line; the rows measure the echoes.
+fn echoes(k: &cardveil_tests::overlap::Keyed, lookahead_ms: u32, dir: &std::path::Path, gaps: bool) {
+    println!(
+        "| echo delay ms | echo loss dB | encoding | masked output: keys read | matched filter over the echoes: tone / 5 ms / 10 ms (constant guess) | echo time masked |"
+    );
+    println!("|---:|---:|---|---|---:|---:|");
+    let silence = vec![0.0; k.samples.len() + k.rate as usize];
+    for delay in [30.0, 120.0, 250.0, 500.0] {
+        for loss in [20.0, 35.0, 50.0] {
+            let e = with_echo(k, delay, loss);
+            for encoding in [Encoding::Pcm16, Encoding::Ulaw] {
+                let config = MaskerConfig {
+                    mode: MaskMode::Silence,
+                    lookahead_ms,
+                    sample_rate: k.rate,
+                    encoding,
+                    ..MaskerConfig::default()
+                };
+                let row = measure(&e, ("silence", &silence), f64::INFINITY, config, dir, gaps);
+                println!(
+                    "| {delay} | {loss} | {encoding:?} | {} | {} | {:.1} % |",
+                    row.reads_summary(),
+                    row.matched_filter_summary(),
+                    100.0 * row.covered
+                );
+            }
+        }
+    }
 }
