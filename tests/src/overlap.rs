@@ -203,6 +203,7 @@ pub struct RowResult {
     pub background: &'static str,
     pub snr_db: f64,
     pub encoding: Encoding,
+    pub rate: u32,
     pub reads: Vec<Read>,
     /// The matched filter over each tone, and over each 5 ms and 10 ms piece.
     pub tone: Guesses,
@@ -213,6 +214,14 @@ pub struct RowResult {
 }
 
 impl RowResult {
+    /// `Pcm16`, `Ulaw`, … and the rate if it is not 8 kHz.
+    pub fn format(&self) -> String {
+        match self.rate {
+            8000 => format!("{:?}", self.encoding),
+            r => format!("{:?} {} kHz", self.encoding, r / 1000),
+        }
+    }
+
     /// Whether the row meets SPEC's bar: no decoder reads more keys from the
     /// masked output than from the background alone, and the matched filter
     /// beats the best constant guess by no more than 2 points anywhere.
@@ -379,6 +388,7 @@ pub fn measure(
         background: name,
         snr_db,
         encoding: config.encoding,
+        rate,
         reads,
         tone: guesses[0],
         piece5: guesses[1],
