@@ -29,8 +29,10 @@
 use crate::dtmf::{Hit, Key, Params, Profile, SubBlock, Window, best_two};
 
 /// The loose first stage of the candidate test: tones up to ±6 % off per
-/// window, ±16 dB twist, down to −45 dBm0, at least 40 % of the window's
-/// energy, no dominance needed. The tiers then ask for more.
+/// window, ±16 dB twist, down to −80 dBm0 (a key's line echo 45 dB down,
+/// at −70 dBm0, is read by multimon-ng and dtmf2num: it must be masked
+/// too), at least 40 % of the window's energy, no dominance needed. The
+/// tiers then ask for more.
 pub(crate) fn loose_params() -> Params {
     Params {
         inst_tol_pct: 6.0,
@@ -115,7 +117,8 @@ const PURE_SUB_BLOCK: std::ops::RangeInclusive<f32> = 0.96..=1.05;
 /// passes both (over-masking 0.062 → 0.068 %).
 const PURE_IN_NOISE_LOW: f32 = 0.94;
 /// Tier B measures a window's frequencies a second way, from its own two
-/// sub-blocks, when the previous window was no candidate and either tone's
+/// sub-blocks, at a chain's start (no candidate window within
+/// [`CHAIN_GAP`]) when the pure-pair test failed and either tone's
 /// power in it was below this share of this window's (a partial first
 /// window: 0.5 ms or more of the tone missing). Not otherwise: speech gets a
 /// second chance to look pure from it (done on every window, over-masking
@@ -487,8 +490,8 @@ impl Candidates {
         if out.clean || out.in_noise || !rose || !onset {
             return out;
         }
-        // The window after a tone's partial first one (both tones rose
-        // since the previous window, see [`ONSET_RISE`]): that partial
+        // The window after a tone's partial first one (a tone rose since
+        // the previous window, see [`ONSET_RISE`]): that partial
         // window's phase is off by the offset times half the missing part
         // (up to ≈ 25 Hz for a tone 3.5 % off), and so is the frequency
         // measured from it. Measured again from this window's two

@@ -7,10 +7,12 @@
 //! the latest (both its sub-blocks are tone; windows `b` and `b+1` may fail
 //! on a partial fill), so its first sample is in sub-blocks `k−2 … k`.
 //! Which of those it starts in is read from their energies: the span opens
-//! at the earliest of them from which every sub-block up to `k` holds at
-//! least 1/256 of the window's louder sub-block, minus a guard of 2 ms
+//! at the earliest of them from which no sub-block up to `k` is *quiet* —
+//! below 1/256 of the window's louder sub-block and within
+//! [`QUIET_OVER_BACKGROUND`] times the background —, minus a guard of 2 ms
 //! (SPEC's margin) plus 1/8 sub-block (a tone filling only a few samples of
-//! its first or last sub-block may not count in its energy). Symmetrically a tone ends at most one sub-block after
+//! its first or last sub-block may not count in its energy). Symmetrically a
+//! tone ends at most one sub-block after
 //! its last candidate window: the span closes at `e + len + guard`, or at
 //! `e + guard` once that next sub-block turns out quiet (at `e − len + guard`
 //! if the window's own second sub-block is quiet). Tying the bounds
@@ -56,14 +58,16 @@ pub(crate) struct Spans {
 }
 
 /// A sub-block belongs to a tone's span if it holds at least this share of
-/// the candidate window's louder sub-block.
+/// the candidate window's louder sub-block, or more than
+/// [`QUIET_OVER_BACKGROUND`] times the background.
 const ONSET_SHARE: f32 = 1.0 / 256.0;
-/// The sub-block after a tone's last candidate window is quiet — the span
-/// ends before it — only if it holds less than [`ONSET_SHARE`] of that
-/// window's louder sub-block and no more than this many times the
-/// background's energy: a quieter tone that outlasts the key by less than a
-/// sub-block (a line echo 20–50 dB down) has no window of its own to be
-/// found in. Near the background, every key's span ends the same way.
+/// A sub-block next to a tone's candidate windows is quiet — the span
+/// stops before it, at either end — only if it holds less than
+/// [`ONSET_SHARE`] of the window's louder sub-block and no more than this
+/// many times the background's energy: a quieter tone that starts or
+/// outlasts the key by less than a window (a line echo 20–50 dB down on a
+/// silent line) has no window of its own to be found in. Near the
+/// background, every key's span starts and ends the same way.
 const QUIET_OVER_BACKGROUND: f32 = 4.0;
 
 impl Spans {
