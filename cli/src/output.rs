@@ -73,8 +73,12 @@ pub fn write_atomically(path: &Path, parts: &[&[u8]]) -> Result<(), CliError> {
     let name = name.to_string_lossy();
     remove_leftovers(dir, &name);
     let tmp = dir.join(format!(".{name}{TMP_MARK}{}-{:016x}", std::process::id(), random()));
-    let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(cannot)?;
+    // Registered before it exists: a signal between creating the file and
+    // registering it left the temporary behind (the fail-closed test's
+    // SIGTERM, sent the moment the file appears, hit that window under load).
+    // Unlinking a path not yet created is harmless.
     let guard = Pending::register(&tmp);
+    let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(cannot)?;
     let result = (|| {
         let mut f = file;
         for p in parts {
