@@ -288,10 +288,7 @@ impl Candidates {
         let (verdict, mut measured, late) = self.candidate_test(w, strict);
         let previous = self.prev_purity.take();
         let k = w.index();
-        let first = match self.chain {
-            (first, last) if first <= last && k - last <= CHAIN_GAP => first,
-            _ => k,
-        };
+        let first = self.chain_continued(k).unwrap_or(k);
         let ok = verdict
             && (k - first <= CHAIN_FREE
                 || w.confirmed().is_some_and(|key| loose.is_some_and(|h| h.key == key))
@@ -325,6 +322,13 @@ impl Candidates {
         }
         self.floor = (self.floor * FLOOR_RISE).min(w.ac);
         Verdict { candidate: ok, late: ok && verdict && late, background: self.floor }
+    }
+
+    /// The first window of the chain that window `k` would continue (one
+    /// with a candidate window no more than [`CHAIN_GAP`] before it).
+    fn chain_continued(&self, k: u64) -> Option<u64> {
+        let (first, last) = self.chain;
+        (first <= last && k - last <= CHAIN_GAP).then_some(first)
     }
 
     /// Tier H's reference from a candidate window's measurement `h`: its
@@ -422,8 +426,7 @@ impl Candidates {
         }
         // At a chain's start only, the frequencies may be measured a second
         // way (see [`ONSET_RISE`]).
-        let (first, last) = self.chain;
-        let starts = first > last || w.index() - last > CHAIN_GAP;
+        let starts = self.chain_continued(w.index()).is_none();
         let p = Self::purity(w, h, self.floor, starts);
         let pure = p.clean || p.in_noise;
         self.prev_pure = pure;

@@ -12,8 +12,8 @@
 //! [`QUIET_OVER_BACKGROUND`] times the background —, minus a guard of 2 ms
 //! (SPEC's margin) plus 1/8 sub-block (a tone filling only a few samples of
 //! its first or last sub-block may not count in its energy). Symmetrically a
-//! tone ends at most one sub-block after
-//! its last candidate window: the span closes at `e + len + guard`, or at
+//! tone ends at most one sub-block after its last candidate window: the
+//! span closes at `e + len + guard`, or at
 //! `e + guard` once that next sub-block turns out quiet (at `e − len + guard`
 //! if the window's own second sub-block is quiet). Tying the bounds
 //! to the energy rather than to which window first passed makes them the
