@@ -277,6 +277,52 @@ fn constant_hits(keys: &[Key]) -> usize {
     Key::ALL.iter().map(|k| keys.iter().filter(|&&x| x == *k).count()).max().unwrap_or(0)
 }
 
+/// One row of the line-echo measurement ([`echo_rows`]).
+#[derive(Debug, Clone)]
+pub struct EchoRow {
+    pub delay_ms: f64,
+    pub loss_db: f64,
+    pub row: RowResult,
+}
+
+impl EchoRow {
+    /// The Markdown header of [`EchoRow::table_line`]s.
+    pub const HEADER: &'static str = "| echo delay ms | echo loss dB | encoding | masked output: keys read | matched filter over the echoes: tone / 5 ms / 10 ms (constant guess) | echo time masked |\n|---:|---:|---|---|---:|---:|";
+
+    /// `| delay | loss | encoding | keys read | matched filter | time masked |`.
+    pub fn table_line(&self) -> String {
+        format!(
+            "| {} | {} | {} | {} | {} | {:.1} % |",
+            self.delay_ms,
+            self.loss_db,
+            self.row.format(),
+            self.row.reads_summary(),
+            self.row.matched_filter_summary(),
+            100.0 * self.row.covered
+        )
+    }
+}
+
+/// `keyed` with its line echo ([`with_echo`]) 30, 120, 250 and 500 ms later
+/// and 20, 35 and 50 dB down, on an otherwise silent line, masked through
+/// `config` in PCM16 and in μ-law (its encoding is set per row; its rate
+/// must be the track's); the echoes are the tones measured.
+pub fn echo_rows(keyed: &Keyed, config: MaskerConfig, dir: &Path, gaps: bool) -> Vec<EchoRow> {
+    let silence = vec![0.0; keyed.samples.len() + keyed.rate as usize];
+    let mut rows = Vec::new();
+    for delay_ms in [30.0, 120.0, 250.0, 500.0] {
+        for loss_db in [20.0, 35.0, 50.0] {
+            let echoed = with_echo(keyed, delay_ms, loss_db);
+            for encoding in [Encoding::Pcm16, Encoding::Ulaw] {
+                let config = MaskerConfig { encoding, ..config };
+                let row = measure(&echoed, ("silence", &silence), f64::INFINITY, config, dir, gaps);
+                rows.push(EchoRow { delay_ms, loss_db, row });
+            }
+        }
+    }
+    rows
+}
+
 /// `x` at `from` Hz resampled to `to` Hz by sox.
 fn resample(x: &[i16], from: u32, to: u32, dir: &Path, tag: &str) -> Vec<i16> {
     let (a, b) = (dir.join(format!("{tag}-rs-in.raw")), dir.join(format!("{tag}-rs-out.raw")));

@@ -25,7 +25,9 @@
 
 use cardveil_core::codec::Encoding;
 use cardveil_core::mask::{MaskMode, MaskerConfig};
-use cardveil_tests::overlap::{Keys, RowResult, backgrounds, exact_readers, keyed, measure, names, with_echo};
+use cardveil_tests::overlap::{
+    EchoRow, Keyed, Keys, RowResult, backgrounds, echo_rows, exact_readers, keyed, measure, names,
+};
 use cardveil_tests::tools;
 
 const SNRS: [f64; 8] = [30.0, 15.0, 10.0, 6.0, 3.0, 0.0, -3.0, -6.0];
@@ -96,6 +98,30 @@ fn check(row: &RowResult, detected: Option<&[&str]>) -> Vec<String> {
     failures
 }
 
+/// The masking and the valid-key tracks at `rate` under every background,
+/// PCM16, at every SNR: their table lines and failures. Returns the masking
+/// track and the backgrounds.
+fn pcm16_rows(
+    rate: u32,
+    dir: &std::path::Path,
+    lines: &mut Vec<String>,
+    failures: &mut Vec<String>,
+) -> (Keyed, Vec<(&'static str, Vec<f64>)>) {
+    let masking = keyed(rate, Keys::masking(4), 1313);
+    let valid = keyed(rate, Keys::valid(2), 1314);
+    let bgs = backgrounds(masking.samples.len().max(valid.samples.len()), rate, 1300, dir);
+    let config = MaskerConfig { sample_rate: rate, mode: MaskMode::Silence, ..MaskerConfig::default() };
+    for (name, bg) in &bgs {
+        for snr in SNRS {
+            let row = measure(&masking, (name, bg), snr, config, dir, false);
+            let detected = exact_readers(&valid, (name, bg), snr, dir);
+            failures.extend(check(&row, Some(&detected)));
+            lines.push(table_line(&row, Some(&detected)));
+        }
+    }
+    (masking, bgs)
+}
+
 #[test]
 fn keys_under_speech_babble_music_another_leg_and_noise() {
     for tool in ["espeak-ng", "sox", "multimon-ng", "dtmf2num"] {
@@ -105,23 +131,13 @@ fn keys_under_speech_babble_music_another_leg_and_noise() {
     }
     let dir = std::env::temp_dir().join(format!("cardveil-overlap-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let masking = keyed(8000, Keys::masking(4), 1313);
-    let valid = keyed(8000, Keys::valid(2), 1314);
-    let bgs = backgrounds(masking.samples.len().max(valid.samples.len()), 8000, 1300, &dir);
-    let config = |encoding| MaskerConfig { encoding, mode: MaskMode::Silence, ..MaskerConfig::default() };
     let mut lines = vec![
         "| background | encoding | SNR dB | masked output: keys read (background alone) | matched filter tone / 5 ms / 10 ms (best constant guess) | tone time masked | valid keys read exactly from the input |".to_owned(),
         "|---|---|---:|---|---:|---:|---|".to_owned(),
     ];
     let mut failures = Vec::new();
-    for (name, bg) in &bgs {
-        for snr in SNRS {
-            let row = measure(&masking, (name, bg), snr, config(Encoding::Pcm16), &dir, false);
-            let detected = exact_readers(&valid, (name, bg), snr, &dir);
-            failures.extend(check(&row, Some(&detected)));
-            lines.push(table_line(&row, Some(&detected)));
-        }
-    }
+    let config = |encoding| MaskerConfig { encoding, mode: MaskMode::Silence, ..MaskerConfig::default() };
+    let (masking, bgs) = pcm16_rows(8000, &dir, &mut lines, &mut failures);
     // G.711: the speech rows again, both laws.
     let speech = bgs.iter().find(|(n, _)| *n == "speech").expect("speech background");
     for encoding in [Encoding::Ulaw, Encoding::Alaw] {
@@ -132,18 +148,7 @@ fn keys_under_speech_babble_music_another_leg_and_noise() {
         }
     }
     // 16 kHz (wideband softphones): every background again, PCM16.
-    let masking = keyed(16000, Keys::masking(4), 1313);
-    let valid = keyed(16000, Keys::valid(2), 1314);
-    let bgs = backgrounds(masking.samples.len().max(valid.samples.len()), 16000, 1300, &dir);
-    let config = MaskerConfig { sample_rate: 16000, ..config(Encoding::Pcm16) };
-    for (name, bg) in &bgs {
-        for snr in SNRS {
-            let row = measure(&masking, (name, bg), snr, config, &dir, false);
-            let detected = exact_readers(&valid, (name, bg), snr, &dir);
-            failures.extend(check(&row, Some(&detected)));
-            lines.push(table_line(&row, Some(&detected)));
-        }
-    }
+    pcm16_rows(16000, &dir, &mut lines, &mut failures);
     let _ = std::fs::remove_dir_all(&dir);
     let table = lines.join("\n") + "\n";
     println!("{table}");
@@ -174,31 +179,20 @@ fn line_echoes_of_every_key_are_masked() {
     let dir = std::env::temp_dir().join(format!("cardveil-echo-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let keys = keyed(8000, Keys::masking(2), 1315);
-    let silence = vec![0.0; keys.samples.len() + 8000];
+    let config = MaskerConfig { mode: MaskMode::Silence, ..MaskerConfig::default() };
     let mut failures = Vec::new();
-    let mut lines = Vec::new();
-    for delay_ms in [30.0, 120.0, 250.0, 500.0] {
-        for loss_db in [20.0, 35.0, 50.0] {
-            let echoed = with_echo(&keys, delay_ms, loss_db);
-            for encoding in [Encoding::Pcm16, Encoding::Ulaw] {
-                let config = MaskerConfig { encoding, mode: MaskMode::Silence, ..MaskerConfig::default() };
-                let row = measure(&echoed, ("silence", &silence), f64::INFINITY, config, &dir, false);
-                let what = format!("echo {delay_ms} ms later, {loss_db} dB down, {encoding:?}");
-                lines.push(format!(
-                    "| {delay_ms} | {loss_db} | {encoding:?} | {} | {} | {:.1} % |",
-                    row.reads_summary(),
-                    row.matched_filter_summary(),
-                    100.0 * row.covered
-                ));
-                for r in row.reads.iter().filter(|r| !r.masked.is_empty()) {
-                    failures.push(format!("{what}: {} read {} keys from the masked output", r.decoder, r.masked.len()));
-                }
-                if row.covered < 0.985 {
-                    failures.push(format!("{what}: {:.1} % of the echoes' time masked", 100.0 * row.covered));
-                }
-                failures.extend(pieces_named(&row, &what));
-            }
+    let mut lines = vec![EchoRow::HEADER.to_owned()];
+    for echo in echo_rows(&keys, config, &dir, false) {
+        let row = &echo.row;
+        let what = format!("echo {} ms later, {} dB down, {}", echo.delay_ms, echo.loss_db, row.format());
+        lines.push(echo.table_line());
+        for r in row.reads.iter().filter(|r| !r.masked.is_empty()) {
+            failures.push(format!("{what}: {} read {} keys from the masked output", r.decoder, r.masked.len()));
         }
+        if row.covered < 0.985 {
+            failures.push(format!("{what}: {:.1} % of the echoes' time masked", 100.0 * row.covered));
+        }
+        failures.extend(pieces_named(row, &what));
     }
     let _ = std::fs::remove_dir_all(&dir);
     println!("{}", lines.join("\n"));

@@ -24,9 +24,8 @@
 //! line echo — 20, 35 and 50 dB down, 30…500 ms later — on a silent line).
 //! A measurement, not a test.
 
-use cardveil_core::codec::Encoding;
 use cardveil_core::mask::{MaskMode, MaskerConfig};
-use cardveil_tests::overlap::{Keys, backgrounds, exact_readers, keyed, measure, names, with_echo};
+use cardveil_tests::overlap::{EchoRow, Keys, backgrounds, echo_rows, exact_readers, keyed, measure, names};
 
 fn arg(name: &str) -> Option<u32> {
     std::env::args().skip_while(|a| a != name).nth(1).map(|v| v.parse().unwrap_or_else(|_| panic!("{name} N")))
@@ -76,30 +75,9 @@ fn main() {
 /// `--echoes`: the keyed track with its line echo (one path: delay, loss)
 /// on an otherwise silent line; the rows measure the echoes.
 fn echoes(k: &cardveil_tests::overlap::Keyed, lookahead_ms: u32, dir: &std::path::Path, gaps: bool) {
-    println!(
-        "| echo delay ms | echo loss dB | encoding | masked output: keys read | matched filter over the echoes: tone / 5 ms / 10 ms (constant guess) | echo time masked |"
-    );
-    println!("|---:|---:|---|---|---:|---:|");
-    let silence = vec![0.0; k.samples.len() + k.rate as usize];
-    for delay in [30.0, 120.0, 250.0, 500.0] {
-        for loss in [20.0, 35.0, 50.0] {
-            let e = with_echo(k, delay, loss);
-            for encoding in [Encoding::Pcm16, Encoding::Ulaw] {
-                let config = MaskerConfig {
-                    mode: MaskMode::Silence,
-                    lookahead_ms,
-                    sample_rate: k.rate,
-                    encoding,
-                    ..MaskerConfig::default()
-                };
-                let row = measure(&e, ("silence", &silence), f64::INFINITY, config, dir, gaps);
-                println!(
-                    "| {delay} | {loss} | {encoding:?} | {} | {} | {:.1} % |",
-                    row.reads_summary(),
-                    row.matched_filter_summary(),
-                    100.0 * row.covered
-                );
-            }
-        }
+    println!("{}", EchoRow::HEADER);
+    let config = MaskerConfig { mode: MaskMode::Silence, lookahead_ms, sample_rate: k.rate, ..MaskerConfig::default() };
+    for row in echo_rows(k, config, dir, gaps) {
+        println!("{}", row.table_line());
     }
 }
