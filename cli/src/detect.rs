@@ -1,39 +1,96 @@
 //! `cardveil detect IN.wav`: one JSON object per line per key,
 //! `{"digit":"5","start_ms":120.0,"end_ms":190.0}`, plus `"channel"` for
 //! stereo files (each channel is its own stream). Keys are listed by start
-//! time (then channel).
+//! time (then channel). The file streams through in one-second pieces
+//! (`-`: standard input); memory does not grow with its length.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
-use cardveil_core::codec::wav;
+use cardveil_core::codec::wav::{self, WavFormat, WavReader};
+use cardveil_core::codec::{Encoding, alaw, ulaw};
 use cardveil_core::dtmf::{Detector, DetectorConfig, DetectorEvent, KeyPress, Profile};
 
 use crate::CliError;
 
-/// Reads and validates a WAV file.
-pub fn read_wav(path: &Path) -> Result<Vec<u8>, CliError> {
-    crate::output::read_input(path)
+/// What detection over a stream found.
+#[derive(Debug)]
+pub struct Detected {
+    /// The input's format.
+    pub format: WavFormat,
+    /// Sample frames (per channel) read.
+    pub frames: u64,
+    /// Each channel's key presses, in order.
+    pub presses: Vec<Vec<KeyPress>>,
 }
 
-/// Detects every key in each channel of a parsed WAV file.
-pub fn detect_channels(w: &wav::Wav<'_>, profile: Profile) -> Vec<Vec<KeyPress>> {
-    (0..w.format.channels as usize)
-        .map(|ch| {
-            let pcm = wav::channel_pcm16(w, ch);
-            let config = DetectorConfig { sample_rate: w.format.sample_rate, profile };
-            let mut det = Detector::new(config).expect("rates were validated by the WAV parser");
-            let mut presses = Vec::new();
-            let mut on = |e| {
-                if let DetectorEvent::Up(p) = e {
-                    presses.push(p);
+/// Detects every key in each channel of a WAV stream, one second at a
+/// time. `on_piece` sees each piece's linear samples per channel (the
+/// scrub self-check runs a second analysis over them).
+///
+/// # Errors
+/// [`CliError::Input`] naming `name` if the input is not a WAV cardveil
+/// reads, is cut short or cannot be read.
+pub fn detect_stream(
+    input: impl Read,
+    name: &Path,
+    profile: Profile,
+    mut on_piece: impl FnMut(&[Vec<i16>], usize),
+) -> Result<Detected, CliError> {
+    let bad = |e: wav::WavReadError| CliError::input(name, e);
+    let mut reader = WavReader::new(input).map_err(bad)?;
+    let f = reader.format();
+    let config = DetectorConfig { sample_rate: f.sample_rate, profile };
+    let mut detectors: Vec<Detector> =
+        (0..f.channels).map(|_| Detector::new(config).expect("rates were validated by the WAV parser")).collect();
+    let mut presses = vec![Vec::new(); f.channels as usize];
+    let piece = f.sample_rate as usize;
+    let mut bytes = vec![0u8; piece * f.frame_bytes()];
+    let mut pcm = vec![vec![0i16; piece]; f.channels as usize];
+    let mut codes = vec![0u8; piece];
+    let mut frames = 0u64;
+    let bps = f.encoding.bytes_per_sample();
+    loop {
+        let got = reader.read_frames(&mut bytes).map_err(bad)?;
+        if got == 0 {
+            break;
+        }
+        let n = got / f.frame_bytes();
+        frames += n as u64;
+        for (c, out) in pcm.iter_mut().enumerate() {
+            let samples = bytes[..got].chunks_exact(f.frame_bytes()).map(|fr| &fr[c * bps..(c + 1) * bps]);
+            match f.encoding {
+                Encoding::Pcm16 => {
+                    for (o, s) in out.iter_mut().zip(samples) {
+                        *o = i16::from_le_bytes([s[0], s[1]]);
+                    }
                 }
-            };
-            det.process(&pcm, &mut on);
-            det.finish(&mut on);
-            presses
-        })
-        .collect()
+                Encoding::Ulaw | Encoding::Alaw => {
+                    for (o, s) in codes.iter_mut().zip(samples) {
+                        *o = s[0];
+                    }
+                    let decode = if f.encoding == Encoding::Ulaw { ulaw::decode_into } else { alaw::decode_into };
+                    decode(&codes[..n], &mut out[..n]);
+                }
+            }
+        }
+        for ((det, out), p) in detectors.iter_mut().zip(&pcm).zip(presses.iter_mut()) {
+            det.process(&out[..n], &mut |e| {
+                if let DetectorEvent::Up(k) = e {
+                    p.push(k);
+                }
+            });
+        }
+        on_piece(&pcm, n);
+    }
+    for (det, p) in detectors.iter_mut().zip(presses.iter_mut()) {
+        det.finish(&mut |e| {
+            if let DetectorEvent::Up(k) = e {
+                p.push(k);
+            }
+        });
+    }
+    Ok(Detected { format: f, frames, presses })
 }
 
 /// Formats one key press as SPEC's JSON line.
@@ -51,13 +108,12 @@ pub fn json_line(p: &KeyPress, rate: u32, channel: Option<usize>) -> String {
 pub fn run(input: &Path, profile: &str, out: &mut dyn Write) -> Result<(), CliError> {
     let profile = Profile::from_name(profile)
         .ok_or_else(|| CliError::Usage(format!("unknown profile '{profile}' (expected q24, etsi or ntt)")))?;
-    let bytes = read_wav(input)?;
-    let w = wav::parse(&bytes).map_err(|e| CliError::input(input, e))?;
-    let rate = w.format.sample_rate;
-    let per_channel = detect_channels(&w, profile);
-    let stereo = per_channel.len() > 1;
+    let reader = crate::output::open_input(input)?;
+    let found = detect_stream(reader, input, profile, |_, _| {})?;
+    let rate = found.format.sample_rate;
+    let stereo = found.presses.len() > 1;
     let mut all: Vec<(usize, KeyPress)> =
-        per_channel.into_iter().enumerate().flat_map(|(c, ps)| ps.into_iter().map(move |p| (c, p))).collect();
+        found.presses.into_iter().enumerate().flat_map(|(c, ps)| ps.into_iter().map(move |p| (c, p))).collect();
     all.sort_by_key(|(c, p)| (p.start, *c));
     for (c, p) in all {
         writeln!(out, "{}", json_line(&p, rate, stereo.then_some(c)))

@@ -3,12 +3,18 @@
 //! input's format and length and sample-aligned with it (the look-ahead is
 //! compensated), one `{"event":"masked","start_ms":..,"end_ms":..}` line per
 //! masked span on stdout (plus `"channel"` for stereo), never the key.
+//!
+//! The file streams through in one-second pieces: memory does not grow
+//! with its length (only the list of spans does, a few bytes a key). `-`
+//! as input or output is standard input or output; with `-o -` the JSON
+//! lines go to standard error, since the audio takes standard output.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
-use cardveil_core::capture::CaptureEvent;
-use cardveil_core::codec::{Encoding, wav};
+use cardveil_core::capture::{CaptureEvent, Field};
+use cardveil_core::codec::wav::{self, WavFormat, WavReader};
+use cardveil_core::codec::{Encoding, alaw, ulaw};
 use cardveil_core::dtmf::Profile;
 use cardveil_core::mask::{MAX_LOOKAHEAD_MS, MaskMode, MaskedSpan, Masker, MaskerConfig, MaskerEvent};
 
@@ -16,8 +22,7 @@ use cardveil_core::vault::{VaultConfig, Worker};
 
 use crate::CliError;
 use crate::capture::{ChannelCapture, done_line, event_line, parse_fields};
-use crate::detect::read_wav;
-use crate::output::write_atomically;
+use crate::output::{Output, open_input};
 use crate::vault::{VaultLocation, actor};
 
 /// How long a CVV is held for the payment step (the command exits sooner).
@@ -28,9 +33,9 @@ const TOKEN_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Options of the subcommand, as given on the command line.
 #[derive(Debug, Clone)]
 pub struct MaskArgs<'a> {
-    /// Input WAV.
+    /// Input WAV (`-`: standard input).
     pub input: &'a Path,
-    /// Output WAV.
+    /// Output WAV (`-`: standard output).
     pub output: &'a Path,
     /// Masker settings (rate and encoding come from the file).
     pub masker: MaskerConfig,
@@ -40,62 +45,221 @@ pub struct MaskArgs<'a> {
     pub vault: VaultLocation,
 }
 
-/// Masks one channel's samples (in the file's encoding, widened to i16) in
-/// place; returns the spans masked. With `capture`, its keys feed it and
-/// it advances frame by frame.
-pub fn mask_channel(
-    config: MaskerConfig,
-    samples: &mut [i16],
-    mut capture: Option<&mut ChannelCapture>,
-) -> Vec<MaskedSpan> {
-    let mut masker = Masker::new(config).expect("configuration was validated");
-    let delay = masker.lookahead();
-    let frame = config.sample_rate as usize / 50; // 20 ms
-    let mut spans = Vec::new();
-    let mut on_event = |e: MaskerEvent, capture: &mut Option<&mut ChannelCapture>| {
-        if let Some(c) = capture.as_deref_mut() {
-            c.on_event(&e);
+/// One channel's masker (and capture), fed the file piece by piece.
+#[derive(Debug)]
+pub struct ChannelMasker {
+    masker: Masker,
+    encoding: Encoding,
+    /// 20 ms: the capture advances frame by frame, as a call's would.
+    frame: usize,
+    codes: Vec<u8>,
+    /// The spans masked so far.
+    pub spans: Vec<MaskedSpan>,
+    /// The capture, with `--capture`.
+    pub capture: Option<ChannelCapture>,
+}
+
+impl ChannelMasker {
+    /// A masker for `config` (the file's rate and encoding set).
+    pub fn new(config: MaskerConfig, capture: Option<ChannelCapture>) -> ChannelMasker {
+        let frame = config.sample_rate as usize / 50;
+        ChannelMasker {
+            masker: Masker::new(config).expect("configuration was validated"),
+            encoding: config.encoding,
+            frame,
+            codes: vec![0; frame],
+            spans: Vec::new(),
+            capture,
         }
-        if let MaskerEvent::Masked(s) = e {
-            spans.push(s);
-        }
-    };
-    let silence: i16 = match config.encoding {
-        Encoding::Pcm16 => 0,
-        Encoding::Ulaw => cardveil_core::codec::ulaw::encode(0) as i16,
-        Encoding::Alaw => cardveil_core::codec::alaw::encode(0) as i16,
-    };
-    // The output lags the input by `delay` samples: feed `delay` samples of
-    // silence after the end and drop the first `delay` outputs.
-    let mut buf: Vec<i16> = samples.iter().copied().chain(std::iter::repeat_n(silence, delay)).collect();
-    let mut bytes = vec![0u8; frame];
-    for chunk in buf.chunks_mut(frame) {
-        let mut on = |e| on_event(e, &mut capture);
-        match config.encoding {
-            Encoding::Pcm16 => masker.process_pcm16(chunk, &mut on),
-            Encoding::Ulaw | Encoding::Alaw => {
-                let b = &mut bytes[..chunk.len()];
-                for (b, &c) in b.iter_mut().zip(chunk.iter()) {
-                    *b = c as u8;
+    }
+
+    /// Samples of output lag behind the input.
+    pub fn lookahead(&self) -> usize {
+        self.masker.lookahead()
+    }
+
+    /// Masks the next samples (in the file's encoding, G.711 codes widened
+    /// to i16) in place: the output is the input [`Self::lookahead`]
+    /// samples earlier, masked.
+    pub fn process(&mut self, samples: &mut [i16]) {
+        let ChannelMasker { masker, encoding, frame, codes, spans, capture } = self;
+        for chunk in samples.chunks_mut(*frame) {
+            let mut on = |e: MaskerEvent| {
+                if let Some(c) = capture.as_mut() {
+                    c.on_event(&e);
                 }
-                let r = masker.process_g711(b, &mut on);
-                for (c, &b) in chunk.iter_mut().zip(b.iter()) {
-                    *c = b as i16;
+                if let MaskerEvent::Masked(s) = e {
+                    spans.push(s);
                 }
-                r
+            };
+            match encoding {
+                Encoding::Pcm16 => masker.process_pcm16(chunk, &mut on),
+                Encoding::Ulaw | Encoding::Alaw => {
+                    let b = &mut codes[..chunk.len()];
+                    for (b, &c) in b.iter_mut().zip(chunk.iter()) {
+                        *b = c as u8;
+                    }
+                    let r = masker.process_g711(b, &mut on);
+                    for (c, &b) in chunk.iter_mut().zip(b.iter()) {
+                        *c = b as i16;
+                    }
+                    r
+                }
+            }
+            .expect("frame type matches the configured encoding");
+            if let Some(c) = capture.as_mut() {
+                c.advance(masker.position());
             }
         }
-        .expect("frame type matches the configured encoding");
-        if let Some(c) = capture.as_deref_mut() {
+    }
+
+    /// Ends the channel: the key still sounding and the pending spans.
+    pub fn finish(&mut self) {
+        let ChannelMasker { masker, spans, capture, .. } = self;
+        masker.finish(|e: MaskerEvent| {
+            if let Some(c) = capture.as_mut() {
+                c.on_event(&e);
+            }
+            if let MaskerEvent::Masked(s) = e {
+                spans.push(s);
+            }
+        });
+        if let Some(c) = capture.as_mut() {
             c.advance(masker.position());
         }
     }
-    masker.finish(&mut |e| on_event(e, &mut capture));
-    if let Some(c) = capture {
-        c.advance(masker.position());
+}
+
+/// The stored code of digital silence in `encoding`.
+fn silence(encoding: Encoding) -> i16 {
+    match encoding {
+        Encoding::Pcm16 => 0,
+        Encoding::Ulaw => ulaw::encode(0) as i16,
+        Encoding::Alaw => alaw::encode(0) as i16,
     }
-    samples.copy_from_slice(&buf[delay..]);
-    spans
+}
+
+/// Splits interleaved frames into one buffer per channel (PCM16 samples,
+/// or G.711 codes widened to i16).
+fn deinterleave(f: WavFormat, bytes: &[u8], channels: &mut [Vec<i16>]) -> usize {
+    let fb = f.frame_bytes();
+    let n = bytes.len() / fb;
+    for (c, out) in channels.iter_mut().enumerate() {
+        for (i, o) in out[..n].iter_mut().enumerate() {
+            let at = i * fb + c * f.encoding.bytes_per_sample();
+            *o = match f.encoding {
+                Encoding::Pcm16 => i16::from_le_bytes([bytes[at], bytes[at + 1]]),
+                _ => bytes[at] as i16,
+            };
+        }
+    }
+    n
+}
+
+/// Appends frames `range` of every channel, interleaved, to `out`.
+fn interleave(f: WavFormat, channels: &[Vec<i16>], range: std::ops::Range<usize>, out: &mut Vec<u8>) {
+    for i in range {
+        for ch in channels {
+            match f.encoding {
+                Encoding::Pcm16 => out.extend_from_slice(&ch[i].to_le_bytes()),
+                _ => out.push(ch[i] as u8),
+            }
+        }
+    }
+}
+
+/// What masking a stream produced.
+#[derive(Debug)]
+pub struct Masked {
+    /// The input's format.
+    pub format: WavFormat,
+    /// Sample frames (per channel) read and written.
+    pub frames: u64,
+    /// Each channel's masker, finished (spans, capture).
+    pub channels: Vec<ChannelMasker>,
+}
+
+/// Masks a WAV stream into `out` in one-second pieces: a header, then the
+/// data, sample-aligned with the input. A header of unknown length (the
+/// input's was unknown) is rewritten with the real sizes when `out` can
+/// seek. `captures` makes each channel's capture (with its rate).
+///
+/// # Errors
+/// [`CliError::Input`] naming `name` if the input is not a WAV cardveil
+/// reads or is cut short, or naming the output if writing fails. The
+/// output is not committed: the caller does that.
+pub fn mask_stream(
+    input: impl Read,
+    name: &Path,
+    base: MaskerConfig,
+    mut captures: impl FnMut(u32) -> Option<ChannelCapture>,
+    out: &mut Output,
+) -> Result<Masked, CliError> {
+    let bad = |e: wav::WavReadError| CliError::input(name, e);
+    let mut reader = WavReader::new(input).map_err(bad)?;
+    let f = reader.format();
+    let config = MaskerConfig { sample_rate: f.sample_rate, encoding: f.encoding, ..base };
+    let mut maskers: Vec<ChannelMasker> =
+        (0..f.channels).map(|_| ChannelMasker::new(config, captures(f.sample_rate))).collect();
+    let header = match reader.data_len() {
+        Some(n) => wav::header(f, n as u32),
+        None => wav::header_of_unknown_length(f),
+    };
+    out.write_all(&header).map_err(|e| out.error(e))?;
+    let piece = f.sample_rate as usize; // one second of frames
+    let mut bytes = vec![0u8; piece * f.frame_bytes()];
+    let mut channels = vec![vec![0i16; piece]; f.channels as usize];
+    let mut encoded = Vec::with_capacity(bytes.len());
+    let delay = maskers[0].lookahead();
+    let mut to_drop = delay;
+    let mut frames = 0u64;
+    let mut write = |channels: &mut [Vec<i16>], n: usize, to_drop: &mut usize, out: &mut Output| {
+        let skip = (*to_drop).min(n);
+        *to_drop -= skip;
+        encoded.clear();
+        interleave(f, channels, skip..n, &mut encoded);
+        out.write_all(&encoded).map_err(|e| out.error(e))
+    };
+    loop {
+        let got = reader.read_frames(&mut bytes).map_err(bad)?;
+        if got == 0 {
+            break;
+        }
+        let n = deinterleave(f, &bytes[..got], &mut channels);
+        frames += n as u64;
+        for (m, ch) in maskers.iter_mut().zip(channels.iter_mut()) {
+            m.process(&mut ch[..n]);
+        }
+        write(&mut channels, n, &mut to_drop, out)?;
+    }
+    // The delay line still holds the last `delay` samples: push them out
+    // with silence, and drop what is left of the first `delay` outputs.
+    let mut left = delay;
+    while left > 0 {
+        let n = left.min(piece);
+        left -= n;
+        for (m, ch) in maskers.iter_mut().zip(channels.iter_mut()) {
+            ch[..n].fill(silence(f.encoding));
+            m.process(&mut ch[..n]);
+        }
+        write(&mut channels, n, &mut to_drop, out)?;
+    }
+    for m in &mut maskers {
+        m.finish();
+    }
+    let data_len = frames * f.frame_bytes() as u64;
+    if reader.data_len().is_none() && data_len <= wav::MAX_DATA_LEN as u64 {
+        let h = wav::header(f, data_len as u32);
+        if out.rewrite_at(0, &h)? {
+            // Now a file of known length: pad it to an even size.
+            if data_len % 2 == 1 {
+                out.write_all(&[0]).map_err(|e| out.error(e))?;
+            }
+        }
+    } else if reader.data_len().is_some() && data_len % 2 == 1 {
+        out.write_all(&[0]).map_err(|e| out.error(e))?;
+    }
+    Ok(Masked { format: f, frames, channels: maskers })
 }
 
 /// Formats one masked span as SPEC's JSON line.
@@ -123,12 +287,8 @@ pub fn masker_config(mode: &str, lookahead_ms: u32, profile: &str) -> Result<Mas
 
 /// Runs the subcommand.
 pub fn run(args: &MaskArgs<'_>, out: &mut dyn Write) -> Result<(), CliError> {
-    let base = args.masker;
-    let fields = args.capture.map(parse_fields).transpose()?;
-    let bytes = read_wav(args.input)?;
-    let w = wav::parse(&bytes).map_err(|e| CliError::input(args.input, e))?;
-    let f = w.format;
-    let config = MaskerConfig { sample_rate: f.sample_rate, encoding: f.encoding, ..base };
+    let fields: Option<[Option<Field>; 3]> = args.capture.map(parse_fields).transpose()?;
+    let input = open_input(args.input)?;
     // The vault opens before any work, so a vault problem costs nothing.
     let worker = match fields {
         None => None,
@@ -140,45 +300,35 @@ pub fn run(args: &MaskArgs<'_>, out: &mut dyn Write) -> Result<(), CliError> {
         }
     };
     let today = cardveil_core::vault::time::year_month(cardveil_core::vault::time::now());
-    let bps = f.encoding.bytes_per_sample();
-    let channels = f.channels as usize;
-    let mut data = w.data.to_vec();
-    let mut events: Vec<(usize, MaskedSpan)> = Vec::new();
-    // Capture lines: (input position, channel, order, line).
-    let mut lines: Vec<(u64, usize, usize, String)> = Vec::new();
-    let mut completed_at = vec![None; channels];
-    let stereo = channels > 1;
-    for ch in 0..channels {
-        let at = |i: usize| i * f.frame_bytes() + ch * bps;
-        let n = data.len() / f.frame_bytes();
-        let mut samples: Vec<i16> = (0..n)
-            .map(|i| match f.encoding {
-                Encoding::Pcm16 => i16::from_le_bytes([data[at(i)], data[at(i) + 1]]),
-                _ => data[at(i)] as i16,
-            })
-            .collect();
-        let mut capture = fields.map(|fields| ChannelCapture::new(fields, f.sample_rate, today));
-        events.extend(mask_channel(config, &mut samples, capture.as_mut()).into_iter().map(|s| (ch, s)));
-        if let (Some(c), Some(w)) = (capture, &worker) {
+    let mut output = Output::create(args.output)?;
+    let masked = mask_stream(
+        input,
+        args.input,
+        args.masker,
+        |rate| fields.map(|fields| ChannelCapture::new(fields, rate, today)),
+        &mut output,
+    )?;
+    let f = masked.format;
+    let stereo = f.channels > 1;
+    // Lines: (input position, channel, order, line); spans are formatted
+    // as they are written, so an archive's many keys cost 24 bytes each.
+    let mut lines: Vec<(u64, usize, usize, Line)> = Vec::new();
+    let mut completed_at = vec![None; f.channels as usize];
+    for (ch, m) in masked.channels.into_iter().enumerate() {
+        for s in m.spans {
+            lines.push((s.start, ch, lines.len(), Line::Span(s)));
+        }
+        if let (Some(c), Some(w)) = (m.capture, &worker) {
             for (at, e) in &c.events {
                 if *e == CaptureEvent::Complete {
                     completed_at[ch] = Some(*at);
                 }
-                lines.push((*at, ch, lines.len(), event_line(e, stereo.then_some(ch))));
+                lines.push((*at, ch, lines.len(), Line::Text(event_line(e, stereo.then_some(ch)))));
             }
             if let Some(card) = c.card {
                 w.submit(ch as u64, card).map_err(|e| CliError::input(Path::new("tokenization worker"), e))?;
             }
         }
-        for (i, s) in samples.iter().enumerate() {
-            match f.encoding {
-                Encoding::Pcm16 => data[at(i)..at(i) + 2].copy_from_slice(&s.to_le_bytes()),
-                _ => data[at(i)] = *s as u8,
-            }
-        }
-    }
-    for (c, s) in events {
-        lines.push((s.start, c, lines.len(), json_line(&s, f.sample_rate, stereo.then_some(c))));
     }
     // Tokens follow their capture's `complete` line.
     let mut failure = None;
@@ -187,7 +337,7 @@ pub fn run(args: &MaskArgs<'_>, out: &mut dyn Write) -> Result<(), CliError> {
             let done = w.wait(TOKEN_WAIT).ok_or_else(|| CliError::input(Path::new("vault"), "no token within 60 s"))?;
             let (ch, line, error) = done_line(&done, stereo);
             let at = completed_at.get(ch).copied().flatten().unwrap_or(u64::MAX);
-            lines.push((at, ch, usize::MAX, line));
+            lines.push((at, ch, usize::MAX, Line::Text(line)));
             failure = failure.or(error);
         }
     }
@@ -195,12 +345,23 @@ pub fn run(args: &MaskArgs<'_>, out: &mut dyn Write) -> Result<(), CliError> {
     if let Some(e) = failure {
         return Err(CliError::input(Path::new("vault"), format!("tokenization failed: {e}")));
     }
-    let header = wav::header(f, data.len() as u32);
-    let pad: &[u8] = if data.len() % 2 == 1 { &[0] } else { &[] };
-    write_atomically(args.output, &[&header, &data, pad])?;
+    let to_stdout = output.is_stdout();
+    output.commit()?;
     lines.sort_by_key(|(at, ch, order, _)| (*at, *ch, *order));
-    for (.., line) in lines {
-        writeln!(out, "{line}").map_err(|e| CliError::input(Path::new("<stdout>"), e))?;
+    let mut stderr = std::io::stderr();
+    let out: &mut dyn Write = if to_stdout { &mut stderr } else { out };
+    for (_, ch, _, line) in lines {
+        let text = match line {
+            Line::Span(s) => json_line(&s, f.sample_rate, stereo.then_some(ch)),
+            Line::Text(t) => t,
+        };
+        writeln!(out, "{text}").map_err(|e| CliError::input(Path::new("<stdout>"), e))?;
     }
     Ok(())
+}
+
+/// A line of the command's output, before it is written.
+enum Line {
+    Span(MaskedSpan),
+    Text(String),
 }

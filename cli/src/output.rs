@@ -10,8 +10,14 @@
 //!   longer run).
 //! * An output that exists and is not a regular file (a device such as
 //!   `/dev/null`, a FIFO) is written through, never replaced by a file.
-//! * Inputs are read up to [`MAX_INPUT`] bytes (a WAV cannot be larger;
-//!   `/dev/zero` is refused instead of filling memory).
+//! * `-` is standard output; the file is then written as it is made.
+//! * Inputs are opened with [`open_input`] and read as streams (`-` is
+//!   standard input); devices are refused (`/dev/zero` is not a recording).
+//!   [`read_input`] reads a whole one, up to [`MAX_INPUT`] bytes, for the
+//!   commands that still need it in memory.
+//!
+//! Several outputs may be pending at once (`scrub --jobs N`): each
+//! temporary has its own slot for the signal handler.
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
@@ -51,50 +57,190 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, CliError> {
     Ok(bytes)
 }
 
+/// Opens an input as a buffered stream: a file, or standard input for `-`.
+///
+/// # Errors
+/// [`CliError::Input`] if it cannot be opened, or is a device, a socket or
+/// a directory (or `-` is a terminal).
+pub fn open_input(path: &Path) -> Result<Box<dyn Read + Send>, CliError> {
+    if path == Path::new("-") {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() {
+            return Err(CliError::input(path, "standard input is a terminal: pipe a recording in"));
+        }
+        return Ok(Box::new(std::io::BufReader::with_capacity(1 << 16, std::io::stdin())));
+    }
+    let cannot = |e: std::io::Error| CliError::input(path, format!("cannot read: {e}"));
+    let file = File::open(path).map_err(cannot)?;
+    let kind = file.metadata().map_err(cannot)?.file_type();
+    if kind.is_char_device() || kind.is_block_device() || kind.is_socket() {
+        return Err(CliError::input(path, "cannot read: a device, not a recording"));
+    }
+    if kind.is_dir() {
+        return Err(CliError::input(path, "cannot read: is a directory"));
+    }
+    Ok(Box::new(std::io::BufReader::with_capacity(1 << 16, file)))
+}
+
 /// Writes `parts` to `path`: atomically (temporary file + rename) for a
 /// regular file or a new one, written through for a device or a FIFO.
 pub fn write_atomically(path: &Path, parts: &[&[u8]]) -> Result<(), CliError> {
-    let cannot = |e: std::io::Error| CliError::input(path, format!("cannot write: {e}"));
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => return Err(CliError::input(path, "cannot write: is a directory")),
-        Ok(m) if m.file_type().is_symlink() => {
-            // The symlink itself is replaced, never its target written: say so.
-            return Err(CliError::input(path, "cannot write: is a symbolic link (give the real path)"));
-        }
-        Ok(m) if m.file_type().is_char_device() || m.file_type().is_fifo() || m.file_type().is_block_device() => {
-            let mut f = OpenOptions::new().write(true).open(path).map_err(cannot)?;
-            return parts.iter().try_for_each(|p| f.write_all(p)).and_then(|()| f.flush()).map_err(cannot);
-        }
-        Ok(m) if !m.is_file() => return Err(CliError::input(path, "cannot write: not a regular file")),
-        _ => {}
+    let mut out = Output::create(path)?;
+    for p in parts {
+        out.write_all(p).map_err(|e| out.error(e))?;
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| CliError::input(path, "not a file name"))?;
-    let name = name.to_string_lossy();
-    remove_leftovers(dir, &name);
-    let tmp = dir.join(format!(".{name}{TMP_MARK}{}-{:016x}", std::process::id(), random()));
-    // Registered before it exists: a signal between creating the file and
-    // registering it left the temporary behind (the fail-closed test's
-    // SIGTERM, sent the moment the file appears, hit that window under load).
-    // Unlinking a path not yet created is harmless.
-    let guard = Pending::register(&tmp);
-    let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(cannot)?;
-    let result = (|| {
-        let mut f = file;
-        for p in parts {
-            f.write_all(p)?;
+    out.commit()
+}
+
+/// An output being written: see the module docs. Dropped without
+/// [`Output::commit`], a temporary is removed and nothing replaces the file.
+#[derive(Debug)]
+pub struct Output {
+    path: std::path::PathBuf,
+    sink: Sink,
+}
+
+#[derive(Debug)]
+enum Sink {
+    /// A temporary beside the file, renamed over it on commit.
+    Atomic { file: std::io::BufWriter<File>, tmp: std::path::PathBuf, _pending: Pending },
+    /// A device or a FIFO, written through.
+    Through(std::io::BufWriter<File>),
+    /// Standard output.
+    Stdout(std::io::BufWriter<std::io::Stdout>),
+}
+
+impl Output {
+    /// Starts writing `path` (`-`: standard output).
+    ///
+    /// # Errors
+    /// [`CliError::Input`] for a directory, a symbolic link (never
+    /// followed), anything else that is not a regular file, a device or a
+    /// FIFO, or when the temporary cannot be created.
+    pub fn create(path: &Path) -> Result<Output, CliError> {
+        let sink = |sink| Ok(Output { path: path.to_owned(), sink });
+        if path == Path::new("-") {
+            return sink(Sink::Stdout(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())));
         }
-        f.sync_all()?;
-        // Readable as a file created the ordinary way would be, now it is whole.
-        let mode = 0o666 & !umask();
-        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
-        std::fs::rename(&tmp, path)
-    })();
-    drop(guard);
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        cannot(e)
-    })
+        let cannot = |e: std::io::Error| CliError::input(path, format!("cannot write: {e}"));
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => return Err(CliError::input(path, "cannot write: is a directory")),
+            Ok(m) if m.file_type().is_symlink() => {
+                // The symlink itself is replaced, never its target written: say so.
+                return Err(CliError::input(path, "cannot write: is a symbolic link (give the real path)"));
+            }
+            Ok(m) if m.file_type().is_char_device() || m.file_type().is_fifo() || m.file_type().is_block_device() => {
+                let f = OpenOptions::new().write(true).open(path).map_err(cannot)?;
+                return sink(Sink::Through(std::io::BufWriter::with_capacity(1 << 16, f)));
+            }
+            Ok(m) if !m.is_file() => return Err(CliError::input(path, "cannot write: not a regular file")),
+            _ => {}
+        }
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = path.file_name().ok_or_else(|| CliError::input(path, "not a file name"))?;
+        let name = name.to_string_lossy();
+        remove_leftovers(dir, &name);
+        let tmp = dir.join(format!(".{name}{TMP_MARK}{}-{:016x}", std::process::id(), random()));
+        // Registered before it exists: a signal between creating the file and
+        // registering it left the temporary behind (the fail-closed test's
+        // SIGTERM, sent the moment the file appears, hit that window under load).
+        // Unlinking a path not yet created is harmless.
+        let pending = Pending::register(&tmp);
+        let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(cannot)?;
+        let file = std::io::BufWriter::with_capacity(1 << 16, file);
+        sink(Sink::Atomic { file, tmp, _pending: pending })
+    }
+
+    /// Whether this is standard output (where the command's JSON lines
+    /// cannot go as well).
+    pub fn is_stdout(&self) -> bool {
+        matches!(self.sink, Sink::Stdout(_))
+    }
+
+    /// Overwrites bytes already written at `offset` (a header whose sizes
+    /// are known only at the end); `false` if the output cannot seek (a
+    /// device, a FIFO, standard output), leaving it as it is.
+    pub fn rewrite_at(&mut self, offset: u64, bytes: &[u8]) -> Result<bool, CliError> {
+        use std::io::{Seek, SeekFrom};
+        let Sink::Atomic { file, .. } = &mut self.sink else { return Ok(false) };
+        let r = (|| {
+            file.flush()?;
+            let f = file.get_mut();
+            let end = f.stream_position()?;
+            f.seek(SeekFrom::Start(offset))?;
+            f.write_all(bytes)?;
+            f.seek(SeekFrom::Start(end))?;
+            Ok(())
+        })();
+        r.map(|()| true).map_err(|e| self.error(e))
+    }
+
+    /// The error to report for a failed write.
+    pub fn error(&self, e: std::io::Error) -> CliError {
+        CliError::input(&self.path, format!("cannot write: {e}"))
+    }
+
+    /// Finishes the output: flushed, and a temporary synced, made readable
+    /// as a file created the ordinary way would be, and renamed over the
+    /// file.
+    pub fn commit(mut self) -> Result<(), CliError> {
+        let path = self.path.clone();
+        let cannot = |e: std::io::Error| CliError::input(&path, format!("cannot write: {e}"));
+        match &mut self.sink {
+            Sink::Stdout(w) => w.flush().map_err(cannot),
+            Sink::Through(w) => w.flush().map_err(cannot),
+            Sink::Atomic { file, tmp, .. } => {
+                let result = (|| {
+                    file.flush()?;
+                    file.get_ref().sync_all()?;
+                    let mode = 0o666 & !umask();
+                    std::fs::set_permissions(&*tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+                    std::fs::rename(&*tmp, &path)
+                })();
+                if result.is_ok() {
+                    // Renamed: nothing for Drop to remove.
+                    tmp.clear();
+                }
+                result.map_err(cannot)
+            }
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.sink {
+            Sink::Atomic { file, .. } => file.write(buf),
+            Sink::Through(w) => w.write(buf),
+            Sink::Stdout(w) => w.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Atomic { file, .. } => file.write_all(buf),
+            Sink::Through(w) => w.write_all(buf),
+            Sink::Stdout(w) => w.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Atomic { file, .. } => file.flush(),
+            Sink::Through(w) => w.flush(),
+            Sink::Stdout(w) => w.flush(),
+        }
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if let Sink::Atomic { tmp, .. } = &self.sink
+            && !tmp.as_os_str().is_empty()
+        {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
 }
 
 /// The process's umask, from `/proc/self/status` (Linux ≥ 4.7; reading it
@@ -130,43 +276,58 @@ fn remove_leftovers(dir: &Path, name: &str) {
     }
 }
 
-/// The temporary being written, for the signal handler (a leaked C string, or null).
-static PENDING: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
+/// Temporaries that may run at once (`scrub --jobs` is capped below this).
+pub const MAX_PENDING: usize = 256;
+
+/// The temporaries being written, for the signal handler (leaked C strings, or null).
+static PENDING: [AtomicPtr<libc::c_char>; MAX_PENDING] = [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_PENDING];
 static HANDLERS: Once = Once::new();
 
-/// A temporary registered for removal on a fatal signal while it exists.
-struct Pending;
+/// A temporary registered for removal on a fatal signal while it exists:
+/// its slot in [`PENDING`] (none if every slot is taken — more outputs at
+/// once than `scrub` allows).
+#[derive(Debug)]
+struct Pending(Option<usize>);
 
 impl Pending {
     fn register(tmp: &Path) -> Pending {
         HANDLERS.call_once(install_handlers);
-        if let Ok(c) = CString::new(tmp.as_os_str().as_bytes()) {
-            let old = PENDING.swap(c.into_raw(), Ordering::AcqRel);
-            free(old);
+        let Ok(c) = CString::new(tmp.as_os_str().as_bytes()) else { return Pending(None) };
+        let p = c.into_raw();
+        for (i, slot) in PENDING.iter().enumerate() {
+            if slot.compare_exchange(std::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                return Pending(Some(i));
+            }
         }
-        Pending
+        free(p);
+        Pending(None)
     }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        free(PENDING.swap(std::ptr::null_mut(), Ordering::AcqRel));
+        if let Some(i) = self.0 {
+            free(PENDING[i].swap(std::ptr::null_mut(), Ordering::AcqRel));
+        }
     }
 }
 
 fn free(p: *mut libc::c_char) {
     if !p.is_null() {
         // SAFETY: every non-null value stored in PENDING came from CString::into_raw, and
-        // the swap that returned it removed it, so it is freed once.
+        // the swap that returned it removed it, so it is freed once (a value never stored
+        // is freed by its only owner).
         drop(unsafe { CString::from_raw(p) });
     }
 }
 
 extern "C" fn on_signal(sig: libc::c_int) {
-    let p = PENDING.swap(std::ptr::null_mut(), Ordering::AcqRel);
-    if !p.is_null() {
-        // SAFETY: a valid NUL-terminated path (see `free`); unlink is async-signal-safe.
-        unsafe { libc::unlink(p) };
+    for slot in &PENDING {
+        let p = slot.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if !p.is_null() {
+            // SAFETY: a valid NUL-terminated path (see `free`); unlink is async-signal-safe.
+            unsafe { libc::unlink(p) };
+        }
     }
     // SAFETY: signal and raise are async-signal-safe; the default action ends the process
     // with the signal's status, as if this handler had not been there.

@@ -175,64 +175,248 @@ pub fn check_rate(encoding: Encoding, sample_rate: u32) -> Result<(), WavError> 
     Err(WavError::UnsupportedRate { rate: sample_rate, encoding: name, supported })
 }
 
-/// Parses a WAV file held in memory.
-pub fn parse(file: &[u8]) -> Result<Wav<'_>, WavError> {
-    if file.len() < 12 || &file[0..4] != b"RIFF" || &file[8..12] != b"WAVE" {
-        return Err(WavError::NotWav);
+/// Data sizes a writer puts in the header when it cannot know the length
+/// (it writes to a pipe): `0xFFFFFFFF` (ffmpeg), `0x7FFFF000` (sox). Such
+/// data runs to the end of the stream. A size of 0 counts too when the
+/// RIFF size is unknown as well (0 or `0xFFFFFFFF`).
+const UNKNOWN_SIZES: [u32; 2] = [u32::MAX, 0x7FFF_F000];
+
+/// The largest `fmt ` chunk read (the extensible form has 40 bytes).
+const MAX_FMT: usize = 4096;
+
+/// What [`WavReader`] can fail with: the file's structure, or reading it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WavReadError {
+    /// The file is not a WAV cardveil reads (see [`WavError`]).
+    #[error(transparent)]
+    Format(#[from] WavError),
+    /// The reader failed.
+    #[error("read error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The header up to the start of the sample data.
+struct Header {
+    format: WavFormat,
+    /// The data chunk's size, `None` when it runs to the end of the stream.
+    data_len: Option<u64>,
+    /// Bytes before the data.
+    data_offset: usize,
+}
+
+/// Reads up to `buf.len()` bytes, fewer only at the end of the stream.
+fn fill(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(n)
+}
+
+/// Skips `n` bytes; how many there were.
+fn skip(r: &mut impl std::io::Read, n: u64) -> std::io::Result<u64> {
+    std::io::copy(&mut std::io::Read::take(&mut *r, n), &mut std::io::sink())
+}
+
+/// Reads the RIFF header and the chunks before `data`.
+fn read_header(r: &mut impl std::io::Read) -> Result<Header, WavReadError> {
+    let mut riff = [0u8; 12];
+    if fill(r, &mut riff)? < 12 || &riff[0..4] != b"RIFF" || &riff[8..12] != b"WAVE" {
+        return Err(WavError::NotWav.into());
+    }
+    let riff_len = u32::from_le_bytes([riff[4], riff[5], riff[6], riff[7]]);
     let mut at = 12usize;
     let mut format = None;
     loop {
-        if at >= file.len() {
-            return Err(if format.is_none() { WavError::MissingFmt } else { WavError::MissingData });
+        let mut head = [0u8; 8];
+        match fill(r, &mut head)? {
+            0 => {
+                let missing = if format.is_none() { WavError::MissingFmt } else { WavError::MissingData };
+                return Err(missing.into());
+            }
+            8 => {}
+            _ => return Err(WavError::Truncated.into()),
         }
-        let id = file.get(at..at + 4).ok_or(WavError::Truncated)?;
-        let size = u32_at(file, at + 4).ok_or(WavError::Truncated)? as usize;
-        let body_at = at + 8;
-        if id == b"data" {
+        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        at += 8;
+        if &head[0..4] == b"data" {
             let format = format.ok_or(WavError::MissingFmt)?;
-            let present = file.len() - body_at;
-            if size > present {
-                return Err(WavError::TruncatedData { claimed: size as u64, present: present as u64 });
-            }
-            let data = &file[body_at..body_at + size];
-            let fb = WavFormat::frame_bytes(&format);
-            if !data.len().is_multiple_of(fb) {
-                return Err(WavError::PartialFrame(data.len() as u64));
-            }
-            check_after_data(file, body_at + size + (size & 1))?;
-            return Ok(Wav { format, data, data_offset: body_at });
+            let unknown = UNKNOWN_SIZES.contains(&size) || (size == 0 && (riff_len == 0 || riff_len == u32::MAX));
+            let data_len = (!unknown).then_some(size as u64);
+            return Ok(Header { format, data_len, data_offset: at });
         }
-        let body =
-            file.get(body_at..body_at.checked_add(size).ok_or(WavError::Truncated)?).ok_or(WavError::Truncated)?;
-        if id == b"fmt " {
+        let padded = size as u64 + (size & 1) as u64;
+        if &head[0..4] == b"fmt " {
             if format.is_some() {
-                return Err(WavError::DuplicateChunk("fmt "));
+                return Err(WavError::DuplicateChunk("fmt ").into());
             }
-            format = Some(parse_fmt(body)?);
+            if size as usize > MAX_FMT {
+                return Err(WavError::BadFmt("fmt chunk larger than 4 KiB").into());
+            }
+            let mut body = vec![0u8; size as usize];
+            if fill(r, &mut body)? < body.len() {
+                return Err(WavError::Truncated.into());
+            }
+            format = Some(parse_fmt(&body)?);
+            // A missing pad byte at the very end shows as a missing data chunk.
+            skip(r, padded - size as u64)?;
+        } else if skip(r, padded)? < size as u64 {
+            return Err(WavError::Truncated.into());
         }
-        // Chunks are padded to an even length.
-        at = body_at + size + (size & 1);
+        at = at.saturating_add(padded as usize);
     }
 }
 
 /// The chunks after the data (LIST, id3, …) may not include another `fmt `
 /// or `data`; a trailing chunk cut short ends the walk (real files end
 /// with stray bytes often enough).
-fn check_after_data(file: &[u8], mut at: usize) -> Result<(), WavError> {
-    while let (Some(id), Some(size)) = (file.get(at..at + 4), u32_at(file, at + 4)) {
-        match id {
-            b"fmt " => return Err(WavError::DuplicateChunk("fmt ")),
-            b"data" => return Err(WavError::DuplicateChunk("data")),
+fn check_after_data(r: &mut impl std::io::Read) -> Result<(), WavReadError> {
+    loop {
+        let mut head = [0u8; 8];
+        if fill(r, &mut head)? < 8 {
+            return Ok(());
+        }
+        match &head[0..4] {
+            b"fmt " => return Err(WavError::DuplicateChunk("fmt ").into()),
+            b"data" => return Err(WavError::DuplicateChunk("data").into()),
             _ => {}
         }
-        let size = size as usize;
-        at = match (at + 8).checked_add(size + (size & 1)) {
-            Some(next) if next <= file.len() => next,
-            _ => break,
-        };
+        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as u64;
+        if skip(r, size + (size & 1))? < size + (size & 1) {
+            return Ok(());
+        }
     }
-    Ok(())
+}
+
+/// Parses a WAV file held in memory.
+pub fn parse(file: &[u8]) -> Result<Wav<'_>, WavError> {
+    let slice_error = |e: WavReadError| match e {
+        WavReadError::Format(e) => e,
+        // Reading a slice cannot fail.
+        WavReadError::Io(_) => WavError::Truncated,
+    };
+    let mut r = file;
+    let h = read_header(&mut r).map_err(slice_error)?;
+    let present = file.len() - h.data_offset;
+    // In the stream reader's order: a size that is not whole frames is
+    // refused before the data is looked at.
+    if let Some(n) = h.data_len
+        && !n.is_multiple_of(h.format.frame_bytes() as u64)
+    {
+        return Err(WavError::PartialFrame(n));
+    }
+    let size = match h.data_len {
+        Some(claimed) if claimed > present as u64 => {
+            return Err(WavError::TruncatedData { claimed, present: present as u64 });
+        }
+        Some(claimed) => claimed as usize,
+        None => present,
+    };
+    let data = &file[h.data_offset..h.data_offset + size];
+    if !data.len().is_multiple_of(h.format.frame_bytes()) {
+        return Err(WavError::PartialFrame(data.len() as u64));
+    }
+    let after = (h.data_offset + size + (size & 1)).min(file.len());
+    check_after_data(&mut &file[after..]).map_err(slice_error)?;
+    Ok(Wav { format: h.format, data, data_offset: h.data_offset })
+}
+
+/// A WAV file read as a stream, in bounded memory: the header first, then
+/// the samples in whole frames, then (once the data is over) a check of
+/// the chunks after it as [`parse`] makes. Data whose size the header does
+/// not know (a pipe: `0xFFFFFFFF`, sox's `0x7FFFF000`, or 0 with an
+/// unknown RIFF size) runs to the end of the stream.
+#[derive(Debug)]
+pub struct WavReader<R> {
+    inner: R,
+    format: WavFormat,
+    data_len: Option<u64>,
+    /// Data bytes returned so far.
+    read: u64,
+    done: bool,
+}
+
+impl<R: std::io::Read> WavReader<R> {
+    /// Reads the header.
+    ///
+    /// # Errors
+    /// [`WavReadError::Format`] for a file cardveil does not read (as
+    /// [`parse`] says), [`WavReadError::Io`] if reading fails.
+    pub fn new(mut inner: R) -> Result<WavReader<R>, WavReadError> {
+        let h = read_header(&mut inner)?;
+        if let Some(n) = h.data_len
+            && !n.is_multiple_of(h.format.frame_bytes() as u64)
+        {
+            return Err(WavError::PartialFrame(n).into());
+        }
+        Ok(WavReader { inner, format: h.format, data_len: h.data_len, read: 0, done: false })
+    }
+
+    /// The samples' format.
+    pub fn format(&self) -> WavFormat {
+        self.format
+    }
+
+    /// The data's length in bytes as the header gives it (`None`: to the
+    /// end of the stream).
+    pub fn data_len(&self) -> Option<u64> {
+        self.data_len
+    }
+
+    /// Data bytes read so far.
+    pub fn position(&self) -> u64 {
+        self.read
+    }
+
+    /// Reads whole sample frames into `buf` (as much of it as holds whole
+    /// frames); `Ok(0)` once the data is over and the rest of the file
+    /// checked. Fewer bytes than asked for only at the end.
+    ///
+    /// # Errors
+    /// [`WavError::TruncatedData`] if the stream ends before the data the
+    /// header claims, [`WavError::PartialFrame`] if data of unknown length
+    /// ends inside a frame, [`WavError::DuplicateChunk`] for a `fmt ` or
+    /// `data` chunk after the data, [`WavReadError::Io`] if reading fails
+    /// or `buf` cannot hold one frame.
+    pub fn read_frames(&mut self, buf: &mut [u8]) -> Result<usize, WavReadError> {
+        if self.done {
+            return Ok(0);
+        }
+        let fb = self.format.frame_bytes();
+        if buf.len() < fb {
+            let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "buffer smaller than one sample frame");
+            return Err(e.into());
+        }
+        let mut want = buf.len() / fb * fb;
+        if let Some(n) = self.data_len {
+            want = want.min((n - self.read) as usize);
+        }
+        let got = fill(&mut self.inner, &mut buf[..want])?;
+        self.read += got as u64;
+        if got < want || self.data_len == Some(self.read) {
+            self.done = true;
+            match self.data_len {
+                Some(claimed) if self.read < claimed => {
+                    return Err(WavError::TruncatedData { claimed, present: self.read }.into());
+                }
+                Some(claimed) => {
+                    skip(&mut self.inner, claimed & 1)?;
+                    check_after_data(&mut self.inner)?;
+                }
+                None if !self.read.is_multiple_of(fb as u64) => {
+                    return Err(WavError::PartialFrame(self.read).into());
+                }
+                None => {}
+            }
+        }
+        Ok(got)
+    }
 }
 
 /// A canonical 44-byte header (PCM) or 58-byte header (G.711, with a `fact`
@@ -265,6 +449,21 @@ pub fn header(format: WavFormat, data_len: u32) -> Vec<u8> {
     }
     h.extend_from_slice(b"data");
     h.extend_from_slice(&data_len.to_le_bytes());
+    h
+}
+
+/// The most sample data a WAV header can give a size for (the RIFF size,
+/// 32 bits, also counts the header).
+pub const MAX_DATA_LEN: u32 = u32::MAX - 64;
+
+/// A header for data of a length not known yet (written to a pipe): the
+/// RIFF and data sizes are `0xFFFFFFFF`, as ffmpeg writes them; readers
+/// (cardveil's, ffmpeg, sox) take the data to the end of the stream.
+pub fn header_of_unknown_length(format: WavFormat) -> Vec<u8> {
+    let mut h = header(format, 0);
+    h[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    let n = h.len();
+    h[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
     h
 }
 
@@ -400,6 +599,106 @@ mod tests {
         let mut bad = f.clone();
         bad[at - 2..at].copy_from_slice(&20u16.to_le_bytes());
         assert!(matches!(parse(&bad), Err(WavError::BadFmt(m)) if m.contains("below 22")));
+    }
+
+    /// Everything a [`WavReader`] yields, read `step` bytes at a time.
+    fn stream(file: &[u8], step: usize) -> Result<(WavFormat, Vec<u8>), WavError> {
+        let format_error = |e: WavReadError| match e {
+            WavReadError::Format(e) => e,
+            WavReadError::Io(e) => panic!("a slice cannot fail to read: {e}"),
+        };
+        let mut r = WavReader::new(file).map_err(format_error)?;
+        let mut data = Vec::new();
+        let mut buf = vec![0u8; step];
+        loop {
+            let n = r.read_frames(&mut buf).map_err(format_error)?;
+            if n == 0 {
+                break;
+            }
+            assert_eq!(n % r.format().frame_bytes(), 0, "whole frames only");
+            data.extend_from_slice(&buf[..n]);
+            assert_eq!(r.position(), data.len() as u64);
+        }
+        Ok((r.format(), data))
+    }
+
+    #[test]
+    fn the_stream_reader_agrees_with_the_parser() {
+        let pcm = WavFormat { encoding: Encoding::Pcm16, sample_rate: 8000, channels: 2 };
+        let ulaw = WavFormat { encoding: Encoding::Ulaw, sample_rate: 8000, channels: 1 };
+        let mut files = vec![file(pcm, &[1; 400]), file(ulaw, &[2; 333]), file(ulaw, &[])];
+        let mut cut = file(pcm, &[3; 400]);
+        cut.truncate(cut.len() - 6);
+        files.push(cut);
+        let mut trailing = file(ulaw, &[4; 9]);
+        trailing.extend_from_slice(b"LIST\x02\0\0\0abdata");
+        files.push(trailing);
+        let mut second = file(ulaw, &[4; 9]);
+        second.extend_from_slice(&file(ulaw, &[5; 4])[12 + 26..]);
+        files.push(second);
+        files.push(b"RIFF\0\0\0\0WAVEfmt \x10\0".to_vec());
+        files.push(file(pcm, &[0; 6])); // 6 bytes: not whole stereo frames
+        for f in &files {
+            let parsed = parse(f).map(|w| (w.format, w.data.to_vec()));
+            for step in [4, 7, 64, 4096] {
+                assert_eq!(stream(f, step), parsed, "step {step}, file {:02x?}", &f[..f.len().min(48)]);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Damaged files (bytes overwritten, cut short) get the same answer
+        /// from the stream reader, in any piece size, as from the parser.
+        #[test]
+        fn the_stream_reader_agrees_with_the_parser_on_damaged_files(
+            stereo in proptest::bool::ANY,
+            len in 0usize..300,
+            edits in proptest::collection::vec((0usize..400, proptest::num::u8::ANY), 0..4),
+            cut in 0usize..420,
+            step in 4usize..40,
+        ) {
+            let format = WavFormat { encoding: Encoding::Pcm16, sample_rate: 8000, channels: 1 + stereo as u16 };
+            let mut f = file(format, &vec![7; len]);
+            f.extend_from_slice(b"LIST\x03\0\0\0abc\0");
+            for (at, b) in edits {
+                if let Some(x) = f.get_mut(at) {
+                    *x = b;
+                }
+            }
+            f.truncate(cut.min(f.len()));
+            let parsed = parse(&f).map(|w| (w.format, w.data.to_vec()));
+            proptest::prop_assert_eq!(stream(&f, step), parsed);
+        }
+    }
+
+    #[test]
+    fn data_of_unknown_length_runs_to_the_end() {
+        let ulaw = WavFormat { encoding: Encoding::Ulaw, sample_rate: 8000, channels: 1 };
+        let pcm = WavFormat { encoding: Encoding::Pcm16, ..ulaw };
+        for (riff, size) in [(u32::MAX, u32::MAX), (0x7FFF_F024, 0x7FFF_F000), (0, 0), (u32::MAX, 0)] {
+            let mut f = file(ulaw, &[]);
+            f[4..8].copy_from_slice(&riff.to_le_bytes());
+            let n = f.len();
+            f[n - 4..].copy_from_slice(&size.to_le_bytes());
+            f.extend_from_slice(&[9; 1001]);
+            assert_eq!(stream(&f, 100).unwrap().1, vec![9; 1001], "riff {riff:#x} size {size:#x}");
+            assert_eq!(parse(&f).unwrap().data, &[9; 1001][..]);
+        }
+        // A real empty data chunk (the RIFF size fits) stays empty, its trailer checked.
+        let mut f = file(ulaw, &[]);
+        f.extend_from_slice(b"LIST\x00\0\0\0");
+        assert_eq!(stream(&f, 100).unwrap().1, Vec::<u8>::new());
+        // Unknown length ending inside a frame.
+        let mut f = file(pcm, &[]);
+        let n = f.len();
+        f[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        f.extend_from_slice(&[1; 5]);
+        assert_eq!(stream(&f, 2), Err(WavError::PartialFrame(5)));
+        assert_eq!(parse(&f), Err(WavError::PartialFrame(5)));
+        // A huge fmt chunk is refused before anything is allocated for it.
+        let mut f = b"RIFF\0\0\0\0WAVEfmt \xff\xff\xff\x7f".to_vec();
+        f.extend_from_slice(&[0; 64]);
+        assert!(matches!(stream(&f, 8), Err(WavError::BadFmt(m)) if m.contains("4 KiB")));
     }
 
     #[test]

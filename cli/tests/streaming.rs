@@ -1,0 +1,252 @@
+//! `detect` and `mask` stream: peak memory does not grow with the input
+//! (2 h and 8 h of audio, and 2 h of 16 kHz stereo), `-` is standard input
+//! and output, a WAV of unknown length arriving on a pipe is read to its
+//! end, and the output is the same bytes whichever way the audio came.
+//!
+//! Peak memory is each run's maximum resident set, as GNU time reports it.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{bin, tmp};
+
+use cardveil_cli::example::synthesize;
+use cardveil_core::codec::wav::{self, WavFormat};
+use cardveil_core::codec::{Encoding, ulaw};
+
+/// Peak RSS limits of SPEC's remediation issue, in KiB.
+const DETECT_LIMIT_KIB: i64 = 32 * 1024;
+const MASK_LIMIT_KIB: i64 = 64 * 1024;
+
+/// The data of `seconds` of audio in `format`: the example card (keys,
+/// pauses, line noise) over and over, the second channel a few seconds
+/// behind the first.
+fn block(format: WavFormat) -> Vec<u8> {
+    let (pcm, _) = synthesize(format.sample_rate);
+    let shift = pcm.len() / 3;
+    let mut data = Vec::new();
+    for i in 0..pcm.len() {
+        for c in 0..format.channels as usize {
+            let s = pcm[(i + c * shift) % pcm.len()];
+            match format.encoding {
+                Encoding::Pcm16 => data.extend_from_slice(&s.to_le_bytes()),
+                _ => data.push(ulaw::encode(s)),
+            }
+        }
+    }
+    data
+}
+
+/// Bytes of data in `hours` of `format`, in whole blocks.
+fn blocks_for(format: WavFormat, hours: f64, block: &[u8]) -> usize {
+    let bytes_per_second = format.sample_rate as usize * format.frame_bytes();
+    (hours * 3600.0 * bytes_per_second as f64 / block.len() as f64).ceil() as usize
+}
+
+/// Writes a WAV stream of `n` blocks to `w`; the header says the length,
+/// or (`known` false) that it is not known, as a pipe's writer does.
+fn write_stream(w: &mut dyn Write, format: WavFormat, block: &[u8], n: usize, known: bool) -> std::io::Result<()> {
+    let header =
+        if known { wav::header(format, (block.len() * n) as u32) } else { wav::header_of_unknown_length(format) };
+    w.write_all(&header)?;
+    for _ in 0..n {
+        w.write_all(block)?;
+    }
+    if known && (block.len() * n) % 2 == 1 {
+        w.write_all(&[0])?; // chunks are padded to an even length
+    }
+    Ok(())
+}
+
+/// Runs `cardveil` with `args` to its end under GNU time, feeding it
+/// `feed` on stdin if given; its exit status, stdout, stderr and peak RSS
+/// in KiB. (Under time, not straight from this process: a child spawned
+/// here starts its `ru_maxrss` at this process's high-water mark, which
+/// writing the test files raises; time's own child starts from time's.)
+fn run_measured(
+    args: &[&OsStr],
+    feed: Feed<'_>,
+) -> (i32, Vec<u8>, String, i64) {
+    let time = Path::new("/usr/bin/time");
+    assert!(time.exists(), "GNU time is needed to measure peak memory: apt-get install time");
+    let report = tmp("streaming", &format!("rss-{:?}", std::thread::current().id()));
+    let mut cmd = Command::new(time);
+    cmd.args(["-f", "%M", "-o"]).arg(&report).arg(env!("CARGO_BIN_EXE_cardveil")).args(args);
+    cmd.stdin(if feed.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut b).unwrap();
+        b
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
+        s
+    });
+    if let (Some(feed), Some(mut stdin)) = (feed, child.stdin.take()) {
+        // The child may stop reading early (an error): a broken pipe is its answer, not ours.
+        let _ = feed(&mut stdin);
+    }
+    let status = child.wait().unwrap();
+    let mut stderr = err_reader.join().unwrap();
+    // time adds a line of its own when the command fails.
+    if !status.success() {
+        stderr = stderr
+            .lines()
+            .filter(|l| !l.starts_with("Command exited with non-zero status"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+    }
+    let text = std::fs::read_to_string(&report).unwrap();
+    let kib = text.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("time wrote {text:?}"));
+    std::fs::remove_file(&report).unwrap();
+    (status.code().unwrap_or(-1), reader.join().unwrap(), stderr, kib)
+}
+
+/// What a run is fed on stdin, if anything.
+type Feed<'a> = Option<&'a dyn Fn(&mut dyn Write) -> std::io::Result<()>>;
+
+fn mono(encoding: Encoding, rate: u32) -> WavFormat {
+    WavFormat { encoding, sample_rate: rate, channels: 1 }
+}
+
+/// `args` as the OS strings a command takes.
+fn os<'a>(args: &'a [&'a (impl AsRef<OsStr> + ?Sized)]) -> Vec<&'a OsStr> {
+    args.iter().map(|a| a.as_ref()).collect()
+}
+
+#[test]
+fn memory_does_not_grow_with_the_input() {
+    let f8 = mono(Encoding::Pcm16, 8000);
+    let b8 = block(f8);
+    // A 2-hour file on disk, read by name.
+    let two_hours = tmp("streaming", "two-hours.wav");
+    let n2 = blocks_for(f8, 2.0, &b8);
+    write_stream(&mut std::io::BufWriter::new(std::fs::File::create(&two_hours).unwrap()), f8, &b8, n2, true).unwrap();
+    let masked = tmp("streaming", "two-hours.masked.wav");
+    let mut rows = Vec::new();
+    let mut check = |what: &str, args: &[&OsStr], feed: Feed<'_>, limit: i64| {
+        let (code, stdout, stderr, kib) = run_measured(args, feed);
+        assert_eq!(code, 0, "{what}: {stderr}");
+        // With `-o -` the audio takes stdout and the lines go to stderr.
+        let to_stdout = args.ends_with(&[OsStr::new("-o"), OsStr::new("-")]);
+        let lines = if to_stdout { stderr.lines().count() } else { String::from_utf8_lossy(&stdout).lines().count() };
+        rows.push(format!("{what}: peak RSS {:.1} MiB, {lines} lines", kib as f64 / 1024.0));
+        assert!(kib <= limit, "{what}: peak RSS {kib} KiB over {limit} KiB");
+        (lines, stdout)
+    };
+    let (keys2, _) =
+        check("detect, 2 h file", &os(&[OsStr::new("detect"), two_hours.as_os_str()]), None, DETECT_LIMIT_KIB);
+    let args = [OsStr::new("mask"), two_hours.as_os_str(), OsStr::new("-o"), masked.as_os_str()];
+    let (spans2, _) = check("mask, 2 h file", &args, None, MASK_LIMIT_KIB);
+    assert!(keys2 > 1000 && spans2 >= keys2, "keys {keys2}, spans {spans2}");
+    assert_eq!(std::fs::metadata(&masked).unwrap().len(), std::fs::metadata(&two_hours).unwrap().len());
+    std::fs::remove_file(&two_hours).unwrap();
+    std::fs::remove_file(&masked).unwrap();
+
+    // 8 hours through a pipe, length unknown.
+    let n8 = blocks_for(f8, 8.0, &b8);
+    let feed8 = |w: &mut dyn Write| write_stream(w, f8, &b8, n8, false);
+    let (keys8, _) = check("detect, 8 h pipe", &os(&["detect", "-"]), Some(&feed8), DETECT_LIMIT_KIB);
+    check("mask, 8 h pipe", &os(&["mask", "-", "-o", "/dev/null"]), Some(&feed8), MASK_LIMIT_KIB);
+    // The same keys per block over 8 hours as over 2.
+    let (per8, per2) = (keys8 as f64 / n8 as f64, keys2 as f64 / n2 as f64);
+    assert!((per8 - per2).abs() < 0.01 * per2, "8 h: {keys8} keys in {n8} blocks, 2 h: {keys2} in {n2}");
+    // 2 h of 16 kHz stereo with a length; masked to stdout.
+    let fs = WavFormat { encoding: Encoding::Pcm16, sample_rate: 16000, channels: 2 };
+    let bs = block(fs);
+    let ns = blocks_for(fs, 2.0, &bs);
+    let feeds = |w: &mut dyn Write| write_stream(w, fs, &bs, ns, true);
+    check("detect, 2 h 16 kHz stereo pipe", &os(&["detect", "-"]), Some(&feeds), DETECT_LIMIT_KIB);
+    let (spans, audio) =
+        check("mask, 2 h 16 kHz stereo pipe to stdout", &os(&["mask", "-", "-o", "-"]), Some(&feeds), MASK_LIMIT_KIB);
+    // The audio on stdout (a header of unknown length, every sample), the lines on stderr.
+    assert_eq!(audio.len(), wav::header_of_unknown_length(fs).len() + bs.len() * ns);
+    assert!(spans > 1000);
+    println!("{}", rows.join("\n"));
+}
+
+#[test]
+fn a_pipe_gives_the_same_output_as_a_file() {
+    let formats = [
+        mono(Encoding::Pcm16, 8000),
+        mono(Encoding::Ulaw, 8000),
+        WavFormat { channels: 2, ..mono(Encoding::Pcm16, 16000) },
+    ];
+    for format in formats {
+        let b = block(format);
+        let name = format!("{:?}-{}-{}", format.encoding, format.sample_rate, format.channels);
+        let input = tmp("streaming", &format!("{name}.wav"));
+        let mut file = Vec::new();
+        write_stream(&mut file, format, &b, 3, true).unwrap();
+        std::fs::write(&input, &file).unwrap();
+        let by_name = tmp("streaming", &format!("{name}.by-name.wav"));
+        let out = bin().arg("mask").arg(&input).arg("-o").arg(&by_name).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!out.stdout.is_empty());
+        let expected = std::fs::read(&by_name).unwrap();
+        assert_eq!(expected.len(), file.len());
+        // Unknown length on stdin, written to a file: the header is put right.
+        let by_pipe = tmp("streaming", &format!("{name}.by-pipe.wav"));
+        let feed = |w: &mut dyn Write| write_stream(w, format, &b, 3, false);
+        let args = [OsStr::new("mask"), OsStr::new("-"), OsStr::new("-o"), by_pipe.as_os_str()];
+        let (code, stdout, stderr, _) = run_measured(&args, Some(&feed));
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(std::fs::read(&by_pipe).unwrap(), expected, "{name}: pipe in, file out");
+        assert_eq!(stdout, out.stdout, "{name}: the same span lines");
+        // Both ends pipes: the same samples after a header of unknown length.
+        let (code, stdout, stderr, _) = run_measured(&os(&["mask", "-", "-o", "-"]), Some(&feed));
+        assert_eq!(code, 0, "{stderr}");
+        let h = wav::header_of_unknown_length(format).len();
+        let w = wav::parse(&expected).unwrap();
+        assert_eq!(&stdout[h..], w.data, "{name}: pipe in, pipe out");
+        assert_eq!(stderr.as_bytes(), &out.stdout[..], "{name}: the lines on stderr");
+        // detect reads the pipe as it reads the file.
+        let by_file = bin().arg("detect").arg(&input).output().unwrap();
+        let (code, stdout, _, _) = run_measured(&os(&["detect", "-"]), Some(&feed));
+        assert_eq!(code, 0);
+        assert_eq!(stdout, by_file.stdout, "{name}: detect");
+        assert!(!by_file.stdout.is_empty());
+        for p in [&input, &by_name, &by_pipe] {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_pipe_cut_short_fails_and_leaves_no_file() {
+    let format = mono(Encoding::Pcm16, 8000);
+    let b = block(format);
+    let out = tmp("streaming", "cut.wav");
+    // The header claims three blocks; two arrive.
+    let feed = |w: &mut dyn Write| {
+        w.write_all(&wav::header(format, (b.len() * 3) as u32))?;
+        w.write_all(&b)?;
+        w.write_all(&b)
+    };
+    let args = [OsStr::new("mask"), OsStr::new("-"), OsStr::new("-o"), out.as_os_str()];
+    let (code, _, stderr, _) = run_measured(&args, Some(&feed));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("truncated WAV data") && stderr.lines().count() == 1, "{stderr}");
+    assert!(!out.exists());
+    let dir = out.parent().unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("cut.wav"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // Not a WAV at all, on stdin.
+    let (code, stdout, stderr, _) =
+        run_measured(&os(&["detect", "-"]), Some(&|w: &mut dyn Write| w.write_all(b"ID3 an mp3")));
+    assert_eq!((code, stdout.len()), (1, 0));
+    assert!(stderr.starts_with("cardveil: error: -: not a WAV file"), "{stderr}");
+}
