@@ -32,7 +32,8 @@ pub struct Cli {
 pub enum Command {
     /// Print every DTMF key in a WAV file, one JSON object per line.
     Detect {
-        /// WAV file: 16-bit PCM at 8, 16 or 48 kHz, or G.711 μ-law/A-law at 8 kHz; mono or stereo.
+        /// WAV file: 16-bit PCM at 8, 16 or 48 kHz, or G.711 μ-law/A-law at 8 kHz; mono or stereo
+        /// (`-`: stdin, e.g. from ffmpeg or sox).
         input: PathBuf,
         /// Detector profile: q24 (ITU-T Q.24, default), etsi or ntt.
         #[arg(long, default_value = "q24")]
@@ -40,9 +41,10 @@ pub enum Command {
     },
     /// Mask every DTMF key press in a WAV file; one JSON line per masked span (never the key).
     Mask {
-        /// Input WAV file (formats as for `detect`).
+        /// Input WAV file (formats as for `detect`; `-`: stdin).
         input: PathBuf,
-        /// Output WAV file: same format and length, sample-aligned with the input.
+        /// Output WAV file: same format and length, sample-aligned with the input (`-`: stdout;
+        /// the JSON lines then go to stderr).
         #[arg(short, long)]
         output: PathBuf,
         #[command(flatten)]
@@ -54,12 +56,13 @@ pub enum Command {
         #[command(flatten)]
         vault: VaultArgs,
     },
-    /// Scrub every RTP stream of a libpcap capture: G.711 audio masked, telephone-events
+    /// Scrub every RTP stream of a libpcap or pcapng capture: G.711 audio masked, telephone-events
     /// neutralised (or dropped), SIP INFO DTMF rewritten; one JSON line per event (never a key).
     Pcap {
-        /// Input capture (libpcap; Ethernet, Linux cooked, raw IP or loopback; IPv4/IPv6; UDP).
+        /// Input capture (libpcap or pcapng; Ethernet, Linux cooked, raw IP or loopback; IPv4/IPv6; UDP).
         input: PathBuf,
-        /// Output capture: every other packet unchanged.
+        /// Output capture, in the input's format (`-`: stdout): every other packet unchanged;
+        /// pcapng blocks that cannot be inspected (custom, journal, unknown) left out.
         #[arg(short, long)]
         output: PathBuf,
         #[command(flatten)]

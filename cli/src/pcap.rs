@@ -1,10 +1,11 @@
-//! `cardveil pcap IN.pcap -o OUT.pcap`: scrubs every RTP stream of a
-//! libpcap capture with [`cardveil_core::pcap::scrub`]; one JSON line per
-//! event (never a key), the capture written atomically.
+//! `cardveil pcap IN -o OUT`: scrubs every RTP stream of a libpcap or
+//! pcapng capture with [`cardveil_core::pcap::scrub`]; one JSON line per
+//! event (never a key), the capture written atomically in the input's
+//! format (`-o -`: to standard output, the lines then on standard error).
 
 use std::path::Path;
 
-use cardveil_core::pcap::{PcapEvent, PcapOptions, scrub};
+use cardveil_core::pcap::{Format, PcapEvent, PcapOptions, Scrubbed, scrub};
 use cardveil_core::rtp::RtpStreamConfig;
 
 use crate::CliError;
@@ -27,18 +28,35 @@ pub struct PcapArgs<'a> {
 /// capture written atomically.
 pub fn run(args: &PcapArgs<'_>, out: &mut dyn std::io::Write) -> Result<(), CliError> {
     let options = PcapOptions { stream: args.stream, rtp_ports: args.rtp_ports.to_vec() };
+    if args.input == Path::new("-") {
+        return Err(CliError::Usage(
+            "cardveil pcap reads a capture twice (its streams are found first): give a file, not -".into(),
+        ));
+    }
     let input = crate::output::read_input(args.input)?;
     let mut lines = Vec::new();
     let scrubbed =
         scrub(&input, &options, &mut |e| lines.push(json(&e))).map_err(|e| CliError::input(args.input, e))?;
+    let to_stdout = args.output == Path::new("-");
     crate::output::write_atomically(args.output, &[&scrubbed.file])?;
     let io = |e: std::io::Error| CliError::input(Path::new("<stdout>"), e);
+    let mut stderr = std::io::stderr();
+    let out: &mut dyn std::io::Write = if to_stdout { &mut stderr } else { out };
     for l in lines {
         writeln!(out, "{l}").map_err(io)?;
     }
-    let summary =
-        Obj::event("summary").count("packets_in", scrubbed.packets_in).count("packets_out", scrubbed.packets_out);
-    writeln!(out, "{}", summary.finish()).map_err(io)
+    writeln!(out, "{}", summary(&scrubbed).finish()).map_err(io)
+}
+
+/// The closing line: the format, packets in and out, and (pcapng) the
+/// blocks left out because they cannot be inspected.
+pub fn summary(s: &Scrubbed) -> Obj {
+    let line = Obj::event("summary").str("format", s.format.name());
+    let line = line.count("packets_in", s.packets_in).count("packets_out", s.packets_out);
+    match s.format {
+        Format::Pcapng => line.count("blocks_dropped", s.blocks_dropped),
+        Format::Pcap => line,
+    }
 }
 
 /// One JSON line per event (never a key).

@@ -67,10 +67,7 @@ fn write_stream(w: &mut dyn Write, format: WavFormat, block: &[u8], n: usize, kn
 /// in KiB. (Under time, not straight from this process: a child spawned
 /// here starts its `ru_maxrss` at this process's high-water mark, which
 /// writing the test files raises; time's own child starts from time's.)
-fn run_measured(
-    args: &[&OsStr],
-    feed: Feed<'_>,
-) -> (i32, Vec<u8>, String, i64) {
+fn run_measured(args: &[&OsStr], feed: Feed<'_>) -> (i32, Vec<u8>, String, i64) {
     let time = Path::new("/usr/bin/time");
     assert!(time.exists(), "GNU time is needed to measure peak memory: apt-get install time");
     let report = tmp("streaming", &format!("rss-{:?}", std::thread::current().id()));

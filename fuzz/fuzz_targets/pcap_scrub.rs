@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again.records.len(), out.packets_out);
     for r in &again.records {
         let frame = &out.file[r.data.clone()];
-        let Some(u) = find_udp(again.link_type, frame) else { continue };
+        let Some(u) = find_udp(r.link_type, frame) else { continue };
         let p = &frame[u.payload.clone()];
         let sip = p.starts_with(b"INFO ");
         if streams.contains(&(u.src, u.dst)) && !sip && RtpHeader::parse(p).is_err() && recognise(p).is_none() {

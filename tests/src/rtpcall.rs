@@ -71,7 +71,7 @@ pub fn keyed_call(v6: bool, sip_info: bool) -> Call {
     let mut audio: Vec<u8> = Vec::new();
     for r in &c.records {
         let f = &file[r.data.clone()];
-        let u = find_udp(c.link_type, f).unwrap();
+        let u = find_udp(r.link_type, f).unwrap();
         audio.extend_from_slice(&f[u.payload.clone()][12..]);
     }
     let mut pcm: Vec<i16> = audio.iter().map(|&a| alaw::decode(a)).collect();

@@ -81,7 +81,7 @@ fn playable(file: &[u8]) -> Vec<i16> {
     let mut pcm = Vec::new();
     for r in &c.records {
         let f = &file[r.data.clone()];
-        let Some(u) = find_udp(c.link_type, f) else { continue };
+        let Some(u) = find_udp(r.link_type, f) else { continue };
         let p = &f[u.payload.clone()];
         if let Ok(h) = RtpHeader::parse_lenient(p) {
             match h.payload_type {
@@ -253,7 +253,7 @@ proptest::proptest! {
         let c = Capture::parse(&out.file).unwrap();
         for r in &c.records {
             let f = &out.file[r.data.clone()];
-            let Some(u) = find_udp(c.link_type, f) else { continue };
+            let Some(u) = find_udp(r.link_type, f) else { continue };
             let p = &f[u.payload.clone()];
             if u.src.port() == 5000 && RtpHeader::parse(p).is_err() && cardveil_core::rtp::recognise(p).is_none() {
                 proptest::prop_assert!(p.iter().all(|&b| b == 0), "a datagram of the stream that cannot be inspected kept its bytes");

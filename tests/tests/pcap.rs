@@ -202,8 +202,8 @@ fn broken_captures_are_refused_with_one_line_and_no_output() {
     };
     for (name, bytes, want) in [
         ("truncated", good.clone(), "truncated capture: record 1"),
-        ("pcapng", b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00".to_vec(), "pcapng"),
-        ("wav", b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec(), "not a libpcap capture"),
+        ("pcapng", b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00".to_vec(), "truncated capture: block 1 at byte 0"),
+        ("wav", b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec(), "not a pcap or pcapng capture"),
         ("linktype", good[..20].iter().chain(&[105, 0, 0, 0]).copied().collect(), "unsupported link type 105"),
     ] {
         let input = dir.join(format!("{name}.pcap"));
@@ -306,4 +306,98 @@ fn a_lone_telephone_event_packet_is_neutralised() {
     let out = std::fs::read(&output).unwrap();
     let at = out.len() - 4;
     assert_eq!(out[at], 15, "the event code is the fixed one");
+}
+
+/// `input` converted to pcapng with editcap.
+fn to_pcapng(input: &Path, name: &str) -> PathBuf {
+    let out = tmp(&format!("{name}.pcapng"));
+    tools::run(Command::new("editcap").args(["-F", "pcapng"]).arg(input).arg(&out));
+    assert_eq!(&std::fs::read(&out).unwrap()[..4], b"\x0a\x0d\x0d\x0a", "editcap wrote pcapng");
+    out
+}
+
+#[test]
+fn pcapng_captures_are_scrubbed_as_their_pcap_twins_and_stay_pcapng() {
+    if !have_inputs() || !tools::require("editcap", "the pcapng tests") {
+        return;
+    }
+    let names: Vec<String> = (0..10)
+        .map(|d| format!("dtmf_2833_{d}"))
+        .chain(["dtmf_2833_pound".into(), "dtmf_2833_star".into(), "g711a".into()])
+        .collect();
+    let fields = ["frame.number", "rtp.seq", "rtp.p_type", "rtp.payload", "rtpevent.event_id", "udp.checksum.status"];
+    for name in names {
+        let pcap = Path::new(DIR).join(format!("{name}.pcap"));
+        let port = if name == "g711a" { 2006 } else { 10000 };
+        let ng = to_pcapng(&pcap, &name);
+        for events in ["neutralise", "drop"] {
+            let (a, b) = (tmp(&format!("{name}-{events}.pcap")), tmp(&format!("{name}-{events}.pcapng")));
+            let lines_pcap = scrub(&pcap, &a, &["--events", events]);
+            let lines_ng = scrub(&ng, &b, &["--events", events]);
+            assert_eq!(&std::fs::read(&b).unwrap()[..4], b"\x0a\x0d\x0d\x0a", "{name}: the output is pcapng");
+            // The same events and counts; only the summary's format differs.
+            let (sum_pcap, sum_ng) = (lines_pcap.last().unwrap(), lines_ng.last().unwrap());
+            assert_eq!(lines_pcap[..lines_pcap.len() - 1], lines_ng[..lines_ng.len() - 1], "{name} {events}");
+            assert!(sum_ng.contains(r#""format":"pcapng""#) && sum_ng.contains(r#""blocks_dropped":0"#), "{sum_ng}");
+            assert_eq!(
+                sum_pcap.replace(r#""format":"pcap""#, ""),
+                sum_ng.replace(r#""format":"pcapng""#, "").replace(r#","blocks_dropped":0"#, "")
+            );
+            // tshark reads the same packets, payloads and checksums from both.
+            let (rows_pcap, rows_ng) = (tshark(&a, port, &fields), tshark(&b, port, &fields));
+            assert_eq!(rows_pcap, rows_ng, "{name} {events}: pcap and pcapng outputs differ");
+            assert!(rows_ng.iter().all(|r| r[5] == "1"), "{name}: UDP checksums valid");
+            assert!(rows_ng.iter().all(|r| r[4].is_empty() || r[4] == "15"), "{name}: no event keeps its key");
+        }
+    }
+}
+
+#[test]
+fn a_pcapng_of_two_interfaces_with_different_link_types_is_scrubbed_on_both() {
+    if !have_inputs() || !tools::require("mergecap", "the pcapng tests") {
+        return;
+    }
+    let dir = tmp("");
+    // Ethernet/IPv4 and Linux cooked/IPv6: one pcapng, two interfaces.
+    let mut parts = Vec::new();
+    let mut calls = Vec::new();
+    for v6 in [false, true] {
+        let call = keyed_call(v6, true);
+        let p = tmp(&format!("two-if-{v6}.pcap"));
+        write_pcap(&p, v6, &call.frames);
+        parts.push(p);
+        calls.push(call);
+    }
+    let merged = tmp("two-interfaces.pcapng");
+    tools::run(Command::new("mergecap").args(["-F", "pcapng", "-w"]).arg(&merged).args(&parts));
+    let c = cardveil_core::pcap::file::Capture::parse(&std::fs::read(&merged).unwrap()).unwrap();
+    let mut links: Vec<u32> = c.records.iter().map(|r| r.link_type).collect();
+    links.dedup();
+    links.sort_unstable();
+    links.dedup();
+    assert_eq!(links, [1, 113], "mergecap made one interface per link type");
+
+    let output = tmp("two-interfaces-scrubbed.pcapng");
+    let lines = scrub(&merged, &output, &[]);
+    let keys = lines.iter().filter(|l| l.contains(r#""event":"key""#)).count();
+    assert_eq!(keys, 2 * PAN.len(), "{lines:?}");
+    let rows =
+        tshark(&output, 2006, &["frame.interface_id", "ipv6.src", "rtp.p_type", "rtp.payload", "rtpevent.event_id"]);
+    assert_eq!(rows.len(), calls[0].frames.len() + calls[1].frames.len());
+    for (v6, call) in calls.iter().enumerate() {
+        let mine: Vec<&Vec<String>> = rows.iter().filter(|r| r[1].is_empty() != (v6 == 1)).collect();
+        assert!(mine.iter().all(|r| r[0] == mine[0][0]), "one interface per call");
+        let audio: Vec<u8> = mine.iter().filter(|r| r[2] == "8").flat_map(|r| hex_bytes(&r[3])).collect();
+        assert_eq!(audio.len(), call.audio.len(), "interface {v6}");
+        let pcm: Vec<i16> = audio.iter().map(|&a| alaw::decode(a)).collect();
+        let tag = format!("two-if-{v6}");
+        assert_eq!(decode_cardveil(8000, &pcm), "", "{tag}");
+        assert_eq!(decode_multimon(8000, &pcm, &dir, &tag), "", "{tag}");
+        assert_eq!(decode_dtmf2num(8000, &pcm, &dir, &tag), "", "{tag}");
+        assert!(mine.iter().filter(|r| r[2] == "101").all(|r| r[4] == "15"), "{tag}: events neutralised");
+    }
+    // The SIP INFO bodies lose their key in place (pcapng packets keep their length).
+    let text = String::from_utf8_lossy(&std::fs::read(&output).unwrap()).into_owned();
+    assert!(!text.contains("Signal=4") && text.matches("Signal=D").count() == 2, "INFO bodies");
+    assert_eq!(std::fs::metadata(&output).unwrap().len(), std::fs::metadata(&merged).unwrap().len());
 }

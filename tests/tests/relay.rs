@@ -190,7 +190,7 @@ fn sipp_plays_the_captures_through_the_relay() {
         .iter()
         .map(|r| {
             let f = &file[r.data.clone()];
-            let u = cardveil_core::pcap::net::find_udp(c.link_type, f).unwrap();
+            let u = cardveil_core::pcap::net::find_udp(r.link_type, f).unwrap();
             f[u.payload].to_vec()
         })
         .collect();

@@ -1,25 +1,36 @@
-//! The libpcap capture format: a 24-byte global header, then records of a
-//! 16-byte header and the captured bytes. Both byte orders, microsecond and
-//! nanosecond timestamps. (pcapng is refused with how to convert it.)
+//! The capture formats: libpcap (a 24-byte global header, then records of
+//! a 16-byte header and the captured bytes; both byte orders, microsecond
+//! and nanosecond timestamps) and pcapng (sections of blocks, each section
+//! with its own byte order and interfaces, each interface its link type and
+//! timestamp resolution).
+//!
+//! pcapng blocks are sorted into three kinds. Packets (Enhanced, Simple
+//! and the obsolete Packet Block) become [`Record`]s to scrub in place.
+//! Blocks known to carry no packet data — the Section Header, Interface
+//! Description, Name Resolution, Interface Statistics and Decryption
+//! Secrets blocks — are kept byte for byte. Every other block (custom
+//! blocks, systemd journal entries, types this reader does not know) is
+//! dropped: what cannot be inspected does not pass.
 
 use std::ops::Range;
 
 /// Records longer than this are corrupt (libpcap's own limit is 256 KiB).
 const MAX_RECORD: usize = 256 * 1024;
 
+/// pcapng blocks longer than this are corrupt (a packet block holds one
+/// record; other blocks are small).
+const MAX_BLOCK: usize = 16 << 20;
+
 /// Why a capture cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PcapError {
-    /// Not a libpcap file at all.
-    #[error("not a libpcap capture (starts with {0:02x?})")]
+    /// Not a capture at all.
+    #[error("not a pcap or pcapng capture (starts with {0:02x?})")]
     NotPcap(Vec<u8>),
-    /// A pcapng file.
-    #[error("pcapng captures are not supported; convert with `editcap -F pcap IN OUT`")]
-    Pcapng,
-    /// The file ends inside the global header or a record.
+    /// The file ends inside the global header, a record or a block.
     #[error("truncated capture: {0}")]
     Truncated(String),
-    /// A record header that cannot be right.
+    /// A header or block that cannot be right.
     #[error("corrupt capture: {0}")]
     Corrupt(String),
     /// A link type this reader does not decode.
@@ -32,55 +43,162 @@ pub enum PcapError {
     Settings(String),
 }
 
-/// One record: its header fields and where its bytes are.
+/// The file format of a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// libpcap.
+    Pcap,
+    /// pcapng.
+    Pcapng,
+}
+
+impl Format {
+    /// `pcap` or `pcapng`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Pcap => "pcap",
+            Format::Pcapng => "pcapng",
+        }
+    }
+}
+
+/// One captured packet: its header fields and where its bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// Timestamp seconds.
     pub ts_sec: u32,
-    /// Timestamp fraction (µs or ns, as the file says).
+    /// Timestamp fraction: µs or ns as a libpcap file says; ns in pcapng.
     pub ts_frac: u32,
     /// Length on the wire.
     pub orig_len: u32,
     /// The captured bytes in the file.
     pub data: Range<usize>,
+    /// The link type of its interface.
+    pub link_type: u32,
+}
+
+/// What a pcapng block is to the scrubber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// A packet: the index of its record.
+    Packet(usize),
+    /// Carries no packet data: kept byte for byte.
+    Keep,
+    /// Cannot be inspected: left out of the output.
+    Drop,
+}
+
+/// One pcapng block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// Its bytes in the file, headers and trailing length included.
+    pub range: Range<usize>,
+    /// Its block type.
+    pub block_type: u32,
+    /// What it is.
+    pub kind: BlockKind,
 }
 
 /// A parsed capture (borrowing nothing: ranges index the file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capture {
-    /// Whether multi-byte fields are big-endian.
+    /// libpcap or pcapng.
+    pub format: Format,
+    /// Whether a libpcap file's multi-byte fields are big-endian.
     pub big_endian: bool,
-    /// The link type of every record.
-    pub link_type: u32,
-    /// The records in file order.
+    /// The packets in file order.
     pub records: Vec<Record>,
+    /// A pcapng file's blocks in file order (empty for libpcap).
+    pub blocks: Vec<Block>,
+}
+
+fn supported_link(link: u32) -> bool {
+    matches!(link, 0 | 1 | 101 | 113 | 276)
+}
+
+/// Byte-order aware field reads.
+#[derive(Clone, Copy)]
+struct Order(bool);
+
+impl Order {
+    fn u32(self, b: &[u8], at: usize) -> u32 {
+        let v = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if self.0 { u32::from_be_bytes(v) } else { u32::from_le_bytes(v) }
+    }
+
+    fn u16(self, b: &[u8], at: usize) -> u16 {
+        let v = [b[at], b[at + 1]];
+        if self.0 { u16::from_be_bytes(v) } else { u16::from_le_bytes(v) }
+    }
+}
+
+const SHB: u32 = 0x0A0D_0D0A;
+const IDB: u32 = 1;
+const OPB: u32 = 2;
+const SPB: u32 = 3;
+const NRB: u32 = 4;
+const ISB: u32 = 5;
+const EPB: u32 = 6;
+const DSB: u32 = 0x0A;
+
+/// A pcapng interface: link type, snap length, and timestamp units per second.
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    link_type: u32,
+    snaplen: u32,
+    units_per_second: u64,
+}
+
+/// The units per second an `if_tsresol` value gives (None: too fine to count in 64 bits).
+fn tsresol(v: u8) -> Option<u64> {
+    if v & 0x80 == 0 { 10u64.checked_pow(u32::from(v)) } else { 1u64.checked_shl(u32::from(v & 0x7F)) }
+}
+
+/// The interface's options: `if_tsresol` (code 9), if given.
+fn interface_units(body: &[u8], order: Order, block: usize) -> Result<u64, PcapError> {
+    let mut units = 1_000_000; // microseconds unless if_tsresol says otherwise
+    let mut at = 8;
+    while at + 4 <= body.len() {
+        let (code, len) = (order.u16(body, at), order.u16(body, at + 2) as usize);
+        if code == 0 {
+            break;
+        }
+        let value = body
+            .get(at + 4..at + 4 + len)
+            .ok_or_else(|| PcapError::Corrupt(format!("block {block}: an interface option runs past the block")))?;
+        if code == 9 {
+            let v = *value.first().ok_or_else(|| PcapError::Corrupt(format!("block {block}: empty if_tsresol")))?;
+            units = tsresol(v)
+                .filter(|&u| u > 0)
+                .ok_or_else(|| PcapError::Corrupt(format!("block {block}: if_tsresol {v:#04x} cannot be counted")))?;
+        }
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    Ok(units)
 }
 
 impl Capture {
-    /// Reads the structure of a libpcap file.
+    /// Reads the structure of a libpcap or pcapng file.
     ///
     /// # Errors
     /// [`PcapError`] saying what is wrong and where.
     pub fn parse(file: &[u8]) -> Result<Capture, PcapError> {
         if file.len() < 4 {
-            return Err(PcapError::Truncated(format!("{} bytes, a libpcap header has 24", file.len())));
+            return Err(PcapError::Truncated(format!("{} bytes, a capture's header has 24 or more", file.len())));
         }
         let magic = [file[0], file[1], file[2], file[3]];
         let big_endian = match magic {
             [0xD4, 0xC3, 0xB2, 0xA1] | [0x4D, 0x3C, 0xB2, 0xA1] => false,
             [0xA1, 0xB2, 0xC3, 0xD4] | [0xA1, 0xB2, 0x3C, 0x4D] => true,
-            [0x0A, 0x0D, 0x0D, 0x0A] => return Err(PcapError::Pcapng),
+            [0x0A, 0x0D, 0x0D, 0x0A] => return parse_pcapng(file),
             m => return Err(PcapError::NotPcap(m.to_vec())),
         };
         if file.len() < 24 {
             return Err(PcapError::Truncated(format!("{} bytes, a libpcap header has 24", file.len())));
         }
-        let u32_at = |at: usize| {
-            let b = [file[at], file[at + 1], file[at + 2], file[at + 3]];
-            if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
-        };
-        let link_type = u32_at(20) & 0x0FFF_FFFF;
-        if !matches!(link_type, 0 | 1 | 101 | 113 | 276) {
+        let order = Order(big_endian);
+        let link_type = order.u32(file, 20) & 0x0FFF_FFFF;
+        if !supported_link(link_type) {
             return Err(PcapError::LinkType(link_type));
         }
         let mut records = Vec::new();
@@ -93,8 +211,8 @@ impl Capture {
                     file.len() - at
                 )));
             }
-            let (ts_sec, ts_frac, incl, orig_len) = (u32_at(at), u32_at(at + 4), u32_at(at + 8), u32_at(at + 12));
-            let incl = incl as usize;
+            let (ts_sec, ts_frac) = (order.u32(file, at), order.u32(file, at + 4));
+            let (incl, orig_len) = (order.u32(file, at + 8) as usize, order.u32(file, at + 12));
             if incl > MAX_RECORD {
                 return Err(PcapError::Corrupt(format!("record {n} at byte {at} claims {incl} bytes")));
             }
@@ -105,19 +223,145 @@ impl Capture {
                     file.len() - start
                 )));
             }
-            records.push(Record { ts_sec, ts_frac, orig_len, data: start..start + incl });
+            records.push(Record { ts_sec, ts_frac, orig_len, data: start..start + incl, link_type });
             at = start + incl;
         }
-        Ok(Capture { big_endian, link_type, records })
+        Ok(Capture { format: Format::Pcap, big_endian, records, blocks: Vec::new() })
     }
 
-    /// Appends a record header for `len` captured bytes (wire length
-    /// `orig_len`) in the file's byte order.
+    /// Appends a libpcap record header for `len` captured bytes (wire
+    /// length `orig_len`) in the file's byte order.
     pub fn write_record_header(&self, out: &mut Vec<u8>, r: &Record, len: usize, orig_len: u32) {
         for v in [r.ts_sec, r.ts_frac, len as u32, orig_len] {
             out.extend_from_slice(&if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() });
         }
     }
+}
+
+/// Reads a pcapng file's blocks (see the module docs).
+fn parse_pcapng(file: &[u8]) -> Result<Capture, PcapError> {
+    let mut records = Vec::new();
+    let mut blocks = Vec::new();
+    let mut interfaces: Vec<Interface> = Vec::new();
+    let mut order = Order(false);
+    let mut at = 0;
+    while at < file.len() {
+        let n = blocks.len() + 1;
+        let left = file.len() - at;
+        if left < 12 {
+            return Err(PcapError::Truncated(format!("block {n} at byte {at}: needs 12 bytes, {left} left")));
+        }
+        let block_type = order.u32(file, at);
+        if block_type == SHB {
+            // A new section: its own byte order, its own interfaces.
+            order = match [file[at + 8], file[at + 9], file[at + 10], file[at + 11]] {
+                [0x4D, 0x3C, 0x2B, 0x1A] => Order(false),
+                [0x1A, 0x2B, 0x3C, 0x4D] => Order(true),
+                m => return Err(PcapError::Corrupt(format!("block {n} at byte {at}: byte-order magic {m:02x?}"))),
+            };
+            interfaces.clear();
+        } else if blocks.is_empty() {
+            return Err(PcapError::Corrupt("a pcapng file starts with a Section Header Block".into()));
+        }
+        let total = order.u32(file, at + 4) as usize;
+        if total < 12 || !total.is_multiple_of(4) || total > MAX_BLOCK {
+            return Err(PcapError::Corrupt(format!("block {n} at byte {at}: length {total}")));
+        }
+        if total > left {
+            return Err(PcapError::Truncated(format!("block {n} at byte {at} needs {total} bytes, {left} left")));
+        }
+        if order.u32(file, at + total - 4) != total as u32 {
+            return Err(PcapError::Corrupt(format!("block {n} at byte {at}: its two lengths differ")));
+        }
+        let body_at = at + 8;
+        let body = &file[body_at..at + total - 4];
+        let short = || PcapError::Corrupt(format!("block {n} at byte {at}: too short for its type {block_type}"));
+        let interface = |id: usize| {
+            interfaces.get(id).copied().ok_or_else(|| {
+                PcapError::Corrupt(format!(
+                    "block {n} at byte {at}: a packet of interface {id}, which is not described"
+                ))
+            })
+        };
+        // (interface, timestamp, captured length, wire length, data offset in the body)
+        let packet = match block_type {
+            SHB => {
+                if body.len() < 16 {
+                    return Err(short());
+                }
+                if order.u16(body, 4) != 1 {
+                    return Err(PcapError::Corrupt(format!(
+                        "block {n} at byte {at}: pcapng version {}.{} (1.x is read)",
+                        order.u16(body, 4),
+                        order.u16(body, 6)
+                    )));
+                }
+                None
+            }
+            IDB => {
+                if body.len() < 8 {
+                    return Err(short());
+                }
+                let link_type = u32::from(order.u16(body, 0));
+                let units_per_second = interface_units(body, order, n)?;
+                interfaces.push(Interface { link_type, snaplen: order.u32(body, 4), units_per_second });
+                None
+            }
+            EPB | OPB => {
+                if body.len() < 20 {
+                    return Err(short());
+                }
+                // The same layout but the interface id: 32 bits, or (obsolete) 16 and a drop count.
+                let id = if block_type == EPB { order.u32(body, 0) } else { u32::from(order.u16(body, 0)) };
+                let ts = (u64::from(order.u32(body, 4)) << 32) | u64::from(order.u32(body, 8));
+                Some((interface(id as usize)?, ts, order.u32(body, 12) as usize, order.u32(body, 16), 20))
+            }
+            SPB => {
+                if body.len() < 4 {
+                    return Err(short());
+                }
+                let i = interface(0)?;
+                let orig = order.u32(body, 0);
+                let mut len = (orig as usize).min(body.len() - 4);
+                if i.snaplen != 0 {
+                    len = len.min(i.snaplen as usize);
+                }
+                Some((i, 0, len, orig, 4))
+            }
+            _ => None,
+        };
+        let kind = match packet {
+            Some((i, ts, len, orig_len, offset)) => {
+                if len > body.len() - offset {
+                    return Err(PcapError::Corrupt(format!(
+                        "block {n} at byte {at}: a packet of {len} bytes in a block of {total}"
+                    )));
+                }
+                if !supported_link(i.link_type) {
+                    return Err(PcapError::LinkType(i.link_type));
+                }
+                let seconds = ts / i.units_per_second;
+                let nanos = (ts % i.units_per_second) as u128 * 1_000_000_000 / i.units_per_second as u128;
+                let start = body_at + offset;
+                records.push(Record {
+                    ts_sec: seconds.min(u64::from(u32::MAX)) as u32,
+                    ts_frac: nanos as u32,
+                    orig_len,
+                    data: start..start + len,
+                    link_type: i.link_type,
+                });
+                BlockKind::Packet(records.len() - 1)
+            }
+            None if matches!(block_type, SHB | IDB | NRB | ISB | DSB) => BlockKind::Keep,
+            None => BlockKind::Drop,
+        };
+        blocks.push(Block { range: at..at + total, block_type, kind });
+        at += total;
+    }
+    if blocks.is_empty() {
+        return Err(PcapError::Truncated("an empty pcapng file".into()));
+    }
+    Ok(Capture { format: Format::Pcapng, big_endian: false, records, blocks })
 }
 
 #[cfg(test)]
@@ -130,6 +374,131 @@ mod tests {
         h.extend_from_slice(&65535u32.to_le_bytes());
         h.extend_from_slice(&link.to_le_bytes());
         h
+    }
+
+    /// A pcapng block of `block_type` around `body`, in `be` byte order.
+    fn block(be: bool, block_type: u32, body: &[u8]) -> Vec<u8> {
+        let w = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let padded = body.len().div_ceil(4) * 4;
+        let total = (12 + padded) as u32;
+        let mut b = Vec::new();
+        b.extend_from_slice(&w(block_type));
+        b.extend_from_slice(&w(total));
+        b.extend_from_slice(body);
+        b.resize(8 + padded, 0);
+        b.extend_from_slice(&w(total));
+        b
+    }
+
+    /// A section: SHB, an Ethernet interface in µs and a raw-IP one in ns,
+    /// an EPB on each, an SPB, a name-resolution and a custom block.
+    fn section(be: bool) -> Vec<u8> {
+        let w32 = |v: u32| if be { v.to_be_bytes().to_vec() } else { v.to_le_bytes().to_vec() };
+        let w16 = |v: u16| if be { v.to_be_bytes().to_vec() } else { v.to_le_bytes().to_vec() };
+        let mut shb = w32(0x1A2B_3C4D);
+        shb.extend(w16(1));
+        shb.extend(w16(0));
+        shb.extend_from_slice(&[0xFF; 8]); // section length unknown
+        let mut f = block(be, SHB, &shb);
+        let mut eth = w16(1);
+        eth.extend(w16(0));
+        eth.extend(w32(0));
+        f.extend(block(be, IDB, &eth));
+        let mut raw = w16(101);
+        raw.extend(w16(0));
+        raw.extend(w32(65535));
+        raw.extend(w16(9)); // if_tsresol: 10^-9
+        raw.extend(w16(1));
+        raw.extend_from_slice(&[9, 0, 0, 0]);
+        raw.extend(w16(0)); // opt_endofopt
+        raw.extend(w16(0));
+        f.extend(block(be, IDB, &raw));
+        let epb = |iface: u32, ts: u64, data: &[u8]| {
+            let mut b = w32(iface);
+            b.extend(w32((ts >> 32) as u32));
+            b.extend(w32(ts as u32));
+            b.extend(w32(data.len() as u32));
+            b.extend(w32(data.len() as u32 + 10));
+            b.extend_from_slice(data);
+            b
+        };
+        f.extend(block(be, EPB, &epb(0, 1_500_000, b"abc")));
+        f.extend(block(be, NRB, &[0; 4]));
+        f.extend(block(be, EPB, &epb(1, 2_000_000_123, b"defgh")));
+        let mut spb = w32(4);
+        spb.extend_from_slice(b"wxyz");
+        f.extend(block(be, SPB, &spb));
+        let mut opb = w16(1); // the obsolete Packet Block: 16-bit interface, drop count
+        opb.extend(w16(0));
+        opb.extend_from_slice(&epb(0, 7_000_000_000, b"op")[4..]);
+        f.extend(block(be, OPB, &opb));
+        f.extend(block(be, 0x0000_0BAD, b"a custom block: anything"));
+        f
+    }
+
+    #[test]
+    fn pcapng_sections_interfaces_and_blocks() {
+        for be in [false, true] {
+            let mut f = section(be);
+            f.extend(section(be));
+            let c = Capture::parse(&f).unwrap();
+            assert_eq!(c.format, Format::Pcapng);
+            assert_eq!(c.records.len(), 8);
+            let data: Vec<&[u8]> = c.records.iter().map(|r| &f[r.data.clone()]).collect();
+            assert_eq!(&data[..4], &[&b"abc"[..], b"defgh", b"wxyz", b"op"]);
+            let links: Vec<u32> = c.records.iter().map(|r| r.link_type).collect();
+            assert_eq!(links, [1, 101, 1, 101, 1, 101, 1, 101], "each section's interfaces anew");
+            assert_eq!((c.records[3].ts_sec, c.records[3].ts_frac), (7, 0));
+            assert_eq!((c.records[0].ts_sec, c.records[0].ts_frac), (1, 500_000_000), "µs by default");
+            assert_eq!((c.records[1].ts_sec, c.records[1].ts_frac), (2, 123), "ns by if_tsresol");
+            assert_eq!(c.records[0].orig_len, 13);
+            let kinds: Vec<BlockKind> = c.blocks.iter().map(|b| b.kind).collect();
+            use BlockKind::{Drop, Keep, Packet};
+            assert_eq!(&kinds[..9], &[Keep, Keep, Keep, Packet(0), Keep, Packet(1), Packet(2), Packet(3), Drop]);
+            assert_eq!(c.blocks.last().unwrap().range.end, f.len());
+        }
+    }
+
+    #[test]
+    fn broken_pcapng_is_refused_with_where() {
+        let good = section(false);
+        let err = |f: &[u8]| Capture::parse(f).unwrap_err().to_string();
+        assert!(
+            err(&good[..good.len() - 3]).contains("truncated capture: block 9"),
+            "{}",
+            err(&good[..good.len() - 3])
+        );
+        let mut bad = good.clone();
+        bad[good.len() - 4] ^= 4; // the trailing length of the last block
+        assert!(err(&bad).contains("its two lengths differ"), "{}", err(&bad));
+        let mut bom = good.clone();
+        bom[8] = 0x11;
+        assert!(err(&bom).contains("byte-order magic"));
+        // A packet of an interface never described.
+        let mut f = good[..28].to_vec();
+        let mut epb = 5u32.to_le_bytes().to_vec();
+        epb.extend_from_slice(&[0; 16]);
+        f.extend(block(false, EPB, &epb));
+        assert!(err(&f).contains("interface 5, which is not described"), "{}", err(&f));
+        // An interface of a link type cardveil does not decode, with a packet.
+        let mut f = good[..28].to_vec();
+        f.extend(block(false, IDB, &[105, 0, 0, 0, 0, 0, 0, 0]));
+        let mut epb = 0u32.to_le_bytes().to_vec();
+        epb.extend_from_slice(&[0; 16]);
+        f.extend(block(false, EPB, &epb));
+        assert_eq!(Capture::parse(&f), Err(PcapError::LinkType(105)));
+        // A packet longer than its block.
+        let mut f = good[..28].to_vec();
+        f.extend(block(false, IDB, &[1, 0, 0, 0, 0, 0, 0, 0]));
+        let mut epb = vec![0u8; 12];
+        epb.extend_from_slice(&100u32.to_le_bytes());
+        epb.extend_from_slice(&100u32.to_le_bytes());
+        f.extend(block(false, EPB, &epb));
+        assert!(err(&f).contains("a packet of 100 bytes"), "{}", err(&f));
+        assert!(
+            err(&block(false, SHB, &[0x4D, 0x3C, 0x2B, 0x1A, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
+                .contains("version 2.0")
+        );
     }
 
     #[test]
@@ -152,9 +521,9 @@ mod tests {
         assert!(matches!(Capture::parse(&f[..f.len() - 1]), Err(PcapError::Truncated(m)) if m.contains("record 3")));
         assert!(matches!(Capture::parse(&f[..30]), Err(PcapError::Truncated(m)) if m.contains("record 1")));
         assert!(matches!(Capture::parse(&f[..10]), Err(PcapError::Truncated(_))));
-        assert_eq!(Capture::parse(b"\x0a\x0d\x0d\x0a...."), Err(PcapError::Pcapng));
         assert!(matches!(Capture::parse(b"RIFF....WAVE"), Err(PcapError::NotPcap(_))));
         assert_eq!(Capture::parse(&header(105)), Err(PcapError::LinkType(105)));
+        assert_eq!(c.records[0].link_type, 1);
         let mut huge = header(1);
         for v in [0u32, 0, 1 << 30, 1 << 30] {
             huge.extend_from_slice(&v.to_le_bytes());

@@ -1,5 +1,6 @@
-//! Scrubbing libpcap captures (`cardveil pcap IN.pcap -o OUT.pcap` is
-//! built on [`scrub`]): every RTP stream of the capture. G.711 audio (PT 0, 8) is masked where it carries key
+//! Scrubbing libpcap and pcapng captures (`cardveil pcap IN -o OUT` is
+//! built on [`scrub`]): every RTP stream of the capture, the output in the
+//! input's format (pcapng packets scrubbed in place at their length). G.711 audio (PT 0, 8) is masked where it carries key
 //! tones (two-phase: the capture is read ahead, so nothing is delayed),
 //! telephone-events are neutralised to one fixed code (or dropped, the
 //! sequence numbers renumbered), SIP INFO DTMF bodies are rewritten, and
@@ -31,8 +32,8 @@ use crate::rtp::{
     StreamEvent, Verdict, event_key, recognise, rewrite_message, scrub_message_in_place,
 };
 
-pub use file::PcapError;
-use file::{Capture, Record};
+use file::{BlockKind, Capture, Record};
+pub use file::{Format, PcapError};
 use net::Udp;
 
 /// Scrubbing settings.
@@ -106,12 +107,17 @@ pub enum PcapEvent {
 /// The scrubbed capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scrubbed {
-    /// The output file.
+    /// The output file, in the input's format.
     pub file: Vec<u8>,
+    /// The format.
+    pub format: Format,
     /// Packets read.
     pub packets_in: usize,
     /// Packets written.
     pub packets_out: usize,
+    /// pcapng blocks left out because they cannot be inspected (custom
+    /// blocks, journal entries, unknown types).
+    pub blocks_dropped: usize,
 }
 
 /// Bytes of the libpcap global header, copied to the output as they are.
@@ -169,7 +175,7 @@ impl Streams {
         let mut known = HashSet::new();
         for record in &capture.records {
             let frame = &input[record.data.clone()];
-            let Some(udp) = net::find_udp(capture.link_type, frame) else { continue };
+            let Some(udp) = net::find_udp(record.link_type, frame) else { continue };
             let payload = &frame[udp.payload.clone()];
             let Ok(h) = RtpHeader::parse_lenient(payload) else { continue };
             if starts_stream(&udp, &h, payload, config.event_payload_type) {
@@ -196,7 +202,7 @@ impl Streams {
     }
 }
 
-/// Scrubs a libpcap capture held in memory (see the module docs).
+/// Scrubs a libpcap or pcapng capture held in memory (see the module docs).
 ///
 /// # Errors
 /// [`PcapError`] if the capture cannot be read; nothing is produced then.
@@ -213,11 +219,12 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
 
     for (i, record) in capture.records.iter().enumerate() {
         let frame = &buf[record.data.clone()];
-        let Some(udp) = net::find_udp(capture.link_type, frame) else { continue };
+        let Some(udp) = net::find_udp(record.link_type, frame) else { continue };
         let payload = &frame[udp.payload.clone()];
         if payload.starts_with(b"INFO ") {
             match rewrite_message(payload, fixed_key) {
-                Some(info) if udp.complete => {
+                // pcapng packets are scrubbed at their length (below).
+                Some(info) if udp.complete && capture.format == Format::Pcap => {
                     replaced.insert(i, net::replace_payload(frame, &udp, &info.message));
                     on(PcapEvent::SipInfo { packet: i + 1 });
                 }
@@ -273,8 +280,10 @@ pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent))
     Ok(write_file(input, &capture, &buf, &replaced, &dropped))
 }
 
-/// The output capture: the global header, then every record not dropped
-/// (the rewritten SIP INFO ones with their new lengths).
+/// The output capture: for libpcap, the global header, then every record
+/// not dropped (the rewritten SIP INFO ones with their new lengths); for
+/// pcapng, every block in order, packets scrubbed in place at their length,
+/// dropped packets and uninspectable blocks left out.
 fn write_file(
     input: &[u8],
     capture: &Capture,
@@ -283,8 +292,24 @@ fn write_file(
     dropped: &[bool],
 ) -> Scrubbed {
     let mut file = Vec::with_capacity(buf.len());
-    file.extend_from_slice(&input[..GLOBAL_HEADER]);
     let mut packets_out = 0;
+    let mut blocks_dropped = 0;
+    if capture.format == Format::Pcapng {
+        for b in &capture.blocks {
+            match b.kind {
+                BlockKind::Packet(i) if dropped[i] => {}
+                BlockKind::Packet(_) => {
+                    packets_out += 1;
+                    file.extend_from_slice(&buf[b.range.clone()]);
+                }
+                BlockKind::Keep => file.extend_from_slice(&input[b.range.clone()]),
+                BlockKind::Drop => blocks_dropped += 1,
+            }
+        }
+        let packets_in = capture.records.len();
+        return Scrubbed { file, format: Format::Pcapng, packets_in, packets_out, blocks_dropped };
+    }
+    file.extend_from_slice(&input[..GLOBAL_HEADER]);
     for (i, r) in capture.records.iter().enumerate() {
         if dropped[i] {
             continue;
@@ -302,7 +327,7 @@ fn write_file(
             }
         }
     }
-    Scrubbed { file, packets_in: capture.records.len(), packets_out }
+    Scrubbed { file, format: Format::Pcap, packets_in: capture.records.len(), packets_out, blocks_dropped }
 }
 
 /// Zeroes a datagram's payload from `from` bytes in, and fixes its checksum.
