@@ -25,8 +25,9 @@ pub struct Detected {
 }
 
 /// Detects every key in each channel of a WAV stream, one second at a
-/// time. `on_piece` sees each piece's linear samples per channel (the
-/// scrub self-check runs a second analysis over them).
+/// time. `on_piece` sees the format and each piece's linear samples per
+/// channel (the first `n` of each; the scrub self-check runs a second
+/// analysis over them).
 ///
 /// # Errors
 /// [`CliError::Input`] naming `name` if the input is not a WAV cardveil
@@ -35,7 +36,7 @@ pub fn detect_stream(
     input: impl Read,
     name: &Path,
     profile: Profile,
-    mut on_piece: impl FnMut(&[Vec<i16>], usize),
+    mut on_piece: impl FnMut(WavFormat, &[Vec<i16>], usize),
 ) -> Result<Detected, CliError> {
     let bad = |e: wav::WavReadError| CliError::input(name, e);
     let mut reader = WavReader::new(input).map_err(bad)?;
@@ -81,7 +82,7 @@ pub fn detect_stream(
                 }
             });
         }
-        on_piece(&pcm, n);
+        on_piece(f, &pcm, n);
     }
     for (det, p) in detectors.iter_mut().zip(presses.iter_mut()) {
         det.finish(&mut |e| {
@@ -109,7 +110,7 @@ pub fn run(input: &Path, profile: &str, out: &mut dyn Write) -> Result<(), CliEr
     let profile = Profile::from_name(profile)
         .ok_or_else(|| CliError::Usage(format!("unknown profile '{profile}' (expected q24, etsi or ntt)")))?;
     let reader = crate::output::open_input(input)?;
-    let found = detect_stream(reader, input, profile, |_, _| {})?;
+    let found = detect_stream(reader, input, profile, |_, _, _| {})?;
     let rate = found.format.sample_rate;
     let stereo = found.presses.len() > 1;
     let mut all: Vec<(usize, KeyPress)> =

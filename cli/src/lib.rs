@@ -1,18 +1,24 @@
 //! The `cardveil` command, as a library so tests and fuzzers can drive it.
 //!
-//! Subcommands: `detect`, `mask` (with `--capture`), `pcap`, `relay` and `vault` (SPEC's CLI contract)
-//! and `example` (writes a WAV of a keyed test card number to try the tool on). Every failure is one line on
+//! Subcommands: `detect`, `mask` (with `--capture`), `pcap`, `scrub` (archives, with a manifest),
+//! `verify` (an assessor's check of a manifest), `keygen` (its signing key), `relay` and `vault`
+//! (SPEC's CLI contract) and `example` (writes a WAV of a keyed test card number to try the tool on). Every failure is one line on
 //! stderr and a non-zero exit status; no command leaves a partial file.
 
 pub mod capture;
 pub mod detect;
 pub mod example;
 pub mod json;
+pub mod manifest;
 pub mod mask;
 pub mod output;
 pub mod pcap;
 pub mod relay;
+pub mod scrub;
+pub mod selfcheck;
+pub mod sign;
 pub mod vault;
+pub mod verify;
 
 use std::path::PathBuf;
 
@@ -66,12 +72,51 @@ pub enum Command {
         #[arg(short, long)]
         output: PathBuf,
         #[command(flatten)]
-        masking: MaskingArgs,
+        scrubbing: CaptureArgs,
+    },
+    /// Scrub whole archives: WAV, pcap and pcapng files and directory trees (recognised by
+    /// content), outputs mirroring the inputs under --out-dir, files in parallel, resumable; one
+    /// JSON line per file and a manifest entry per scrubbed file (hashes, spans, a self-check).
+    Scrub {
+        /// Files and directories (walked recursively).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Where the outputs go (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+        /// Files at once (default: the number of cores).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// The manifest (default: DIR/manifest.jsonl; DIR/manifest-K-of-N.jsonl with --shard).
+        #[arg(long, value_name = "PATH")]
+        manifest: Option<PathBuf>,
+        /// Take only this share of the files (K from 0 to N-1, stable by output path), for one
+        /// archive spread over N machines.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+        /// Sign each manifest line with this Ed25519 key (from `cardveil keygen`).
+        #[arg(long, value_name = "FILE")]
+        signing_key: Option<PathBuf>,
         #[command(flatten)]
-        telephone_events: EventArgs,
-        /// Treat UDP to or from this port as RTP whatever it looks like (repeatable).
-        #[arg(long = "rtp-port", value_name = "PORT")]
-        rtp_ports: Vec<u16>,
+        scrubbing: CaptureArgs,
+    },
+    /// Check a scrub's manifest: hash chain, signatures (with --public-key), every output
+    /// re-hashed and re-checked; one JSON line per entry that does not hold; exit 0 only if all do.
+    Verify {
+        /// The manifest.
+        #[arg(long, value_name = "PATH")]
+        manifest: PathBuf,
+        /// The public key file `cardveil keygen` wrote (FILE.pub).
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+        /// Where the outputs are (default: the manifest's directory).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+    /// Make an Ed25519 key for signing scrub manifests: FILE (secret, mode 0600) and FILE.pub.
+    Keygen {
+        /// The secret key file to create (never replaced).
+        file: PathBuf,
     },
     /// Relay RTP over UDP both ways, scrubbing the media path (G.711 masked, telephone-events
     /// neutralised or dropped); capture controlled over --control; JSON lines on stdout.
@@ -188,6 +233,28 @@ impl EventArgs {
     }
 }
 
+/// How recordings and captures are scrubbed (`pcap`, `scrub`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CaptureArgs {
+    #[command(flatten)]
+    masking: MaskingArgs,
+    #[command(flatten)]
+    telephone_events: EventArgs,
+    /// In captures, treat UDP to or from this port as RTP whatever it looks like (repeatable).
+    #[arg(long = "rtp-port", value_name = "PORT")]
+    rtp_ports: Vec<u16>,
+}
+
+impl CaptureArgs {
+    /// The stream settings and the forced RTP ports.
+    ///
+    /// # Errors
+    /// [`CliError::Usage`] as [`MaskingArgs::config`] and [`EventArgs::stream_config`] say.
+    pub fn options(&self) -> Result<(cardveil_core::rtp::RtpStreamConfig, Vec<u16>), CliError> {
+        Ok((self.telephone_events.stream_config(self.masking.config()?)?, self.rtp_ports.clone()))
+    }
+}
+
 /// Where the vault is.
 #[derive(Debug, Clone, clap::Args)]
 pub struct VaultArgs {
@@ -284,15 +351,20 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             },
             out,
         ),
-        Command::Pcap { input, output, masking, telephone_events, rtp_ports } => pcap::run(
-            &pcap::PcapArgs {
-                input: &input,
-                output: &output,
-                stream: telephone_events.stream_config(masking.config()?)?,
-                rtp_ports: &rtp_ports,
-            },
+        Command::Pcap { input, output, scrubbing } => {
+            let (stream, rtp_ports) = scrubbing.options()?;
+            pcap::run(&pcap::PcapArgs { input: &input, output: &output, stream, rtp_ports: &rtp_ports }, out)
+        }
+        Command::Scrub { inputs, out_dir, jobs, manifest, shard, signing_key, scrubbing } => {
+            let (stream, rtp_ports) = scrubbing.options()?;
+            let args = scrub::ScrubArgs { inputs, out_dir, jobs, manifest, shard, signing_key, stream, rtp_ports };
+            scrub::run(&args, out)
+        }
+        Command::Verify { manifest, public_key, out_dir } => verify::run(
+            &verify::VerifyArgs { manifest: &manifest, public_key: public_key.as_deref(), out_dir: out_dir.as_deref() },
             out,
         ),
+        Command::Keygen { file } => sign::keygen(&file, out),
         Command::Relay {
             listen,
             forward,

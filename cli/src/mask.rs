@@ -15,7 +15,7 @@ use std::path::Path;
 use cardveil_core::capture::{CaptureEvent, Field};
 use cardveil_core::codec::wav::{self, WavFormat, WavReader};
 use cardveil_core::codec::{Encoding, alaw, ulaw};
-use cardveil_core::dtmf::Profile;
+use cardveil_core::dtmf::{DetectorEvent, Profile};
 use cardveil_core::mask::{MAX_LOOKAHEAD_MS, MaskMode, MaskedSpan, Masker, MaskerConfig, MaskerEvent};
 
 use cardveil_core::vault::{VaultConfig, Worker};
@@ -55,6 +55,8 @@ pub struct ChannelMasker {
     codes: Vec<u8>,
     /// The spans masked so far.
     pub spans: Vec<MaskedSpan>,
+    /// Key presses the strict detector reported (a count, never a key).
+    pub keys: usize,
     /// The capture, with `--capture`.
     pub capture: Option<ChannelCapture>,
 }
@@ -69,6 +71,7 @@ impl ChannelMasker {
             frame,
             codes: vec![0; frame],
             spans: Vec::new(),
+            keys: 0,
             capture,
         }
     }
@@ -82,16 +85,9 @@ impl ChannelMasker {
     /// to i16) in place: the output is the input [`Self::lookahead`]
     /// samples earlier, masked.
     pub fn process(&mut self, samples: &mut [i16]) {
-        let ChannelMasker { masker, encoding, frame, codes, spans, capture } = self;
+        let ChannelMasker { masker, encoding, frame, codes, spans, keys, capture } = self;
         for chunk in samples.chunks_mut(*frame) {
-            let mut on = |e: MaskerEvent| {
-                if let Some(c) = capture.as_mut() {
-                    c.on_event(&e);
-                }
-                if let MaskerEvent::Masked(s) = e {
-                    spans.push(s);
-                }
-            };
+            let mut on = |e: MaskerEvent| on_event(e, spans, keys, capture);
             match encoding {
                 Encoding::Pcm16 => masker.process_pcm16(chunk, &mut on),
                 Encoding::Ulaw | Encoding::Alaw => {
@@ -115,18 +111,23 @@ impl ChannelMasker {
 
     /// Ends the channel: the key still sounding and the pending spans.
     pub fn finish(&mut self) {
-        let ChannelMasker { masker, spans, capture, .. } = self;
-        masker.finish(|e: MaskerEvent| {
-            if let Some(c) = capture.as_mut() {
-                c.on_event(&e);
-            }
-            if let MaskerEvent::Masked(s) = e {
-                spans.push(s);
-            }
-        });
+        let ChannelMasker { masker, spans, keys, capture, .. } = self;
+        masker.finish(|e: MaskerEvent| on_event(e, spans, keys, capture));
         if let Some(c) = capture.as_mut() {
             c.advance(masker.position());
         }
+    }
+}
+
+/// A masker event: spans kept, keys counted, both fed to the capture.
+fn on_event(e: MaskerEvent, spans: &mut Vec<MaskedSpan>, keys: &mut usize, capture: &mut Option<ChannelCapture>) {
+    if let Some(c) = capture.as_mut() {
+        c.on_event(&e);
+    }
+    match e {
+        MaskerEvent::Masked(s) => spans.push(s),
+        MaskerEvent::Key(DetectorEvent::Up(_)) => *keys += 1,
+        MaskerEvent::Key(_) => {}
     }
 }
 

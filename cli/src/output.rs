@@ -175,6 +175,18 @@ impl Output {
         r.map(|()| true).map_err(|e| self.error(e))
     }
 
+    /// Flushes what was written and returns the temporary's path, to read
+    /// the output back before it replaces the file (the scrub self-check);
+    /// `None` for a device, a FIFO or standard output.
+    pub fn written_so_far(&mut self) -> Result<Option<&Path>, CliError> {
+        let flushed = self.flush();
+        flushed.map_err(|e| self.error(e))?;
+        Ok(match &self.sink {
+            Sink::Atomic { tmp, .. } => Some(tmp.as_path()),
+            _ => None,
+        })
+    }
+
     /// The error to report for a failed write.
     pub fn error(&self, e: std::io::Error) -> CliError {
         CliError::input(&self.path, format!("cannot write: {e}"))
