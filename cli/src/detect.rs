@@ -59,6 +59,13 @@ pub fn detect_stream(
         let n = got / f.frame_bytes();
         frames += n as u64;
         for (c, out) in pcm.iter_mut().enumerate() {
+            if f.channels == 1 && f.encoding == Encoding::Pcm16 {
+                // The common case, in a loop the compiler vectorises.
+                for (o, s) in out.iter_mut().zip(bytes[..got].chunks_exact(2)) {
+                    *o = i16::from_le_bytes([s[0], s[1]]);
+                }
+                continue;
+            }
             let samples = bytes[..got].chunks_exact(f.frame_bytes()).map(|fr| &fr[c * bps..(c + 1) * bps]);
             match f.encoding {
                 Encoding::Pcm16 => {

@@ -145,6 +145,13 @@ fn silence(encoding: Encoding) -> i16 {
 fn deinterleave(f: WavFormat, bytes: &[u8], channels: &mut [Vec<i16>]) -> usize {
     let fb = f.frame_bytes();
     let n = bytes.len() / fb;
+    if f.channels == 1 && f.encoding == Encoding::Pcm16 {
+        // The common case, in a loop the compiler vectorises.
+        for (o, s) in channels[0].iter_mut().zip(bytes.chunks_exact(2)) {
+            *o = i16::from_le_bytes([s[0], s[1]]);
+        }
+        return n;
+    }
     for (c, out) in channels.iter_mut().enumerate() {
         for (i, o) in out[..n].iter_mut().enumerate() {
             let at = i * fb + c * f.encoding.bytes_per_sample();
@@ -159,6 +166,14 @@ fn deinterleave(f: WavFormat, bytes: &[u8], channels: &mut [Vec<i16>]) -> usize 
 
 /// Appends frames `range` of every channel, interleaved, to `out`.
 fn interleave(f: WavFormat, channels: &[Vec<i16>], range: std::ops::Range<usize>, out: &mut Vec<u8>) {
+    if f.channels == 1 && f.encoding == Encoding::Pcm16 {
+        let at = out.len();
+        out.resize(at + range.len() * 2, 0);
+        for (o, s) in out[at..].chunks_exact_mut(2).zip(&channels[0][range]) {
+            o.copy_from_slice(&s.to_le_bytes());
+        }
+        return;
+    }
     for i in range {
         for ch in channels {
             match f.encoding {

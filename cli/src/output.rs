@@ -57,6 +57,11 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, CliError> {
     Ok(bytes)
 }
 
+/// The input buffer: it serves the header's small reads; the one-second
+/// reads of sample data are larger and go past it, straight into the
+/// caller's buffer (one copy, not two).
+const INPUT_BUFFER: usize = 8 << 10;
+
 /// Opens an input as a buffered stream: a file, or standard input for `-`.
 ///
 /// # Errors
@@ -68,7 +73,7 @@ pub fn open_input(path: &Path) -> Result<Box<dyn Read + Send>, CliError> {
         if std::io::stdin().is_terminal() {
             return Err(CliError::input(path, "standard input is a terminal: pipe a recording in"));
         }
-        return Ok(Box::new(std::io::BufReader::with_capacity(1 << 16, std::io::stdin())));
+        return Ok(Box::new(std::io::BufReader::with_capacity(INPUT_BUFFER, std::io::stdin())));
     }
     let cannot = |e: std::io::Error| CliError::input(path, format!("cannot read: {e}"));
     let file = File::open(path).map_err(cannot)?;
@@ -79,7 +84,7 @@ pub fn open_input(path: &Path) -> Result<Box<dyn Read + Send>, CliError> {
     if kind.is_dir() {
         return Err(CliError::input(path, "cannot read: is a directory"));
     }
-    Ok(Box::new(std::io::BufReader::with_capacity(1 << 16, file)))
+    Ok(Box::new(std::io::BufReader::with_capacity(INPUT_BUFFER, file)))
 }
 
 /// Writes `parts` to `path`: atomically (temporary file + rename) for a
