@@ -5,7 +5,7 @@
 //! recognised by their first bytes, whatever their names. Outputs mirror
 //! the inputs under `DIR` with the same names (a directory's files keep
 //! their paths below it; a file given by name lands at the top); files
-//! are done `--jobs` at a time. Every output is written to a temporary,
+//! are done `--jobs` at a time, each streamed (memory does not grow with a file). Every output is written to a temporary,
 //! read back and checked by [`crate::selfcheck`] before it replaces
 //! anything: an output that fails its self-check never appears.
 //!
@@ -25,7 +25,8 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use cardveil_core::codec::Encoding;
-use cardveil_core::pcap::{PcapOptions, scrub};
+use cardveil_core::pcap::file::{Item, Reader};
+use cardveil_core::pcap::{PcapEvent, PcapOptions};
 use cardveil_core::rtp::{EventAction, RtpStreamConfig};
 
 use crate::CliError;
@@ -33,7 +34,7 @@ use crate::json::Obj;
 use crate::manifest::Writer;
 use crate::mask::mask_stream;
 use crate::output::{MAX_PENDING, Output};
-use crate::selfcheck::{Findings, Hashing, check_capture, check_wav, sha256};
+use crate::selfcheck::{Findings, Hashing, check_capture, check_wav};
 use crate::sign::Signer;
 
 /// `cardveil scrub` arguments.
@@ -300,47 +301,39 @@ impl Context<'_> {
     }
 
     fn capture(&self, job: &Job, out_path: &Path, kind: Kind) -> Result<Report, CliError> {
-        let bytes = crate::output::read_input(&job.input)?;
-        let input_sha256 = sha256(&bytes);
         let options = PcapOptions { stream: self.stream, rtp_ports: self.rtp_ports.to_vec() };
         let (mut spans, mut masked_ms, mut keys) = (0, 0.0, 0);
-        let scrubbed = scrub(&bytes, &options, &mut |e| match e {
-            cardveil_core::pcap::PcapEvent::Masked { start_ms, end_ms, .. } => {
+        let (mut first_ns, mut last_ns) = (None, 0);
+        let mut output = Output::create(out_path)?;
+        crate::pcap::scrub_file(&job.input, &mut output, &options, &mut |e| match e {
+            PcapEvent::Masked { start_ms, end_ms, .. } => {
                 spans += 1;
                 masked_ms += end_ms - start_ms;
             }
-            cardveil_core::pcap::PcapEvent::Key { .. } => keys += 1,
+            PcapEvent::Key { .. } => keys += 1,
             _ => {}
-        })
-        .map_err(|e| CliError::input(&job.input, e))?;
-        drop(bytes);
-        let mut output = Output::create(out_path)?;
-        output.write_all(&scrubbed.file).map_err(|e| output.error(e))?;
+        })?;
         let written = output.written_so_far()?.map(Path::to_owned).unwrap_or_else(|| out_path.to_owned());
-        let back = std::fs::read(&written).map_err(|e| CliError::input(out_path, format!("cannot read back: {e}")))?;
-        let findings = check_capture(&back, out_path, &self.stream)?;
+        let back =
+            std::fs::File::open(&written).map_err(|e| CliError::input(out_path, format!("cannot read back: {e}")))?;
+        let (findings, output_sha256) = check_capture(std::io::BufReader::new(back), out_path, &self.stream)?;
         refuse_unclean(out_path, &findings)?;
         output.commit()?;
-        let c = cardveil_core::pcap::file::Capture::parse(&back).map_err(|e| CliError::input(out_path, e))?;
-        let ts = |r: &cardveil_core::pcap::file::Record| {
-            let frac = if c.format == cardveil_core::pcap::Format::Pcapng { 1e-9 } else { 1e-6 };
-            r.ts_sec as f64 * 1000.0 + r.ts_frac as f64 * frac * 1000.0
-        };
-        let duration_ms = match (c.records.first(), c.records.last()) {
-            (Some(a), Some(b)) => (ts(b) - ts(a)).max(0.0),
-            _ => 0.0,
-        };
-        Ok(Report {
-            kind,
-            input_sha256,
-            output_sha256: sha256(&back),
-            audio: None,
-            duration_ms,
-            spans,
-            masked_ms,
-            keys,
-            findings,
-        })
+        // The input's hash and its time span, in one more pass over it.
+        let file =
+            std::fs::File::open(&job.input).map_err(|e| CliError::input(&job.input, format!("cannot read: {e}")))?;
+        let mut hashing = Hashing::new(std::io::BufReader::new(file));
+        let mut reader = Reader::new(&mut hashing).map_err(|e| CliError::input(&job.input, e))?;
+        while let Some(item) = reader.next_item().map_err(|e| CliError::input(&job.input, e))? {
+            if let Item::Packet { ts_ns, .. } = item {
+                first_ns.get_or_insert(ts_ns);
+                last_ns = ts_ns;
+            }
+        }
+        drop(reader);
+        let input_sha256 = hashing.finish().map_err(|e| CliError::input(&job.input, format!("cannot read: {e}")))?;
+        let duration_ms = first_ns.map_or(0.0, |f: u64| last_ns.saturating_sub(f) as f64 / 1e6);
+        Ok(Report { kind, input_sha256, output_sha256, audio: None, duration_ms, spans, masked_ms, keys, findings })
     }
 }
 

@@ -19,7 +19,7 @@ use std::path::Path;
 use cardveil_core::codec::{Encoding, alaw, ulaw};
 use cardveil_core::dtmf::{Detector, DetectorConfig, DetectorEvent, Profile};
 use cardveil_core::mask::{Masker, MaskerConfig, MaskerEvent};
-use cardveil_core::pcap::file::Capture;
+use cardveil_core::pcap::file::{Item, Reader};
 use cardveil_core::pcap::net::find_udp;
 use cardveil_core::rtp::{
     EventAction, PT_PCMA, PT_PCMU, RtpHeader, RtpStreamConfig, TelephoneEvent, event_key, scrub_message_in_place,
@@ -175,12 +175,14 @@ pub fn check_wav(input: impl Read, name: &Path, profile: Profile) -> Result<(Fin
     Ok((findings, hash))
 }
 
-/// Checks a capture held in memory (see the module docs).
+/// Checks a capture read as a stream (see the module docs); the findings
+/// and the hash of the bytes.
 ///
 /// # Errors
 /// [`CliError::Input`] naming `name` if it does not parse.
-pub fn check_capture(bytes: &[u8], name: &Path, stream: &RtpStreamConfig) -> Result<Findings, CliError> {
-    let capture = Capture::parse(bytes).map_err(|e| CliError::input(name, e))?;
+pub fn check_capture(input: impl Read, name: &Path, stream: &RtpStreamConfig) -> Result<(Findings, String), CliError> {
+    let mut hashing = Hashing::new(input);
+    let mut reader = Reader::new(&mut hashing).map_err(|e| CliError::input(name, e))?;
     let mut findings = Findings::default();
     let fixed = match stream.event_action {
         EventAction::Neutralise(code) => Some(code),
@@ -189,9 +191,10 @@ pub fn check_capture(bytes: &[u8], name: &Path, stream: &RtpStreamConfig) -> Res
     let fixed_key = fixed.and_then(event_key).unwrap_or(cardveil_core::dtmf::Key::D);
     let mut audio: HashMap<(SocketAddr, SocketAddr), Audio> = HashMap::new();
     let mut pcm = Vec::new();
-    for r in &capture.records {
-        let frame = &bytes[r.data.clone()];
-        let Some(udp) = find_udp(r.link_type, frame) else { continue };
+    while let Some(item) = reader.next_item().map_err(|e| CliError::input(name, e))? {
+        let Item::Packet { raw, data, link_type, .. } = item else { continue };
+        let frame = &raw[data];
+        let Some(udp) = find_udp(link_type, frame) else { continue };
         let payload = &frame[udp.payload.clone()];
         if payload.starts_with(b"INFO ") {
             // Scrubbing again changes nothing unless a key other than the fixed one is left.
@@ -229,5 +232,7 @@ pub fn check_capture(bytes: &[u8], name: &Path, stream: &RtpStreamConfig) -> Res
         findings.keys += f.keys;
         findings.candidates += f.candidates;
     }
-    Ok(findings)
+    drop(reader);
+    let hash = hashing.finish().map_err(|e| CliError::input(name, format!("cannot read: {e}")))?;
+    Ok((findings, hash))
 }

@@ -17,7 +17,7 @@ use cardveil_core::rtp::{EventAction, RtpStreamConfig};
 use crate::CliError;
 use crate::json::Obj;
 use crate::manifest::{check_line, read};
-use crate::selfcheck::{check_capture, check_wav, sha256};
+use crate::selfcheck::{check_capture, check_wav};
 use crate::sign::Verifier;
 
 /// `cardveil verify` arguments.
@@ -84,28 +84,18 @@ fn check_entry(
         return Some("its output path leaves the output directory".into());
     }
     let path: PathBuf = out_dir.join(rel);
-    let (findings, hash) = match format {
-        "wav" => {
-            let file = match std::fs::File::open(&path) {
-                Ok(f) => f,
-                Err(e) => return Some(format!("output {}: cannot read: {e}", path.display())),
-            };
-            match check_wav(std::io::BufReader::new(file), &path, stream.masker.profile) {
-                Ok(r) => r,
-                Err(e) => return Some(format!("output does not read back: {e}")),
-            }
-        }
-        "pcap" | "pcapng" => {
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                Err(e) => return Some(format!("output {}: cannot read: {e}", path.display())),
-            };
-            match check_capture(&bytes, &path, &stream) {
-                Ok(f) => (f, sha256(&bytes)),
-                Err(e) => return Some(format!("output does not read back: {e}")),
-            }
-        }
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => std::io::BufReader::new(f),
+        Err(e) => return Some(format!("output {}: cannot read: {e}", path.display())),
+    };
+    let checked = match format {
+        "wav" => check_wav(file, &path, stream.masker.profile),
+        "pcap" | "pcapng" => check_capture(file, &path, &stream),
         other => return Some(format!("format '{other}' unknown")),
+    };
+    let (findings, hash) = match checked {
+        Ok(r) => r,
+        Err(e) => return Some(format!("output does not read back: {e}")),
     };
     if hash != want {
         return Some("the output's SHA-256 is not the manifest's (the file was changed)".into());

@@ -247,3 +247,65 @@ fn a_pipe_cut_short_fails_and_leaves_no_file() {
     assert_eq!((code, stdout.len()), (1, 0));
     assert!(stderr.starts_with("cardveil: error: -: not a WAV file"), "{stderr}");
 }
+
+/// An Ethernet/IPv4/UDP frame 10.0.0.1:5000 → 10.0.0.2:2006 around `payload`
+/// (UDP checksum 0: none, as IPv4 allows).
+fn udp_frame(payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + 8 + payload.len()) as u16;
+    f.extend_from_slice(&[0x45, 0]);
+    f.extend_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+    f.extend_from_slice(&5000u16.to_be_bytes());
+    f.extend_from_slice(&2006u16.to_be_bytes());
+    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn a_two_hour_capture_is_scrubbed_in_bounded_memory() {
+    // One PCMU stream, 20 ms packets, the example card over and over: 2 h, 360,000 packets.
+    let (pcm, _) = synthesize(8000);
+    let audio: Vec<u8> = pcm.iter().map(|&s| ulaw::encode(s)).collect();
+    let packets = 2 * 3600 * 50;
+    let input = tmp("streaming", "two-hours.pcap");
+    let output = tmp("streaming", "two-hours.scrubbed.pcap");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        let mut header = vec![0xD4, 0xC3, 0xB2, 0xA1, 2, 0, 4, 0];
+        header.extend_from_slice(&[0; 8]);
+        header.extend_from_slice(&65535u32.to_le_bytes());
+        header.extend_from_slice(&1u32.to_le_bytes());
+        w.write_all(&header).unwrap();
+        for k in 0..packets {
+            let at = (k * 160) % (audio.len() - 160);
+            let mut rtp = vec![0x80, 0];
+            rtp.extend_from_slice(&(k as u16).to_be_bytes());
+            rtp.extend_from_slice(&((k * 160) as u32).to_be_bytes());
+            rtp.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+            rtp.extend_from_slice(&audio[at..at + 160]);
+            let f = udp_frame(&rtp);
+            let us = k as u64 * 20_000;
+            for v in [(us / 1_000_000) as u32, (us % 1_000_000) as u32, f.len() as u32, f.len() as u32] {
+                w.write_all(&v.to_le_bytes()).unwrap();
+            }
+            w.write_all(&f).unwrap();
+        }
+    }
+    let args = [OsStr::new("pcap"), input.as_os_str(), OsStr::new("-o"), output.as_os_str()];
+    let (code, stdout, stderr, kib) = run_measured(&args, None);
+    assert_eq!(code, 0, "{stderr}");
+    let size = std::fs::metadata(&input).unwrap().len();
+    println!("pcap, 2 h capture ({} MB): peak RSS {:.1} MiB", size >> 20, kib as f64 / 1024.0);
+    assert!(kib <= MASK_LIMIT_KIB, "pcap: peak RSS {kib} KiB over {MASK_LIMIT_KIB} KiB");
+    let text = String::from_utf8(stdout).unwrap();
+    let summary = text.lines().last().unwrap();
+    assert!(summary.contains(&format!("\"packets_in\":{packets},\"packets_out\":{packets}")), "{summary}");
+    assert!(text.lines().filter(|l| l.contains("\"event\":\"key\"")).count() > 10_000, "the keys were found");
+    assert_eq!(std::fs::metadata(&output).unwrap().len(), size);
+    std::fs::remove_file(&input).unwrap();
+    std::fs::remove_file(&output).unwrap();
+}

@@ -4,7 +4,7 @@
 //! tone generation) → [`mask`] → [`capture`] → [`vault`]; [`call`] ties one
 //! call's two streams and its capture together. [`rtp`] follows keys sent
 //! out of band and scrubs RTP streams in place; [`pcap`] scrubs whole
-//! libpcap captures (in memory: the caller reads and writes the files). This crate contains no
+//! libpcap and pcapng captures (streamed from readers the caller opens). This crate contains no
 //! `unsafe` code except in two small modules — the AVX2 builds of the DTMF
 //! correlator and of G.711 decoding, called after checking the CPU has AVX2,
 //! bit-identical to the portable code (tested); it never logs and does no file
@@ -24,4 +24,5 @@ pub mod rtp;
 pub mod vault;
 
 mod error;
+mod read;
 pub use error::Error;

@@ -17,7 +17,7 @@ use cardveil_core::codec::alaw;
 use cardveil_tests::masking::{
     decode_cardveil, decode_dtmf2num, decode_multimon, decode_spandsp, decode_spandsp_sensitive,
 };
-use cardveil_tests::rtpcall::{PAN, keyed_call, write_pcap};
+use cardveil_tests::rtpcall::{PAN, frame, keyed_call, rtp, write_pcap};
 use cardveil_tests::tools;
 use clap::Parser;
 
@@ -400,4 +400,86 @@ fn a_pcapng_of_two_interfaces_with_different_link_types_is_scrubbed_on_both() {
     let text = String::from_utf8_lossy(&std::fs::read(&output).unwrap()).into_owned();
     assert!(!text.contains("Signal=4") && text.matches("Signal=D").count() == 2, "INFO bodies");
     assert_eq!(std::fs::metadata(&output).unwrap().len(), std::fs::metadata(&merged).unwrap().len());
+}
+
+/// Capture frames: (seconds, link-layer frame).
+type Frames = Vec<(f64, Vec<u8>)>;
+
+/// Two calls keyed on the same ports with 3 s of other traffic between
+/// them (`junk` datagrams of another flow), at their real capture times or
+/// (`zero`) all at time 0; the frames, and each call's μ-law audio.
+fn two_calls_with_a_gap(junk: usize, zero: bool) -> (Frames, Vec<Vec<u8>>) {
+    let clock = |t: f64| if zero { 0.0 } else { t };
+    use cardveil_core::codec::ulaw;
+    let (pcm, _) = cardveil_cli::example::synthesize(8000);
+    let audio: Vec<u8> = pcm.iter().map(|&s| ulaw::encode(s)).collect();
+    let mut frames = Vec::new();
+    let mut t = 0.0;
+    let mut calls = Vec::new();
+    for call in 0..2u16 {
+        for (k, chunk) in audio.chunks(160).enumerate() {
+            let packet = rtp(0, k == 0, call * 1000 + k as u16, (k * 160) as u32, chunk);
+            frames.push((clock(t), frame(false, 5000, 2006, &packet)));
+            t += 0.02;
+        }
+        calls.push(audio.clone());
+        if call == 0 {
+            for j in 0..junk {
+                let body = format!("not rtp {j:08}");
+                frames.push((clock(t), frame(false, 7000, 7001, body.as_bytes())));
+                t += 3.0 / junk as f64;
+            }
+        }
+    }
+    (frames, calls)
+}
+
+/// Scrubs `frames` in memory; the stream lines, the output's μ-law audio
+/// per SSRC run on port 2006, and the other datagrams' payloads in order.
+fn scrub_two_calls(frames: &[(f64, Vec<u8>)], tag: &str) -> (Vec<String>, Vec<u8>, Vec<Vec<u8>>, usize) {
+    use cardveil_core::pcap::{PcapOptions, scrub};
+    let input = tmp(&format!("{tag}.pcap"));
+    write_pcap(&input, false, frames);
+    let bytes = std::fs::read(&input).unwrap();
+    let mut lines = Vec::new();
+    let out = scrub(&bytes, &PcapOptions::default(), &mut |e| lines.push(cardveil_cli::pcap::json(&e))).unwrap();
+    let c = cardveil_core::pcap::file::Capture::parse(&out.file).unwrap();
+    let (mut audio, mut others) = (Vec::new(), Vec::new());
+    for r in &c.records {
+        let f = &out.file[r.data.clone()];
+        let u = cardveil_core::pcap::net::find_udp(r.link_type, f).unwrap();
+        let payload = &f[u.payload.clone()];
+        if u.dst.port() == 2006 {
+            audio.extend_from_slice(&payload[12..]);
+        } else {
+            others.push(payload.to_vec());
+        }
+    }
+    let streams = lines.into_iter().filter(|l| l.contains("\"event\":\"stream\"")).collect();
+    (streams, audio, others, c.records.len())
+}
+
+#[test]
+fn a_stream_gone_quiet_is_ended_and_the_next_call_on_its_ports_is_scrubbed_as_a_new_one() {
+    use cardveil_core::codec::ulaw;
+    // Real time: 3 s of other traffic between the calls (the stream goes idle);
+    // no time at all (every timestamp 0): 70,000 datagrams between them (too much held).
+    for (tag, junk, zero) in [("idle", 150, false), ("flood", 70_000, true)] {
+        let (frames, calls) = two_calls_with_a_gap(junk, zero);
+        let (streams, audio, others, records) = scrub_two_calls(&frames, tag);
+        assert_eq!(records, frames.len(), "{tag}: every record kept");
+        let mine: Vec<&String> = streams.iter().filter(|l| l.contains("10.1.3.143:5000")).collect();
+        assert_eq!(mine.len(), 2, "{tag}: the first call's stream ended, the second is a new one: {streams:?}");
+        assert!(mine.iter().all(|l| l.contains("\"keys\":26")), "{tag}: {mine:?}");
+        assert_eq!(audio.len(), calls[0].len() + calls[1].len());
+        for (n, (out, input)) in audio.chunks(calls[0].len()).zip(&calls).enumerate() {
+            let pcm_in: Vec<i16> = input.iter().map(|&c| ulaw::decode(c)).collect();
+            let pcm_out: Vec<i16> = out.iter().map(|&c| ulaw::decode(c)).collect();
+            assert!(decode_cardveil(8000, &pcm_in).starts_with("4111"), "{tag}: call {n} is keyed");
+            assert_eq!(decode_cardveil(8000, &pcm_out), "", "{tag}: call {n} masked");
+        }
+        // The other flow passes unchanged and in order.
+        let expected: Vec<Vec<u8>> = (0..junk).map(|j| format!("not rtp {j:08}").into_bytes()).collect();
+        assert_eq!(others, expected, "{tag}");
+    }
 }

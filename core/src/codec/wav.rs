@@ -205,19 +205,7 @@ struct Header {
     data_offset: usize,
 }
 
-/// Reads up to `buf.len()` bytes, fewer only at the end of the stream.
-fn fill(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
+use crate::read::fill;
 
 /// Skips `n` bytes; how many there were.
 fn skip(r: &mut impl std::io::Read, n: u64) -> std::io::Result<u64> {

@@ -41,6 +41,9 @@ pub enum PcapError {
     /// The scrubbing settings cannot be used (a masker configuration error).
     #[error("invalid scrubbing settings: {0}")]
     Settings(String),
+    /// Reading the capture or writing the output failed.
+    #[error("{0}")]
+    Io(String),
 }
 
 /// The file format of a capture.
@@ -117,7 +120,7 @@ fn supported_link(link: u32) -> bool {
 }
 
 /// Byte-order aware field reads.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 struct Order(bool);
 
 impl Order {
@@ -177,191 +180,349 @@ fn interface_units(body: &[u8], order: Order, block: usize) -> Result<u64, PcapE
     Ok(units)
 }
 
+/// One item of a capture, as [`Reader`] yields it: its bytes in the file
+/// (a libpcap record with its 16-byte header, or a whole pcapng block).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// A packet.
+    Packet {
+        /// The record or block, as in the file.
+        raw: Vec<u8>,
+        /// Where the captured bytes are within `raw`.
+        data: Range<usize>,
+        /// Timestamp seconds.
+        ts_sec: u32,
+        /// Timestamp fraction: µs or ns as a libpcap file says; ns in pcapng.
+        ts_frac: u32,
+        /// The timestamp in nanoseconds.
+        ts_ns: u64,
+        /// Length on the wire.
+        orig_len: u32,
+        /// The link type of its interface.
+        link_type: u32,
+        /// The pcapng block type (0 for a libpcap record).
+        block_type: u32,
+    },
+    /// Anything else: the libpcap global header, or a pcapng block that
+    /// carries no packet (`keep`) or cannot be inspected (not `keep`).
+    Other {
+        /// The header or block, as in the file.
+        raw: Vec<u8>,
+        /// The pcapng block type (0 for the libpcap header).
+        block_type: u32,
+        /// Whether it may be copied to the output.
+        keep: bool,
+    },
+}
+
+/// A capture read as a stream, item by item, in bounded memory (one
+/// record or block at a time).
+#[derive(Debug)]
+pub struct Reader<R> {
+    inner: R,
+    format: Format,
+    order: Order,
+    /// libpcap: the file's link type, and whether fractions are ns.
+    link_type: u32,
+    nanos: bool,
+    /// pcapng: the current section's interfaces.
+    interfaces: Vec<Interface>,
+    /// Bytes read so far.
+    offset: usize,
+    /// Records (libpcap) or blocks (pcapng) read so far.
+    count: usize,
+    /// The first bytes, read to tell the format, not yet yielded.
+    head: Option<Vec<u8>>,
+}
+
+/// Reads up to `buf.len()` bytes, fewer only at the end of the stream.
+fn fill(r: &mut impl std::io::Read, buf: &mut [u8]) -> Result<usize, PcapError> {
+    crate::read::fill(r, buf).map_err(|e| PcapError::Io(format!("cannot read: {e}")))
+}
+
+impl<R: std::io::Read> Reader<R> {
+    /// Reads the start of a capture: its format (and a libpcap header).
+    ///
+    /// # Errors
+    /// [`PcapError`] saying what is wrong and where.
+    pub fn new(mut inner: R) -> Result<Reader<R>, PcapError> {
+        let mut head = vec![0u8; 24];
+        let got = fill(&mut inner, &mut head[..4])?;
+        if got < 4 {
+            return Err(PcapError::Truncated(format!("{got} bytes, a capture's header has 24 or more")));
+        }
+        let (format, big_endian, nanos) = match [head[0], head[1], head[2], head[3]] {
+            [0xD4, 0xC3, 0xB2, 0xA1] => (Format::Pcap, false, false),
+            [0x4D, 0x3C, 0xB2, 0xA1] => (Format::Pcap, false, true),
+            [0xA1, 0xB2, 0xC3, 0xD4] => (Format::Pcap, true, false),
+            [0xA1, 0xB2, 0x3C, 0x4D] => (Format::Pcap, true, true),
+            [0x0A, 0x0D, 0x0D, 0x0A] => (Format::Pcapng, false, false),
+            m => return Err(PcapError::NotPcap(m.to_vec())),
+        };
+        let mut r = Reader {
+            inner,
+            format,
+            order: Order(big_endian),
+            link_type: 0,
+            nanos,
+            interfaces: Vec::new(),
+            offset: 4,
+            count: 0,
+            head: None,
+        };
+        if format == Format::Pcapng {
+            head.truncate(4);
+            r.head = Some(head);
+            return Ok(r);
+        }
+        let got = 4 + fill(&mut r.inner, &mut head[4..])?;
+        if got < 24 {
+            return Err(PcapError::Truncated(format!("{got} bytes, a libpcap header has 24")));
+        }
+        r.offset = 24;
+        r.link_type = r.order.u32(&head, 20) & 0x0FFF_FFFF;
+        if !supported_link(r.link_type) {
+            return Err(PcapError::LinkType(r.link_type));
+        }
+        r.head = Some(head);
+        Ok(r)
+    }
+
+    /// libpcap or pcapng.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Whether a libpcap file is big-endian.
+    pub fn big_endian(&self) -> bool {
+        self.order.0
+    }
+
+    /// Bytes read so far (where the next item starts).
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The next item; `None` at the end of the capture.
+    ///
+    /// # Errors
+    /// [`PcapError`] saying what is wrong and where.
+    pub fn next_item(&mut self) -> Result<Option<Item>, PcapError> {
+        match self.format {
+            Format::Pcap => self.next_record(),
+            Format::Pcapng => self.next_block(),
+        }
+    }
+
+    fn next_record(&mut self) -> Result<Option<Item>, PcapError> {
+        if let Some(raw) = self.head.take() {
+            return Ok(Some(Item::Other { raw, block_type: 0, keep: true }));
+        }
+        let (n, at) = (self.count + 1, self.offset);
+        let mut raw = vec![0u8; 16];
+        let got = fill(&mut self.inner, &mut raw)?;
+        if got == 0 {
+            return Ok(None);
+        }
+        if got < 16 {
+            return Err(PcapError::Truncated(format!("record {n} at byte {at}: header needs 16 bytes, {got} left")));
+        }
+        let order = self.order;
+        let (ts_sec, ts_frac) = (order.u32(&raw, 0), order.u32(&raw, 4));
+        let (incl, orig_len) = (order.u32(&raw, 8) as usize, order.u32(&raw, 12));
+        if incl > MAX_RECORD {
+            return Err(PcapError::Corrupt(format!("record {n} at byte {at} claims {incl} bytes")));
+        }
+        raw.resize(16 + incl, 0);
+        let got = fill(&mut self.inner, &mut raw[16..])?;
+        if got < incl {
+            return Err(PcapError::Truncated(format!("record {n} at byte {at} needs {incl} bytes, {got} left")));
+        }
+        self.count = n;
+        self.offset += raw.len();
+        let ts_ns = u64::from(ts_sec) * 1_000_000_000 + u64::from(ts_frac) * if self.nanos { 1 } else { 1000 };
+        let link_type = self.link_type;
+        Ok(Some(Item::Packet { raw, data: 16..16 + incl, ts_sec, ts_frac, ts_ns, orig_len, link_type, block_type: 0 }))
+    }
+
+    fn next_block(&mut self) -> Result<Option<Item>, PcapError> {
+        let (n, at) = (self.count + 1, self.offset - self.head.as_ref().map_or(0, Vec::len));
+        let mut raw = self.head.take().unwrap_or_default();
+        let had = raw.len();
+        raw.resize(12, 0);
+        let got = had + fill(&mut self.inner, &mut raw[had..])?;
+        if got == 0 {
+            return if n == 1 { Err(PcapError::Truncated("an empty pcapng file".into())) } else { Ok(None) };
+        }
+        if got < 12 {
+            return Err(PcapError::Truncated(format!("block {n} at byte {at}: needs 12 bytes, {got} left")));
+        }
+        let mut order = self.order;
+        let block_type = order.u32(&raw, 0);
+        if block_type == SHB {
+            // A new section: its own byte order, its own interfaces.
+            order = match [raw[8], raw[9], raw[10], raw[11]] {
+                [0x4D, 0x3C, 0x2B, 0x1A] => Order(false),
+                [0x1A, 0x2B, 0x3C, 0x4D] => Order(true),
+                m => return Err(PcapError::Corrupt(format!("block {n} at byte {at}: byte-order magic {m:02x?}"))),
+            };
+        } else if n == 1 {
+            return Err(PcapError::Corrupt("a pcapng file starts with a Section Header Block".into()));
+        }
+        let total = order.u32(&raw, 4) as usize;
+        if total < 12 || !total.is_multiple_of(4) || total > MAX_BLOCK {
+            return Err(PcapError::Corrupt(format!("block {n} at byte {at}: length {total}")));
+        }
+        raw.resize(total, 0);
+        let got = 12 + fill(&mut self.inner, &mut raw[12..])?;
+        if got < total {
+            return Err(PcapError::Truncated(format!("block {n} at byte {at} needs {total} bytes, {got} left")));
+        }
+        if order.u32(&raw, total - 4) != total as u32 {
+            return Err(PcapError::Corrupt(format!("block {n} at byte {at}: its two lengths differ")));
+        }
+        if block_type == SHB {
+            self.order = order;
+            self.interfaces.clear();
+        }
+        self.count = n;
+        self.offset = at + total;
+        let item = block_item(raw, block_type, order, &mut self.interfaces, n, at)?;
+        Ok(Some(item))
+    }
+}
+
+/// Sorts one whole pcapng block (see the module docs).
+fn block_item(
+    raw: Vec<u8>,
+    block_type: u32,
+    order: Order,
+    interfaces: &mut Vec<Interface>,
+    n: usize,
+    at: usize,
+) -> Result<Item, PcapError> {
+    let total = raw.len();
+    let body = &raw[8..total - 4];
+    let short = || PcapError::Corrupt(format!("block {n} at byte {at}: too short for its type {block_type}"));
+    let interface = |id: usize| {
+        interfaces.get(id).copied().ok_or_else(|| {
+            PcapError::Corrupt(format!("block {n} at byte {at}: a packet of interface {id}, which is not described"))
+        })
+    };
+    // (interface, timestamp, captured length, wire length, data offset in the body)
+    let packet = match block_type {
+        SHB => {
+            if body.len() < 16 {
+                return Err(short());
+            }
+            if order.u16(body, 4) != 1 {
+                return Err(PcapError::Corrupt(format!(
+                    "block {n} at byte {at}: pcapng version {}.{} (1.x is read)",
+                    order.u16(body, 4),
+                    order.u16(body, 6)
+                )));
+            }
+            None
+        }
+        IDB => {
+            if body.len() < 8 {
+                return Err(short());
+            }
+            let link_type = u32::from(order.u16(body, 0));
+            let units_per_second = interface_units(body, order, n)?;
+            interfaces.push(Interface { link_type, snaplen: order.u32(body, 4), units_per_second });
+            None
+        }
+        EPB | OPB => {
+            if body.len() < 20 {
+                return Err(short());
+            }
+            // The same layout but the interface id: 32 bits, or (obsolete) 16 and a drop count.
+            let id = if block_type == EPB { order.u32(body, 0) } else { u32::from(order.u16(body, 0)) };
+            let ts = (u64::from(order.u32(body, 4)) << 32) | u64::from(order.u32(body, 8));
+            Some((interface(id as usize)?, ts, order.u32(body, 12) as usize, order.u32(body, 16), 20))
+        }
+        SPB => {
+            if body.len() < 4 {
+                return Err(short());
+            }
+            let i = interface(0)?;
+            let orig = order.u32(body, 0);
+            let mut len = (orig as usize).min(body.len() - 4);
+            if i.snaplen != 0 {
+                len = len.min(i.snaplen as usize);
+            }
+            Some((i, 0, len, orig, 4))
+        }
+        _ => None,
+    };
+    let Some((i, ts, len, orig_len, offset)) = packet else {
+        let keep = matches!(block_type, SHB | IDB | NRB | ISB | DSB);
+        return Ok(Item::Other { raw, block_type, keep });
+    };
+    if len > body.len() - offset {
+        return Err(PcapError::Corrupt(format!(
+            "block {n} at byte {at}: a packet of {len} bytes in a block of {total}"
+        )));
+    }
+    if !supported_link(i.link_type) {
+        return Err(PcapError::LinkType(i.link_type));
+    }
+    let seconds = ts / i.units_per_second;
+    let nanos = ((ts % i.units_per_second) as u128 * 1_000_000_000 / i.units_per_second as u128) as u64;
+    let start = 8 + offset;
+    Ok(Item::Packet {
+        raw,
+        data: start..start + len,
+        ts_sec: seconds.min(u64::from(u32::MAX)) as u32,
+        ts_frac: nanos as u32,
+        ts_ns: seconds.saturating_mul(1_000_000_000).saturating_add(nanos),
+        orig_len,
+        link_type: i.link_type,
+        block_type,
+    })
+}
+
 impl Capture {
-    /// Reads the structure of a libpcap or pcapng file.
+    /// Reads the structure of a libpcap or pcapng file held in memory.
     ///
     /// # Errors
     /// [`PcapError`] saying what is wrong and where.
     pub fn parse(file: &[u8]) -> Result<Capture, PcapError> {
-        if file.len() < 4 {
-            return Err(PcapError::Truncated(format!("{} bytes, a capture's header has 24 or more", file.len())));
-        }
-        let magic = [file[0], file[1], file[2], file[3]];
-        let big_endian = match magic {
-            [0xD4, 0xC3, 0xB2, 0xA1] | [0x4D, 0x3C, 0xB2, 0xA1] => false,
-            [0xA1, 0xB2, 0xC3, 0xD4] | [0xA1, 0xB2, 0x3C, 0x4D] => true,
-            [0x0A, 0x0D, 0x0D, 0x0A] => return parse_pcapng(file),
-            m => return Err(PcapError::NotPcap(m.to_vec())),
-        };
-        if file.len() < 24 {
-            return Err(PcapError::Truncated(format!("{} bytes, a libpcap header has 24", file.len())));
-        }
-        let order = Order(big_endian);
-        let link_type = order.u32(file, 20) & 0x0FFF_FFFF;
-        if !supported_link(link_type) {
-            return Err(PcapError::LinkType(link_type));
-        }
-        let mut records = Vec::new();
-        let mut at = 24;
-        while at < file.len() {
-            let n = records.len() + 1;
-            if file.len() - at < 16 {
-                return Err(PcapError::Truncated(format!(
-                    "record {n} at byte {at}: header needs 16 bytes, {} left",
-                    file.len() - at
-                )));
+        let mut reader = Reader::new(file)?;
+        let (mut records, mut blocks) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        while let Some(item) = reader.next_item()? {
+            let (len, block_type, kind) = match item {
+                Item::Packet { raw, data, ts_sec, ts_frac, orig_len, link_type, block_type, .. } => {
+                    let data = at + data.start..at + data.end;
+                    records.push(Record { ts_sec, ts_frac, orig_len, data, link_type });
+                    (raw.len(), block_type, BlockKind::Packet(records.len() - 1))
+                }
+                Item::Other { raw, block_type, keep } => {
+                    (raw.len(), block_type, if keep { BlockKind::Keep } else { BlockKind::Drop })
+                }
+            };
+            if reader.format() == Format::Pcapng {
+                blocks.push(Block { range: at..at + len, block_type, kind });
             }
-            let (ts_sec, ts_frac) = (order.u32(file, at), order.u32(file, at + 4));
-            let (incl, orig_len) = (order.u32(file, at + 8) as usize, order.u32(file, at + 12));
-            if incl > MAX_RECORD {
-                return Err(PcapError::Corrupt(format!("record {n} at byte {at} claims {incl} bytes")));
-            }
-            let start = at + 16;
-            if file.len() - start < incl {
-                return Err(PcapError::Truncated(format!(
-                    "record {n} at byte {at} needs {incl} bytes, {} left",
-                    file.len() - start
-                )));
-            }
-            records.push(Record { ts_sec, ts_frac, orig_len, data: start..start + incl, link_type });
-            at = start + incl;
+            at += len;
         }
-        Ok(Capture { format: Format::Pcap, big_endian, records, blocks: Vec::new() })
+        Ok(Capture { format: reader.format(), big_endian: reader.big_endian(), records, blocks })
     }
 
     /// Appends a libpcap record header for `len` captured bytes (wire
     /// length `orig_len`) in the file's byte order.
     pub fn write_record_header(&self, out: &mut Vec<u8>, r: &Record, len: usize, orig_len: u32) {
-        for v in [r.ts_sec, r.ts_frac, len as u32, orig_len] {
-            out.extend_from_slice(&if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() });
-        }
+        write_record_header(self.big_endian, out, r.ts_sec, r.ts_frac, len, orig_len);
     }
 }
 
-/// Reads a pcapng file's blocks (see the module docs).
-fn parse_pcapng(file: &[u8]) -> Result<Capture, PcapError> {
-    let mut records = Vec::new();
-    let mut blocks = Vec::new();
-    let mut interfaces: Vec<Interface> = Vec::new();
-    let mut order = Order(false);
-    let mut at = 0;
-    while at < file.len() {
-        let n = blocks.len() + 1;
-        let left = file.len() - at;
-        if left < 12 {
-            return Err(PcapError::Truncated(format!("block {n} at byte {at}: needs 12 bytes, {left} left")));
-        }
-        let block_type = order.u32(file, at);
-        if block_type == SHB {
-            // A new section: its own byte order, its own interfaces.
-            order = match [file[at + 8], file[at + 9], file[at + 10], file[at + 11]] {
-                [0x4D, 0x3C, 0x2B, 0x1A] => Order(false),
-                [0x1A, 0x2B, 0x3C, 0x4D] => Order(true),
-                m => return Err(PcapError::Corrupt(format!("block {n} at byte {at}: byte-order magic {m:02x?}"))),
-            };
-            interfaces.clear();
-        } else if blocks.is_empty() {
-            return Err(PcapError::Corrupt("a pcapng file starts with a Section Header Block".into()));
-        }
-        let total = order.u32(file, at + 4) as usize;
-        if total < 12 || !total.is_multiple_of(4) || total > MAX_BLOCK {
-            return Err(PcapError::Corrupt(format!("block {n} at byte {at}: length {total}")));
-        }
-        if total > left {
-            return Err(PcapError::Truncated(format!("block {n} at byte {at} needs {total} bytes, {left} left")));
-        }
-        if order.u32(file, at + total - 4) != total as u32 {
-            return Err(PcapError::Corrupt(format!("block {n} at byte {at}: its two lengths differ")));
-        }
-        let body_at = at + 8;
-        let body = &file[body_at..at + total - 4];
-        let short = || PcapError::Corrupt(format!("block {n} at byte {at}: too short for its type {block_type}"));
-        let interface = |id: usize| {
-            interfaces.get(id).copied().ok_or_else(|| {
-                PcapError::Corrupt(format!(
-                    "block {n} at byte {at}: a packet of interface {id}, which is not described"
-                ))
-            })
-        };
-        // (interface, timestamp, captured length, wire length, data offset in the body)
-        let packet = match block_type {
-            SHB => {
-                if body.len() < 16 {
-                    return Err(short());
-                }
-                if order.u16(body, 4) != 1 {
-                    return Err(PcapError::Corrupt(format!(
-                        "block {n} at byte {at}: pcapng version {}.{} (1.x is read)",
-                        order.u16(body, 4),
-                        order.u16(body, 6)
-                    )));
-                }
-                None
-            }
-            IDB => {
-                if body.len() < 8 {
-                    return Err(short());
-                }
-                let link_type = u32::from(order.u16(body, 0));
-                let units_per_second = interface_units(body, order, n)?;
-                interfaces.push(Interface { link_type, snaplen: order.u32(body, 4), units_per_second });
-                None
-            }
-            EPB | OPB => {
-                if body.len() < 20 {
-                    return Err(short());
-                }
-                // The same layout but the interface id: 32 bits, or (obsolete) 16 and a drop count.
-                let id = if block_type == EPB { order.u32(body, 0) } else { u32::from(order.u16(body, 0)) };
-                let ts = (u64::from(order.u32(body, 4)) << 32) | u64::from(order.u32(body, 8));
-                Some((interface(id as usize)?, ts, order.u32(body, 12) as usize, order.u32(body, 16), 20))
-            }
-            SPB => {
-                if body.len() < 4 {
-                    return Err(short());
-                }
-                let i = interface(0)?;
-                let orig = order.u32(body, 0);
-                let mut len = (orig as usize).min(body.len() - 4);
-                if i.snaplen != 0 {
-                    len = len.min(i.snaplen as usize);
-                }
-                Some((i, 0, len, orig, 4))
-            }
-            _ => None,
-        };
-        let kind = match packet {
-            Some((i, ts, len, orig_len, offset)) => {
-                if len > body.len() - offset {
-                    return Err(PcapError::Corrupt(format!(
-                        "block {n} at byte {at}: a packet of {len} bytes in a block of {total}"
-                    )));
-                }
-                if !supported_link(i.link_type) {
-                    return Err(PcapError::LinkType(i.link_type));
-                }
-                let seconds = ts / i.units_per_second;
-                let nanos = (ts % i.units_per_second) as u128 * 1_000_000_000 / i.units_per_second as u128;
-                let start = body_at + offset;
-                records.push(Record {
-                    ts_sec: seconds.min(u64::from(u32::MAX)) as u32,
-                    ts_frac: nanos as u32,
-                    orig_len,
-                    data: start..start + len,
-                    link_type: i.link_type,
-                });
-                BlockKind::Packet(records.len() - 1)
-            }
-            None if matches!(block_type, SHB | IDB | NRB | ISB | DSB) => BlockKind::Keep,
-            None => BlockKind::Drop,
-        };
-        blocks.push(Block { range: at..at + total, block_type, kind });
-        at += total;
+/// Appends a libpcap record header in the given byte order.
+pub fn write_record_header(big_endian: bool, out: &mut Vec<u8>, ts_sec: u32, ts_frac: u32, len: usize, orig_len: u32) {
+    for v in [ts_sec, ts_frac, len as u32, orig_len] {
+        out.extend_from_slice(&if big_endian { v.to_be_bytes() } else { v.to_le_bytes() });
     }
-    if blocks.is_empty() {
-        return Err(PcapError::Truncated("an empty pcapng file".into()));
-    }
-    Ok(Capture { format: Format::Pcapng, big_endian: false, records, blocks })
 }
 
 #[cfg(test)]

@@ -1,10 +1,17 @@
 //! Scrubbing libpcap and pcapng captures (`cardveil pcap IN -o OUT` is
-//! built on [`scrub`]): every RTP stream of the capture, the output in the
-//! input's format (pcapng packets scrubbed in place at their length). G.711 audio (PT 0, 8) is masked where it carries key
-//! tones (two-phase: the capture is read ahead, so nothing is delayed),
-//! telephone-events are neutralised to one fixed code (or dropped, the
-//! sequence numbers renumbered), SIP INFO DTMF bodies are rewritten, and
-//! UDP checksums follow the payloads.
+//! built on [`scrub_stream`]; [`scrub`] does the same in memory): every
+//! RTP stream of the capture, the output in the input's format (pcapng
+//! packets scrubbed in place at their length). G.711 audio (PT 0, 8) is
+//! masked where it carries key tones (two-phase: the capture is read
+//! ahead, so nothing is delayed), telephone-events are neutralised to one
+//! fixed code (or dropped, the sequence numbers renumbered), SIP INFO DTMF
+//! bodies are rewritten, and UDP checksums follow the payloads.
+//!
+//! Streaming: records are held only until their stream's analysis has run
+//! far enough ahead of them; a stream silent for [`IDLE_NS`] of capture
+//! time, or the oldest of more than [`MAX_HELD`] held records, is ended
+//! there (as at the end of the capture), and a later datagram of its
+//! 5-tuple starts a new stream.
 //!
 //! Fail closed: a stream is a UDP 5-tuple (its SSRC and sequence numbers
 //! may do anything), found in a first pass over the whole capture, so it
@@ -32,9 +39,10 @@ use crate::rtp::{
     StreamEvent, Verdict, event_key, recognise, rewrite_message, scrub_message_in_place,
 };
 
-use file::{BlockKind, Capture, Record};
+use file::Item;
 pub use file::{Format, PcapError};
 use net::Udp;
+use std::io::{Read, Write};
 
 /// Scrubbing settings.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -120,9 +128,6 @@ pub struct Scrubbed {
     pub blocks_dropped: usize,
 }
 
-/// Bytes of the libpcap global header, copied to the output as they are.
-const GLOBAL_HEADER: usize = 24;
-
 struct Stream {
     summary: StreamSummary,
     rtp: RtpStream,
@@ -132,6 +137,8 @@ struct Stream {
     /// jumps far ahead must not let later packets play out before the
     /// analysis has looked ahead of them.
     pending: VecDeque<(usize, Udp, u64)>,
+    /// Finished: idle too long, or the capture ended.
+    ended: bool,
 }
 
 impl Stream {
@@ -155,6 +162,7 @@ impl Stream {
                 rtp
             },
             pending: VecDeque::new(),
+            ended: false,
         })
     }
 }
@@ -171,18 +179,22 @@ struct Streams {
 
 impl Streams {
     /// The first pass: every 5-tuple one of whose datagrams starts a stream.
-    fn discover(capture: &Capture, input: &[u8], config: RtpStreamConfig) -> HashSet<(SocketAddr, SocketAddr)> {
+    fn discover<R: Read>(
+        reader: &mut file::Reader<R>,
+        config: RtpStreamConfig,
+    ) -> Result<HashSet<(SocketAddr, SocketAddr)>, PcapError> {
         let mut known = HashSet::new();
-        for record in &capture.records {
-            let frame = &input[record.data.clone()];
-            let Some(udp) = net::find_udp(record.link_type, frame) else { continue };
+        while let Some(item) = reader.next_item()? {
+            let Item::Packet { raw, data, link_type, .. } = item else { continue };
+            let frame = &raw[data];
+            let Some(udp) = net::find_udp(link_type, frame) else { continue };
             let payload = &frame[udp.payload.clone()];
             let Ok(h) = RtpHeader::parse_lenient(payload) else { continue };
             if starts_stream(&udp, &h, payload, config.event_payload_type) {
                 known.insert((udp.src, udp.dst));
             }
         }
-        known
+        Ok(known)
     }
 
     /// The stream `udp` belongs to: an existing one, or a new one if the
@@ -207,127 +219,274 @@ impl Streams {
 /// # Errors
 /// [`PcapError`] if the capture cannot be read; nothing is produced then.
 pub fn scrub(input: &[u8], options: &PcapOptions, on: &mut dyn FnMut(PcapEvent)) -> Result<Scrubbed, PcapError> {
-    let capture = Capture::parse(input)?;
-    let mut buf = input.to_vec();
-    let mut replaced: HashMap<usize, Vec<u8>> = HashMap::new();
-    let mut dropped = vec![false; capture.records.len()];
+    let mut file = Vec::with_capacity(input.len());
+    let s = scrub_stream(|| Ok(input), &mut file, options, on)?;
+    Ok(Scrubbed {
+        file,
+        format: s.format,
+        packets_in: s.packets_in,
+        packets_out: s.packets_out,
+        blocks_dropped: s.blocks_dropped,
+    })
+}
+
+/// What [`scrub_stream`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScrubSummary {
+    /// The format (the output's too).
+    pub format: Format,
+    /// Packets read.
+    pub packets_in: usize,
+    /// Packets written.
+    pub packets_out: usize,
+    /// pcapng blocks left out because they cannot be inspected.
+    pub blocks_dropped: usize,
+}
+
+/// Items held for the output until every packet before them is final.
+/// Beyond this many, the stream the oldest waits on is ended early (its
+/// packets released with the analysis it has, as at the end of the
+/// capture), so memory stays bounded whatever the capture holds.
+pub const MAX_HELD: usize = 1 << 16;
+
+/// A stream silent this long (capture time) is ended: its last packets go
+/// out with the analysis it has, and a later datagram of its 5-tuple
+/// starts a new stream.
+pub const IDLE_NS: u64 = 2_000_000_000;
+
+/// One item on its way to the output.
+struct Held {
+    item: Item,
+    state: HeldState,
+    /// A SIP INFO rewritten at a new length (libpcap only).
+    replaced: Option<Vec<u8>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HeldState {
+    /// Final: written when its turn comes.
+    Ready,
+    /// Left out (a dropped telephone-event, an uninspectable block).
+    Dropped,
+    /// A packet of this stream, waiting for its analysis to run ahead.
+    Waiting(usize),
+}
+
+/// Scrubs a capture read as a stream (twice: `open` gives a fresh reader
+/// of the same bytes each time — the first pass finds the streams), written
+/// to `out` as it goes, in bounded memory (see [`MAX_HELD`]).
+///
+/// # Errors
+/// [`PcapError`] if the capture cannot be read or the output written
+/// (what was written so far is then incomplete: write to a temporary).
+pub fn scrub_stream<R: Read>(
+    mut open: impl FnMut() -> std::io::Result<R>,
+    out: &mut dyn Write,
+    options: &PcapOptions,
+    on: &mut dyn FnMut(PcapEvent),
+) -> Result<ScrubSummary, PcapError> {
+    let io = |e: std::io::Error| PcapError::Io(format!("cannot read: {e}"));
+    let written = |e: std::io::Error| PcapError::Io(format!("cannot write the output: {e}"));
     let config = options.stream;
-    let known = Streams::discover(&capture, input, config);
+    let known = Streams::discover(&mut file::Reader::new(open().map_err(io)?)?, config)?;
+    let mut reader = file::Reader::new(open().map_err(io)?)?;
+    let format = reader.format();
+    let big_endian = reader.big_endian();
     let mut streams = Streams { list: Vec::new(), index: HashMap::new(), config, known };
     let lag = config.masker.lookahead_ms.max(1) as u64 * 8;
     let fixed_key = fixed_key(config.event_action);
-
-    for (i, record) in capture.records.iter().enumerate() {
-        let frame = &buf[record.data.clone()];
-        let Some(udp) = net::find_udp(record.link_type, frame) else { continue };
-        let payload = &frame[udp.payload.clone()];
-        if payload.starts_with(b"INFO ") {
-            match rewrite_message(payload, fixed_key) {
-                // pcapng packets are scrubbed at their length (below).
-                Some(info) if udp.complete && capture.format == Format::Pcap => {
-                    replaced.insert(i, net::replace_payload(frame, &udp, &info.message));
-                    on(PcapEvent::SipInfo { packet: i + 1 });
+    let mut held: VecDeque<Held> = VecDeque::new();
+    // Item number of held[0].
+    let mut base = 0usize;
+    let mut summary = ScrubSummary { format, packets_in: 0, packets_out: 0, blocks_dropped: 0 };
+    let mut last_seen: Vec<u64> = Vec::new();
+    let mut now = 0u64;
+    let mut n = 0usize;
+    while let Some(item) = reader.next_item()? {
+        let i = n;
+        n += 1;
+        let mut h = Held { item, state: HeldState::Ready, replaced: None };
+        if let Item::Packet { raw, data, link_type, ts_ns, .. } = &mut h.item {
+            summary.packets_in += 1;
+            now = now.max(*ts_ns);
+            let record = summary.packets_in;
+            if let Some((stream, udp)) = inspect(
+                raw,
+                data.clone(),
+                *link_type,
+                record,
+                format,
+                &mut streams,
+                options,
+                fixed_key,
+                &mut h.replaced,
+                on,
+            )? {
+                h.state = HeldState::Waiting(stream);
+                let s = &mut streams.list[stream];
+                let _ = s.rtp.analyse(&raw[data.clone()][udp.payload.clone()], &mut |e| report(&mut s.summary, e, on));
+                s.pending.push_back((i, udp, s.rtp.position()));
+                if last_seen.len() <= stream {
+                    last_seen.resize(stream + 1, 0);
                 }
-                // Cut short (or inconsistent): the key overwritten where it is.
-                _ => {
-                    let frame = &mut buf[record.data.clone()];
-                    if scrub_message_in_place(&mut frame[udp.payload.clone()], fixed_key) {
-                        net::fix_checksum(frame, &udp);
-                        on(PcapEvent::SipInfo { packet: i + 1 });
-                    }
-                }
+                last_seen[stream] = now;
             }
-            continue;
+        } else if let Item::Other { keep: false, .. } = h.item {
+            h.state = HeldState::Dropped;
+            summary.blocks_dropped += 1;
         }
-        let header = RtpHeader::parse(payload).ok();
-        let forced = options.rtp_ports.iter().any(|&p| p == udp.src.port() || p == udp.dst.port());
-        // A zero padding count is malformed, but its SSRC still names the stream.
-        let seen = header.or_else(|| RtpHeader::parse_lenient(payload).ok());
-        let Some(n) = streams.classify(&udp, seen.as_ref(), forced)? else { continue };
-        let s = &mut streams.list[n];
-        s.summary.packets += 1;
-        let Some(h) = header else {
-            // Not RTP: kept only if it is RTCP, STUN or DTLS.
-            if recognise(payload).is_none() {
-                blank(&mut buf[record.data.clone()], &udp, 0);
-                s.summary.blanked += 1;
+        held.push_back(h);
+        // Packets whose stream's analysis has run far enough ahead go out.
+        if let HeldState::Waiting(stream) = held.back().expect("just pushed").state {
+            let s = &mut streams.list[stream];
+            let reached = s.rtp.position();
+            while let Some(&(_, _, at)) = s.pending.front() {
+                if reached < at + lag {
+                    break;
+                }
+                let (j, u, _) = s.pending.pop_front().expect("front exists");
+                playout(s, &mut held[j - base], &u);
             }
-            continue;
-        };
-        let audio = matches!(h.payload_type, PT_PCMU | PT_PCMA);
-        s.summary.audio += audio as usize;
-        s.summary.events += (h.payload_type == config.event_payload_type) as usize;
-        let _ = s.rtp.analyse(payload, &mut |e| report(&mut s.summary, e, on));
-        let reached = s.rtp.position();
-        s.pending.push_back((i, udp, reached));
-        while let Some(&(_, _, at)) = s.pending.front() {
-            if reached < at + lag {
+        }
+        // The oldest item waits on a stream gone quiet, or too much is held: end that stream.
+        while let Some(HeldState::Waiting(stream)) = held.front().map(|h| h.state) {
+            let idle = now.saturating_sub(last_seen[stream]) > IDLE_NS;
+            if !idle && held.len() <= MAX_HELD {
                 break;
             }
-            let (j, u, _) = s.pending.pop_front().expect("front exists");
-            playout(s, &mut buf, &capture.records[j], j, &u, &mut dropped);
+            end_stream(&mut streams, stream, &mut held, base, on);
         }
+        write_ready(&mut held, &mut base, out, big_endian, &mut summary).map_err(written)?;
     }
-    for s in &mut streams.list {
-        s.rtp.finish(&mut |e| report(&mut s.summary, e, on));
-        while let Some((j, u, _)) = s.pending.pop_front() {
-            playout(s, &mut buf, &capture.records[j], j, &u, &mut dropped);
-        }
+    for stream in 0..streams.list.len() {
+        end_stream(&mut streams, stream, &mut held, base, on);
     }
+    write_ready(&mut held, &mut base, out, big_endian, &mut summary).map_err(written)?;
+    debug_assert!(held.is_empty());
     for s in &streams.list {
         on(PcapEvent::Stream(s.summary.clone()));
     }
-    Ok(write_file(input, &capture, &buf, &replaced, &dropped))
+    Ok(summary)
 }
 
-/// The output capture: for libpcap, the global header, then every record
-/// not dropped (the rewritten SIP INFO ones with their new lengths); for
-/// pcapng, every block in order, packets scrubbed in place at their length,
-/// dropped packets and uninspectable blocks left out.
-fn write_file(
-    input: &[u8],
-    capture: &Capture,
-    buf: &[u8],
-    replaced: &HashMap<usize, Vec<u8>>,
-    dropped: &[bool],
-) -> Scrubbed {
-    let mut file = Vec::with_capacity(buf.len());
-    let mut packets_out = 0;
-    let mut blocks_dropped = 0;
-    if capture.format == Format::Pcapng {
-        for b in &capture.blocks {
-            match b.kind {
-                BlockKind::Packet(i) if dropped[i] => {}
-                BlockKind::Packet(_) => {
-                    packets_out += 1;
-                    file.extend_from_slice(&buf[b.range.clone()]);
+/// Looks at one packet: a SIP INFO is rewritten (or scrubbed in place) and
+/// final; a datagram of a stream is counted, blanked if it cannot be
+/// inspected, and otherwise returned with its stream to be analysed;
+/// anything else stays as it is. `record` is its number (1-based).
+#[allow(clippy::too_many_arguments)]
+fn inspect(
+    raw: &mut [u8],
+    data: std::ops::Range<usize>,
+    link_type: u32,
+    record: usize,
+    format: Format,
+    streams: &mut Streams,
+    options: &PcapOptions,
+    fixed_key: Key,
+    replaced: &mut Option<Vec<u8>>,
+    on: &mut dyn FnMut(PcapEvent),
+) -> Result<Option<(usize, Udp)>, PcapError> {
+    let frame = &mut raw[data];
+    let Some(udp) = net::find_udp(link_type, frame) else { return Ok(None) };
+    let payload = &frame[udp.payload.clone()];
+    if payload.starts_with(b"INFO ") {
+        match rewrite_message(payload, fixed_key) {
+            // pcapng packets are scrubbed at their length (below).
+            Some(info) if udp.complete && format == Format::Pcap => {
+                *replaced = Some(net::replace_payload(frame, &udp, &info.message));
+                on(PcapEvent::SipInfo { packet: record });
+            }
+            // Cut short (or inconsistent): the key overwritten where it is.
+            _ => {
+                if scrub_message_in_place(&mut frame[udp.payload.clone()], fixed_key) {
+                    net::fix_checksum(frame, &udp);
+                    on(PcapEvent::SipInfo { packet: record });
                 }
-                BlockKind::Keep => file.extend_from_slice(&input[b.range.clone()]),
-                BlockKind::Drop => blocks_dropped += 1,
             }
         }
-        let packets_in = capture.records.len();
-        return Scrubbed { file, format: Format::Pcapng, packets_in, packets_out, blocks_dropped };
+        return Ok(None);
     }
-    file.extend_from_slice(&input[..GLOBAL_HEADER]);
-    for (i, r) in capture.records.iter().enumerate() {
-        if dropped[i] {
+    let header = RtpHeader::parse(payload).ok();
+    let forced = options.rtp_ports.iter().any(|&p| p == udp.src.port() || p == udp.dst.port());
+    // A zero padding count is malformed, but its SSRC still names the stream.
+    let seen = header.or_else(|| RtpHeader::parse_lenient(payload).ok());
+    let Some(n) = streams.classify(&udp, seen.as_ref(), forced)? else { return Ok(None) };
+    let config = streams.config;
+    let s = &mut streams.list[n];
+    s.summary.packets += 1;
+    let Some(h) = header else {
+        // Not RTP: kept only if it is RTCP, STUN or DTLS.
+        if recognise(payload).is_none() {
+            blank(frame, &udp, 0);
+            s.summary.blanked += 1;
+        }
+        return Ok(None);
+    };
+    s.summary.audio += matches!(h.payload_type, PT_PCMU | PT_PCMA) as usize;
+    s.summary.events += (h.payload_type == config.event_payload_type) as usize;
+    Ok(Some((n, udp)))
+}
+
+/// Ends a stream: the analysis finished, every packet still waiting
+/// released; a later datagram of its 5-tuple starts a new stream.
+fn end_stream(
+    streams: &mut Streams,
+    stream: usize,
+    held: &mut VecDeque<Held>,
+    base: usize,
+    on: &mut dyn FnMut(PcapEvent),
+) {
+    let s = &mut streams.list[stream];
+    if s.ended {
+        return;
+    }
+    s.ended = true;
+    s.rtp.finish(&mut |e| report(&mut s.summary, e, on));
+    while let Some((j, u, _)) = s.pending.pop_front() {
+        playout(s, &mut held[j - base], &u);
+    }
+    let key = (s.summary.src, s.summary.dst);
+    if streams.index.get(&key) == Some(&stream) {
+        streams.index.remove(&key);
+    }
+}
+
+/// Writes the items at the front that are final (libpcap: the header,
+/// then each record not dropped, a rewritten SIP INFO with its new
+/// lengths; pcapng: each block not dropped, as it is).
+fn write_ready(
+    held: &mut VecDeque<Held>,
+    base: &mut usize,
+    out: &mut dyn Write,
+    big_endian: bool,
+    summary: &mut ScrubSummary,
+) -> std::io::Result<()> {
+    while let Some(h) = held.front() {
+        if matches!(h.state, HeldState::Waiting(_)) {
+            break;
+        }
+        let h = held.pop_front().expect("front exists");
+        *base += 1;
+        if h.state == HeldState::Dropped {
             continue;
         }
-        packets_out += 1;
-        match replaced.get(&i) {
-            Some(data) => {
-                let orig = (r.orig_len as i64 + data.len() as i64 - r.data.len() as i64).max(0) as u32;
-                capture.write_record_header(&mut file, r, data.len(), orig);
-                file.extend_from_slice(data);
+        match (&h.item, &h.replaced) {
+            (Item::Packet { ts_sec, ts_frac, orig_len, data, .. }, Some(frame)) => {
+                let orig = (*orig_len as i64 + frame.len() as i64 - data.len() as i64).max(0) as u32;
+                let mut header = Vec::with_capacity(16);
+                file::write_record_header(big_endian, &mut header, *ts_sec, *ts_frac, frame.len(), orig);
+                out.write_all(&header)?;
+                out.write_all(frame)?;
+                summary.packets_out += 1;
             }
-            None => {
-                capture.write_record_header(&mut file, r, r.data.len(), r.orig_len);
-                file.extend_from_slice(&buf[r.data.clone()]);
+            (Item::Packet { raw, .. }, None) => {
+                out.write_all(raw)?;
+                summary.packets_out += 1;
             }
+            (Item::Other { raw, .. }, _) => out.write_all(raw)?,
         }
     }
-    Scrubbed { file, format: Format::Pcap, packets_in: capture.records.len(), packets_out, blocks_dropped }
+    Ok(())
 }
 
 /// Zeroes a datagram's payload from `from` bytes in, and fixes its checksum.
@@ -374,10 +533,12 @@ fn report(summary: &mut StreamSummary, e: StreamEvent, on: &mut dyn FnMut(PcapEv
     }
 }
 
-/// Rewrites one packet of a stream in the output buffer: G.711 masked,
-/// events rewritten (or dropped), other payload types blanked.
-fn playout(s: &mut Stream, buf: &mut [u8], r: &Record, j: usize, u: &Udp, dropped: &mut [bool]) {
-    let frame = &mut buf[r.data.clone()];
+/// Rewrites one held packet of a stream: G.711 masked, events rewritten
+/// (or dropped), other payload types blanked; it is final then.
+fn playout(s: &mut Stream, h: &mut Held, u: &Udp) {
+    h.state = HeldState::Ready;
+    let Item::Packet { raw, data, .. } = &mut h.item else { return };
+    let frame = &mut raw[data.clone()];
     let before = frame[u.payload.clone()].to_vec();
     match s.rtp.playout(&mut frame[u.payload.clone()]) {
         Ok(Verdict::Forward) => {
@@ -386,7 +547,7 @@ fn playout(s: &mut Stream, buf: &mut [u8], r: &Record, j: usize, u: &Udp, droppe
             }
         }
         Ok(Verdict::Drop) => {
-            dropped[j] = true;
+            h.state = HeldState::Dropped;
             s.summary.dropped += 1;
         }
         Ok(Verdict::Unknown(_)) => {
