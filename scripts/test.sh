@@ -6,7 +6,8 @@
 # detector), espeak-ng (speech for talk-off and over-masking), sox (G.711
 # cross-check and resampling), multimon-ng and dtmf2num (decoders the masked
 # audio must defeat), sip-tester (RTP captures with telephone-events; sipp
-# for the relay test), tshark (checks scrubbed captures),
+# for the relay test), tshark (checks scrubbed captures; editcap and mergecap
+# make the pcapng ones), GNU time (peak memory of the streaming tests),
 # postgresql (the shared vault store: this script starts a
 # throwaway server on loopback unless CARDVEIL_TEST_POSTGRES names one). Run as
 # root, this script installs whichever are missing; otherwise those tests print
@@ -24,6 +25,7 @@ pkg-config --exists spandsp 2>/dev/null || need+=(libspandsp-dev)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 [[ -e /usr/share/sip-tester/dtmf_2833_0.pcap ]] || need+=(sip-tester)
 command -v tshark >/dev/null || need+=(tshark)
+[[ -x /usr/bin/time ]] || need+=(time)
 if ((${#need[@]})); then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
         echo "installing test tools: ${need[*]}"

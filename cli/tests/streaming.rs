@@ -62,17 +62,23 @@ fn write_stream(w: &mut dyn Write, format: WavFormat, block: &[u8], n: usize, kn
     Ok(())
 }
 
-/// Runs `cardveil` with `args` to its end under GNU time, feeding it
-/// `feed` on stdin if given; its exit status, stdout, stderr and peak RSS
-/// in KiB. (Under time, not straight from this process: a child spawned
+/// Runs `cardveil` with `args` to its end under GNU time (if installed),
+/// feeding it `feed` on stdin if given; its exit status, stdout, stderr and
+/// peak RSS in KiB (0 without GNU time: see [`can_measure`]). (Under time, not straight from this process: a child spawned
 /// here starts its `ru_maxrss` at this process's high-water mark, which
 /// writing the test files raises; time's own child starts from time's.)
 fn run_measured(args: &[&OsStr], feed: Feed<'_>) -> (i32, Vec<u8>, String, i64) {
     let time = Path::new("/usr/bin/time");
-    assert!(time.exists(), "GNU time is needed to measure peak memory: apt-get install time");
+    let measured = time.exists();
     let report = tmp("streaming", &format!("rss-{:?}", std::thread::current().id()));
-    let mut cmd = Command::new(time);
-    cmd.args(["-f", "%M", "-o"]).arg(&report).arg(env!("CARGO_BIN_EXE_cardveil")).args(args);
+    let mut cmd = if measured {
+        let mut cmd = Command::new(time);
+        cmd.args(["-f", "%M", "-o"]).arg(&report).arg(env!("CARGO_BIN_EXE_cardveil"));
+        cmd
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_cardveil"))
+    };
+    cmd.args(args);
     cmd.stdin(if feed.is_some() { Stdio::piped() } else { Stdio::null() });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
@@ -102,10 +108,24 @@ fn run_measured(args: &[&OsStr], feed: Feed<'_>) -> (i32, Vec<u8>, String, i64) 
             .map(|l| format!("{l}\n"))
             .collect();
     }
-    let text = std::fs::read_to_string(&report).unwrap();
-    let kib = text.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("time wrote {text:?}"));
-    std::fs::remove_file(&report).unwrap();
+    let kib = if measured {
+        let text = std::fs::read_to_string(&report).unwrap();
+        std::fs::remove_file(&report).unwrap();
+        text.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("time wrote {text:?}"))
+    } else {
+        0
+    };
     (status.code().unwrap_or(-1), reader.join().unwrap(), stderr, kib)
+}
+
+/// Whether peak memory can be measured (GNU time): required in CI.
+fn can_measure() -> bool {
+    if Path::new("/usr/bin/time").exists() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "GNU time is required in CI (apt-get install time)");
+    eprintln!("SKIPPED the peak-memory checks: apt-get install time");
+    false
 }
 
 /// What a run is fed on stdin, if anything.
@@ -122,6 +142,9 @@ fn os<'a>(args: &'a [&'a (impl AsRef<OsStr> + ?Sized)]) -> Vec<&'a OsStr> {
 
 #[test]
 fn memory_does_not_grow_with_the_input() {
+    if !can_measure() {
+        return;
+    }
     let f8 = mono(Encoding::Pcm16, 8000);
     let b8 = block(f8);
     // A 2-hour file on disk, read by name.
@@ -267,6 +290,9 @@ fn udp_frame(payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn a_two_hour_capture_is_scrubbed_in_bounded_memory() {
+    if !can_measure() {
+        return;
+    }
     // One PCMU stream, 20 ms packets, the example card over and over: 2 h, 360,000 packets.
     let (pcm, _) = synthesize(8000);
     let audio: Vec<u8> = pcm.iter().map(|&s| ulaw::encode(s)).collect();
