@@ -415,7 +415,15 @@ pub fn run(args: &ScrubArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let signer = args.signing_key.as_deref().map(Signer::load).transpose()?;
     std::fs::create_dir_all(&args.out_dir)
         .map_err(|e| CliError::input(&args.out_dir, format!("cannot create: {e}")))?;
+    let manifest_path = args.manifest.clone().unwrap_or_else(|| default_manifest(&args.out_dir, shard));
+    let (mut manifest, old) = Writer::open(&manifest_path, signer)?;
     let (mut jobs, unreadable) = enumerate(&args.inputs, &args.out_dir);
+    // Nor is the manifest, wherever it is.
+    if let Ok(m) = std::fs::canonicalize(&manifest_path) {
+        jobs.retain(|j| {
+            j.input.file_name() != m.file_name() || std::fs::canonicalize(&j.input).ok() != Some(m.clone())
+        });
+    }
     // Two inputs may not land on one output.
     let mut seen: BTreeMap<PathBuf, &Path> = BTreeMap::new();
     for j in &jobs {
@@ -432,8 +440,6 @@ pub fn run(args: &ScrubArgs, out: &mut dyn Write) -> Result<(), CliError> {
     if let Some((k, n)) = shard {
         jobs.retain(|j| shard_of(&j.rel, n) == k);
     }
-    let manifest_path = args.manifest.clone().unwrap_or_else(|| default_manifest(&args.out_dir, shard));
-    let (mut manifest, old) = Writer::open(&manifest_path, signer)?;
     let field = |m: &serde_json::Map<String, serde_json::Value>, k: &str| {
         m.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned()
     };

@@ -368,4 +368,14 @@ fn files_that_are_not_recordings_or_are_cut_short_fail_alone() {
     assert_eq!(code, 2);
     assert_eq!(cardveil(&["scrub", p(&root), "--out-dir", p(&out), "--shard", "2/2"]).1, 2);
     assert_eq!(cardveil(&["scrub", p(&root), "--out-dir", p(&out), "--jobs", "0"]).1, 2);
+    // A manifest kept inside the input tree is not taken for input, on this run or the next.
+    let tree = root.join("other");
+    let manifest = tree.join("manifest.jsonl");
+    for skipped in [0, 1] {
+        let (lines, code) =
+            cardveil(&["scrub", p(&tree), "--out-dir", p(&tmp("other-out")), "--manifest", p(&manifest)]);
+        assert_eq!(code, 0, "{lines:?}");
+        assert_eq!(lines.len(), 2, "one file and the summary: {lines:?}");
+        assert_eq!(by_event(&lines, "skipped").len(), skipped);
+    }
 }
