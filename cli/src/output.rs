@@ -12,9 +12,8 @@
 //!   `/dev/null`, a FIFO) is written through, never replaced by a file.
 //! * `-` is standard output; the file is then written as it is made.
 //! * Inputs are opened with [`open_input`] and read as streams (`-` is
-//!   standard input); devices are refused (`/dev/zero` is not a recording).
-//!   [`read_input`] reads a whole one, up to [`MAX_INPUT`] bytes, for the
-//!   commands that still need it in memory.
+//!   standard input); devices and directories are refused (`/dev/zero` is
+//!   not a recording).
 //!
 //! Several outputs may be pending at once (`scrub --jobs N`): each
 //! temporary has its own slot for the signal handler.
@@ -31,31 +30,8 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::CliError;
 
-/// The largest input read: RIFF sizes are 32-bit, and a capture larger
-/// than this is past what one run holds in memory.
-pub const MAX_INPUT: u64 = 4 << 30;
-
 /// Marks cardveil's temporaries: `.NAME.cardveil-tmp-PID-RANDOM`.
 const TMP_MARK: &str = ".cardveil-tmp-";
-
-/// Reads a whole input file, at most [`MAX_INPUT`] bytes.
-pub fn read_input(path: &Path) -> Result<Vec<u8>, CliError> {
-    let cannot = |e: std::io::Error| CliError::input(path, format!("cannot read: {e}"));
-    let file = File::open(path).map_err(cannot)?;
-    let kind = file.metadata().map_err(cannot)?.file_type();
-    if kind.is_char_device() || kind.is_block_device() || kind.is_socket() {
-        return Err(CliError::input(path, "cannot read: a device, not a recording"));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_INPUT + 1).read_to_end(&mut bytes).map_err(cannot)?;
-    if bytes.len() as u64 > MAX_INPUT {
-        return Err(CliError::input(
-            path,
-            format!("larger than {} GiB: not a recording cardveil reads", MAX_INPUT >> 30),
-        ));
-    }
-    Ok(bytes)
-}
 
 /// The input buffer: it serves the header's small reads; the one-second
 /// reads of sample data are larger and go past it, straight into the
@@ -406,7 +382,9 @@ mod tests {
         assert!(Path::new("/dev/null").metadata().unwrap().file_type().is_char_device(), "still a device");
         let d = dir("dir");
         assert!(write_atomically(&d, &[b"x"]).unwrap_err().to_string().contains("directory"));
-        assert!(read_input(Path::new("/nonexistent/x.wav")).unwrap_err().to_string().contains("cannot read"));
-        assert!(read_input(Path::new("/dev/zero")).unwrap_err().to_string().contains("a device"));
+        let refused = |p: &Path| open_input(p).err().expect("refused").to_string();
+        assert!(refused(Path::new("/nonexistent/x.wav")).contains("cannot read"));
+        assert!(refused(Path::new("/dev/zero")).contains("a device"));
+        assert!(refused(&d).contains("is a directory"));
     }
 }
