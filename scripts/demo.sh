@@ -3,8 +3,9 @@
 # card 4111 1111 1111 1111 # 1229 # 123 # (16-bit PCM and G.711 μ-law),
 # runs `cardveil detect` on each, masks each with `cardveil mask` and shows
 # that nothing is left to detect; then captures the card from the μ-law call
-# into a demo vault, reveals its token and verifies the audit trail. Needs only
-# the Rust toolchain.
+# into a demo vault, reveals its token and verifies the audit trail; last,
+# remediates a small archive (WAVs in a tree) with `cardveil scrub`, a signed
+# manifest, and checks it with `cardveil verify`. Needs only the Rust toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p cardveil-cli
@@ -35,3 +36,18 @@ echo "== cardveil vault reveal $token --vault $vault (audited)"
 "$bin" vault reveal "$token" --vault "$vault"
 echo "== cardveil vault audit verify --vault $vault"
 "$bin" vault audit verify --vault "$vault"
+
+# Remediation: an archive of recordings in a tree, scrubbed into a mirror
+# with a signed manifest, then checked as an assessor would.
+archive="$out/archive"
+rm -rf "$archive" "$out/scrubbed" "$out/manifest.key" "$out/manifest.key.pub"
+mkdir -p "$archive/2024/01" "$archive/2024/02"
+"$bin" example "$archive/2024/01/call-1.wav"
+"$bin" example --encoding alaw "$archive/2024/02/call-2.wav"
+"$bin" example --rate 16000 "$archive/2024/02/call-3.wav"
+echo "== cardveil keygen $out/manifest.key"
+"$bin" keygen "$out/manifest.key"
+echo "== cardveil scrub $archive --out-dir $out/scrubbed --signing-key $out/manifest.key"
+"$bin" scrub "$archive" --out-dir "$out/scrubbed" --signing-key "$out/manifest.key"
+echo "== cardveil verify --manifest $out/scrubbed/manifest.jsonl --public-key $out/manifest.key.pub"
+"$bin" verify --manifest "$out/scrubbed/manifest.jsonl" --public-key "$out/manifest.key.pub"
