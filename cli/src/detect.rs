@@ -8,10 +8,10 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use cardveil_core::codec::wav::{self, WavFormat, WavReader};
-use cardveil_core::codec::{Encoding, alaw, ulaw};
 use cardveil_core::dtmf::{Detector, DetectorConfig, DetectorEvent, KeyPress, Profile};
 
 use crate::CliError;
+use crate::samples::{deinterleave, to_linear};
 
 /// What detection over a stream found.
 #[derive(Debug)]
@@ -50,37 +50,15 @@ pub fn detect_stream(
     let mut pcm = vec![vec![0i16; piece]; f.channels as usize];
     let mut codes = vec![0u8; piece];
     let mut frames = 0u64;
-    let bps = f.encoding.bytes_per_sample();
     loop {
         let got = reader.read_frames(&mut bytes).map_err(bad)?;
         if got == 0 {
             break;
         }
-        let n = got / f.frame_bytes();
+        let n = deinterleave(f, &bytes[..got], &mut pcm);
         frames += n as u64;
-        for (c, out) in pcm.iter_mut().enumerate() {
-            if f.channels == 1 && f.encoding == Encoding::Pcm16 {
-                // The common case, in a loop the compiler vectorises.
-                for (o, s) in out.iter_mut().zip(bytes[..got].chunks_exact(2)) {
-                    *o = i16::from_le_bytes([s[0], s[1]]);
-                }
-                continue;
-            }
-            let samples = bytes[..got].chunks_exact(f.frame_bytes()).map(|fr| &fr[c * bps..(c + 1) * bps]);
-            match f.encoding {
-                Encoding::Pcm16 => {
-                    for (o, s) in out.iter_mut().zip(samples) {
-                        *o = i16::from_le_bytes([s[0], s[1]]);
-                    }
-                }
-                Encoding::Ulaw | Encoding::Alaw => {
-                    for (o, s) in codes.iter_mut().zip(samples) {
-                        *o = s[0];
-                    }
-                    let decode = if f.encoding == Encoding::Ulaw { ulaw::decode_into } else { alaw::decode_into };
-                    decode(&codes[..n], &mut out[..n]);
-                }
-            }
+        for ch in pcm.iter_mut() {
+            to_linear(f.encoding, &mut ch[..n], &mut codes);
         }
         for ((det, out), p) in detectors.iter_mut().zip(&pcm).zip(presses.iter_mut()) {
             det.process(&out[..n], &mut |e| {

@@ -14,6 +14,7 @@ pub mod mask;
 pub mod output;
 pub mod pcap;
 pub mod relay;
+mod samples;
 pub mod scrub;
 pub mod selfcheck;
 pub mod sign;

@@ -13,8 +13,8 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use cardveil_core::capture::{CaptureEvent, Field};
+use cardveil_core::codec::Encoding;
 use cardveil_core::codec::wav::{self, WavFormat, WavReader};
-use cardveil_core::codec::{Encoding, alaw, ulaw};
 use cardveil_core::dtmf::{DetectorEvent, Profile};
 use cardveil_core::mask::{MAX_LOOKAHEAD_MS, MaskMode, MaskedSpan, Masker, MaskerConfig, MaskerEvent};
 
@@ -23,6 +23,7 @@ use cardveil_core::vault::{VaultConfig, Worker};
 use crate::CliError;
 use crate::capture::{ChannelCapture, done_line, event_line, parse_fields};
 use crate::output::{Output, open_input};
+use crate::samples::{deinterleave, interleave, silence};
 use crate::vault::{VaultLocation, actor};
 
 /// How long a CVV is held for the payment step (the command exits sooner).
@@ -131,59 +132,6 @@ fn on_event(e: MaskerEvent, spans: &mut Vec<MaskedSpan>, keys: &mut usize, captu
     }
 }
 
-/// The stored code of digital silence in `encoding`.
-fn silence(encoding: Encoding) -> i16 {
-    match encoding {
-        Encoding::Pcm16 => 0,
-        Encoding::Ulaw => ulaw::encode(0) as i16,
-        Encoding::Alaw => alaw::encode(0) as i16,
-    }
-}
-
-/// Splits interleaved frames into one buffer per channel (PCM16 samples,
-/// or G.711 codes widened to i16).
-fn deinterleave(f: WavFormat, bytes: &[u8], channels: &mut [Vec<i16>]) -> usize {
-    let fb = f.frame_bytes();
-    let n = bytes.len() / fb;
-    if f.channels == 1 && f.encoding == Encoding::Pcm16 {
-        // The common case, in a loop the compiler vectorises.
-        for (o, s) in channels[0].iter_mut().zip(bytes.chunks_exact(2)) {
-            *o = i16::from_le_bytes([s[0], s[1]]);
-        }
-        return n;
-    }
-    for (c, out) in channels.iter_mut().enumerate() {
-        for (i, o) in out[..n].iter_mut().enumerate() {
-            let at = i * fb + c * f.encoding.bytes_per_sample();
-            *o = match f.encoding {
-                Encoding::Pcm16 => i16::from_le_bytes([bytes[at], bytes[at + 1]]),
-                _ => bytes[at] as i16,
-            };
-        }
-    }
-    n
-}
-
-/// Appends frames `range` of every channel, interleaved, to `out`.
-fn interleave(f: WavFormat, channels: &[Vec<i16>], range: std::ops::Range<usize>, out: &mut Vec<u8>) {
-    if f.channels == 1 && f.encoding == Encoding::Pcm16 {
-        let at = out.len();
-        out.resize(at + range.len() * 2, 0);
-        for (o, s) in out[at..].chunks_exact_mut(2).zip(&channels[0][range]) {
-            o.copy_from_slice(&s.to_le_bytes());
-        }
-        return;
-    }
-    for i in range {
-        for ch in channels {
-            match f.encoding {
-                Encoding::Pcm16 => out.extend_from_slice(&ch[i].to_le_bytes()),
-                _ => out.push(ch[i] as u8),
-            }
-        }
-    }
-}
-
 /// What masking a stream produced.
 #[derive(Debug)]
 pub struct Masked {
@@ -264,15 +212,11 @@ pub fn mask_stream(
         m.finish();
     }
     let data_len = frames * f.frame_bytes() as u64;
-    if reader.data_len().is_none() && data_len <= wav::MAX_DATA_LEN as u64 {
-        let h = wav::header(f, data_len as u32);
-        if out.rewrite_at(0, &h)? {
-            // Now a file of known length: pad it to an even size.
-            if data_len % 2 == 1 {
-                out.write_all(&[0]).map_err(|e| out.error(e))?;
-            }
-        }
-    } else if reader.data_len().is_some() && data_len % 2 == 1 {
+    // A header of unknown length is put right where the output can seek;
+    // a data chunk of known length is padded to an even size.
+    let known = reader.data_len().is_some()
+        || (data_len <= wav::MAX_DATA_LEN as u64 && out.rewrite_at(0, &wav::header(f, data_len as u32))?);
+    if known && data_len % 2 == 1 {
         out.write_all(&[0]).map_err(|e| out.error(e))?;
     }
     Ok(Masked { format: f, frames, channels: maskers })
