@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod detect;
 pub mod example;
+pub mod hex;
 pub mod json;
 pub mod manifest;
 pub mod mask;

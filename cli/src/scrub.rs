@@ -235,9 +235,9 @@ impl Context<'_> {
 
     fn try_run(&self, job: &Job) -> Result<Outcome, CliError> {
         let cannot = |e: std::io::Error| CliError::input(&job.input, format!("cannot read: {e}"));
-        let mut head = [0u8; 12];
-        let n = read_head(&job.input, &mut head).map_err(cannot)?;
-        let Some(kind) = Kind::sniff(&head[..n]) else {
+        let mut head = Vec::with_capacity(12);
+        std::fs::File::open(&job.input).and_then(|f| f.take(12).read_to_end(&mut head)).map_err(cannot)?;
+        let Some(kind) = Kind::sniff(&head) else {
             return Err(CliError::input(&job.input, "not a recording cardveil scrubs (WAV, pcap or pcapng)"));
         };
         let out_path = self.out_dir.join(&job.rel);
@@ -349,18 +349,6 @@ fn refuse_unclean(out_path: &Path, f: &Findings) -> Result<(), CliError> {
             f.keys, f.candidates, f.events, f.sip_info
         ),
     ))
-}
-
-fn read_head(path: &Path, head: &mut [u8]) -> std::io::Result<usize> {
-    let mut f = std::fs::File::open(path)?;
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// A relative path as the manifest writes it.

@@ -70,7 +70,7 @@ impl<R: Read> Hashing<R> {
     /// and returns the hash of it all, in hex.
     pub fn finish(mut self) -> std::io::Result<String> {
         std::io::copy(&mut self, &mut std::io::sink())?;
-        Ok(hex(self.hash.finish().as_ref()))
+        Ok(crate::hex::encode(self.hash.finish().as_ref()))
     }
 }
 
@@ -82,14 +82,9 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The SHA-256 of `bytes`, in hex.
 pub fn sha256(bytes: &[u8]) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+    crate::hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
 /// One audio stream's analysis: a fresh masker, and the strict detector

@@ -23,17 +23,10 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use zeroize::Zeroizing;
 
 use crate::CliError;
-use crate::selfcheck::hex;
+use crate::hex::{decode as unhex, encode as hex};
 
 const SECRET_TAG: &str = "ed25519-pkcs8";
 const PUBLIC_TAG: &str = "ed25519";
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len() / 2).map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect()
-}
 
 /// The value of the one `TAG hex` line of a key file (comments skipped).
 fn tagged(path: &Path, text: &str, tag: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {

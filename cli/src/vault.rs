@@ -214,15 +214,7 @@ fn parse_head(text: &str) -> Result<(u64, [u8; 32]), CliError> {
     let bad = || CliError::Usage("--head takes SEQ:TAG as `cardveil vault audit head` prints it".into());
     let (seq, hex) = text.trim().split_once(':').ok_or_else(bad)?;
     let seq = seq.parse().map_err(|_| bad())?;
-    let hex = hex.as_bytes();
-    if hex.len() != 64 {
-        return Err(bad());
-    }
-    let mut tag = [0u8; 32];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let s = std::str::from_utf8(pair).map_err(|_| bad())?;
-        tag[i] = u8::from_str_radix(s, 16).map_err(|_| bad())?;
-    }
+    let tag: [u8; 32] = crate::hex::decode(hex).and_then(|t| t.try_into().ok()).ok_or_else(bad)?;
     Ok((seq, tag))
 }
 
@@ -304,7 +296,7 @@ pub fn run(op: &VaultOp, location: &VaultLocation, out: &mut dyn Write) -> Resul
         }
         VaultOp::AuditHead => {
             let (seq, tag) = v.audit_head().map_err(|e| verr(&name, e))?;
-            let head = format!("{seq}:{}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>());
+            let head = format!("{seq}:{}", crate::hex::encode(&tag));
             w(out, Obj::event("audit-head").int("seq", seq).str("head", &head).finish())
         }
     }
