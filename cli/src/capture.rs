@@ -4,8 +4,8 @@
 //! token is printed after the capture's `complete` line. The CVV is held
 //! in the worker's memory only and wiped when the command exits.
 
-use cardveil_core::capture::{Capture, CaptureConfig, CaptureEvent, Card, Field};
-use cardveil_core::dtmf::DetectorEvent;
+use cardveil_core::call::CaptureDriver;
+use cardveil_core::capture::{CaptureConfig, CaptureEvent, Card, Field};
 use cardveil_core::mask::MaskerEvent;
 use cardveil_core::vault::Done;
 
@@ -41,10 +41,11 @@ pub fn parse_fields(list: &str) -> Result<[Option<Field>; 3], CliError> {
     Ok(fields)
 }
 
-/// One channel's capture while it is masked.
+/// One channel's capture while it is masked: the core's driver, begun at
+/// the channel's start, its events kept with their positions.
 #[derive(Debug)]
 pub struct ChannelCapture {
-    capture: Capture,
+    capture: CaptureDriver,
     /// Events with the input position (samples) they were polled at.
     pub events: Vec<(u64, CaptureEvent)>,
     /// The card, once complete.
@@ -54,26 +55,24 @@ pub struct ChannelCapture {
 impl ChannelCapture {
     /// A capture begun at the start of the channel.
     pub fn new(fields: [Option<Field>; 3], rate: u32, today: (u16, u8)) -> ChannelCapture {
-        let mut capture = Capture::new(CaptureConfig { fields, ..CaptureConfig::standard(rate, today) });
+        let mut capture = CaptureDriver::new(CaptureConfig { fields, ..CaptureConfig::standard(rate, today) });
         capture.begin(0);
         ChannelCapture { capture, events: Vec::new(), card: None }
     }
 
     /// A masker event: completed key presses feed the capture.
     pub fn on_event(&mut self, e: &MaskerEvent) {
-        if let MaskerEvent::Key(DetectorEvent::Up(press)) = e {
-            self.capture.key(press.key, press.end);
-        }
+        self.capture.masker_event(e);
     }
 
-    /// Media time has reached `at`: timeouts, then the events so far.
+    /// Media time has reached `at`: timeouts, then the events so far and
+    /// the card once complete.
     pub fn advance(&mut self, at: u64) {
         self.capture.tick(at);
-        while let Some(e) = self.capture.poll() {
-            self.events.push((at, e));
-            if e == CaptureEvent::Complete {
-                self.card = self.capture.take_card().map(Box::new);
-            }
+        let events = &mut self.events;
+        self.capture.drain(|e| events.push((at, e)));
+        if let Some(card) = self.capture.take_card() {
+            self.card = Some(Box::new(card));
         }
     }
 }

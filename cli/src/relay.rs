@@ -39,15 +39,17 @@
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use cardveil_core::capture::{Capture, CaptureConfig, CaptureEvent};
+use cardveil_core::call::{AgentLeg, CallerLeg, CaptureCommands, Keys};
+use cardveil_core::capture::{CaptureConfig, CaptureEvent};
 use cardveil_core::rtp::{
-    KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream, RtpStreamConfig, StreamEvent, Verdict, recognise,
+    CLOCK_HZ, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream, RtpStreamConfig, StreamEvent, Verdict,
+    recognise,
 };
 use cardveil_core::vault::{Done, Worker};
 
@@ -166,8 +168,9 @@ struct Shared {
     stop: AtomicBool,
     /// Whether the relay was started with capture fields.
     can_capture: bool,
-    /// 0 none, 1 begin capture, 2 cancel.
-    command: AtomicU8,
+    /// Begin/cancel requests for the caller's leg.
+    commands: CaptureCommands,
+    /// Whether a capture runs (the caller's leg says so after each step).
     capturing: AtomicBool,
     packets: [AtomicU64; 2],
     dropped: [AtomicU64; 2],
@@ -224,7 +227,7 @@ impl Relay {
     /// A socket cannot be bound, or a stream's settings are invalid.
     pub fn start(options: &RelayOptions, worker: Option<Worker>) -> io::Result<Relay> {
         options.check()?;
-        let invalid = |e: cardveil_core::Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+        let invalid = |e: cardveil_core::mask::ConfigError| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
         let caller_stream = RtpStream::new(options.stream).map_err(invalid)?;
         let agent_stream = RtpStream::new(options.stream).map_err(invalid)?;
         let a = UdpSocket::bind(options.listen)?;
@@ -246,7 +249,6 @@ impl Relay {
         }
         let shared = Arc::new(Shared { can_capture: options.capture.is_some(), ..Shared::default() });
         let (tx, events) = sync_channel(EVENT_SLOTS);
-        let capture = options.capture.map(Capture::new);
         let mut relay = Relay {
             listen: a.local_addr()?,
             agent_side: b.local_addr()?,
@@ -257,34 +259,24 @@ impl Relay {
             events,
         };
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| std::thread::Builder::new().name(name.into()).spawn(f);
-        let caller = Leg {
-            dir: Direction::CallerToAgent,
-            from: a.try_clone()?,
-            to: b.try_clone()?,
-            stream: caller_stream,
-            shared: Arc::clone(&shared),
-            events: tx.clone(),
-            capture,
-            worker,
-            latched: None,
-            challenger: None,
-            event_pt: options.stream.event_payload_type,
-        };
         let forward = options.forward;
-        relay.threads.push(spawn("cardveil-relay-caller", Box::new(move || caller.run(|_| Some(forward))))?);
-        let agent = Leg {
-            dir: Direction::AgentToCaller,
-            from: b,
-            to: a,
-            stream: agent_stream,
-            shared: Arc::clone(&shared),
-            events: tx,
-            capture: None,
-            worker: None,
-            latched: None,
-            challenger: None,
-            event_pt: options.stream.event_payload_type,
+        // The caller's leg captures only when the relay was given fields.
+        let (from, to) = (a.try_clone()?, b.try_clone()?);
+        let dir = Direction::CallerToAgent;
+        let (pt, name) = (options.stream.event_payload_type, "cardveil-relay-caller");
+        let thread = match options.capture {
+            Some(c) => {
+                let leg = Leg::new(dir, from, to, CallerLeg::caller(caller_stream, c), &shared, tx.clone(), pt);
+                let leg = Leg { worker, ..leg };
+                spawn(name, Box::new(move || leg.run(|_| Some(forward))))?
+            }
+            None => {
+                let leg = Leg::new(dir, from, to, AgentLeg::agent(caller_stream), &shared, tx.clone(), pt);
+                spawn(name, Box::new(move || leg.run(|_| Some(forward))))?
+            }
         };
+        relay.threads.push(thread);
+        let agent = Leg::new(Direction::AgentToCaller, b, a, AgentLeg::agent(agent_stream), &shared, tx, pt);
         let peer = Arc::clone(&shared);
         let mut cached: (u32, Option<SocketAddr>) = (0, None);
         relay.threads.push(spawn(
@@ -341,15 +333,15 @@ impl Drop for Relay {
     }
 }
 
-/// One direction: receive, scrub, send.
-struct Leg {
+/// One direction: receive, scrub, send. `L` is the core's leg: the
+/// caller's with a capture, or a leg whose keys are only masked.
+struct Leg<L> {
     dir: Direction,
     from: UdpSocket,
     to: UdpSocket,
-    stream: RtpStream,
+    leg: L,
     shared: Arc<Shared>,
     events: SyncSender<RelayEvent>,
-    capture: Option<Capture>,
     worker: Option<Worker>,
     /// The caller's address and SSRC latched (the lock is taken only when
     /// it changes), and a new one with the packets it sent in a row.
@@ -359,13 +351,60 @@ struct Leg {
     event_pt: u8,
 }
 
-impl Leg {
+impl<L> Leg<L> {
+    fn new(
+        dir: Direction,
+        from: UdpSocket,
+        to: UdpSocket,
+        leg: L,
+        shared: &Arc<Shared>,
+        events: SyncSender<RelayEvent>,
+        event_pt: u8,
+    ) -> Leg<L> {
+        let shared = Arc::clone(shared);
+        Leg { dir, from, to, leg, shared, events, worker: None, latched: None, challenger: None, event_pt }
+    }
+}
+
+/// A relay direction's capture, if it has one: the control thread's
+/// requests carried out, the capture's events printed, a completed card
+/// handed to the tokenization worker.
+trait Capturing {
+    fn step(&mut self, _shared: &Shared, _events: &SyncSender<RelayEvent>, _worker: Option<&Worker>) {}
+}
+
+impl Capturing for AgentLeg<RtpStream> {}
+
+impl Capturing for CallerLeg<RtpStream> {
+    fn step(&mut self, shared: &Shared, events: &SyncSender<RelayEvent>, worker: Option<&Worker>) {
+        self.apply(&shared.commands);
+        let capture = self.capture();
+        capture.drain(|e| emit(events, shared, RelayEvent::Capture(e)));
+        if let Some(card) = capture.take_card()
+            && let Some(w) = worker
+            && let Err(error) = w.submit(0, Box::new(card))
+        {
+            // The card was wiped; say so as the token's failure.
+            emit(events, shared, RelayEvent::Token(Done::Failed { tag: 0, error }));
+        }
+        shared.capturing.store(capture.is_capturing(), Ordering::Release);
+    }
+}
+
+/// Milliseconds of the stream clock at position `x` (samples).
+fn ms(x: u64) -> f64 {
+    x as f64 * 1000.0 / CLOCK_HZ as f64
+}
+
+impl<K: Keys> Leg<cardveil_core::call::Leg<RtpStream, K>>
+where
+    cardveil_core::call::Leg<RtpStream, K>: Capturing,
+{
     fn run(mut self, mut destination: impl FnMut(SocketAddr) -> Option<SocketAddr>) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let i = self.dir as usize;
-        let ms = |x: u64| x as f64 / 8.0;
         while !self.shared.stop.load(Ordering::Acquire) {
-            self.commands();
+            self.leg.step(&self.shared, &self.events, self.worker.as_ref());
             if let Some(w) = &self.worker
                 && let Some(done) = w.poll()
             {
@@ -383,20 +422,12 @@ impl Leg {
                 continue; // a stranger's datagram: never relayed, never followed
             }
             let Some(dst) = destination(src) else { continue };
-            let mut keys = [None; 4];
-            let mut k = 0;
             let verdict = {
                 let (events, shared, dir) = (&self.events, &self.shared, self.dir);
-                self.stream.process(packet, &mut |e| {
+                self.leg.process_rtp(packet, &mut |e| {
                     let ev = match e {
                         StreamEvent::Masked(s) => RelayEvent::Masked(dir, ms(s.start), ms(s.end)),
-                        StreamEvent::Key(key) => {
-                            if k < keys.len() {
-                                keys[k] = Some(key);
-                                k += 1;
-                            }
-                            RelayEvent::Key(dir, key.source, ms(key.start), ms(key.end))
-                        }
+                        StreamEvent::Key(key) => RelayEvent::Key(dir, key.source, ms(key.start), ms(key.end)),
                     };
                     emit(events, shared, ev);
                 })
@@ -407,51 +438,13 @@ impl Leg {
                 // Not RTP cardveil can inspect: only RTCP, STUN and DTLS pass.
                 Err(_) => recognise(packet).is_some(),
             };
-            if let Some(c) = &mut self.capture
-                && self.shared.capturing.load(Ordering::Acquire)
-            {
-                for key in keys.into_iter().flatten() {
-                    c.key(key.key, key.end);
-                }
-                c.tick(self.stream.position());
-                while let Some(e) = c.poll() {
-                    emit(&self.events, &self.shared, RelayEvent::Capture(e));
-                    if e == CaptureEvent::Complete {
-                        self.shared.capturing.store(false, Ordering::Release);
-                        if let (Some(card), Some(w)) = (c.take_card(), &self.worker)
-                            && let Err(error) = w.submit(0, Box::new(card))
-                        {
-                            // The card was wiped; say so as the token's failure.
-                            emit(&self.events, &self.shared, RelayEvent::Token(Done::Failed { tag: 0, error }));
-                        }
-                    }
-                }
-            }
+            self.leg.step(&self.shared, &self.events, self.worker.as_ref());
             if forward {
                 let _ = self.to.send_to(packet, dst);
                 self.shared.packets[i].fetch_add(1, Ordering::Relaxed);
             } else {
                 self.shared.dropped[i].fetch_add(1, Ordering::Relaxed);
             }
-        }
-    }
-
-    /// Applies a control command (caller leg only).
-    fn commands(&mut self) {
-        let Some(c) = &mut self.capture else { return };
-        match self.shared.command.swap(0, Ordering::AcqRel) {
-            1 => {
-                c.begin(self.stream.position());
-                self.shared.capturing.store(true, Ordering::Release);
-            }
-            2 => {
-                c.cancel();
-                self.shared.capturing.store(false, Ordering::Release);
-            }
-            _ => return,
-        }
-        while let Some(e) = c.poll() {
-            emit(&self.events, &self.shared, RelayEvent::Capture(e));
         }
     }
 
@@ -533,11 +526,11 @@ fn answer(datagram: &[u8], s: &Shared) -> String {
             "error: the relay was started without --capture".to_owned()
         }
         "capture" | "capture begin" => {
-            s.command.store(1, Ordering::Release);
+            s.commands.begin();
             "ok".to_owned()
         }
         "cancel" | "capture cancel" => {
-            s.command.store(2, Ordering::Release);
+            s.commands.cancel();
             "ok".to_owned()
         }
         "status" => {

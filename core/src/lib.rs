@@ -23,6 +23,5 @@ pub mod pcap;
 pub mod rtp;
 pub mod vault;
 
-mod error;
 mod read;
-pub use error::Error;
+pub use call::Error;

@@ -18,15 +18,13 @@
 use std::cell::UnsafeCell;
 use std::ffi::c_char;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use cardveil_core::call::{Call, CallConfig, Direction};
-use cardveil_core::capture::{
-    Brand, CaptureConfig, CaptureEvent, CaptureState, Card, Cvv, Expiry, Field, Invalid, Pan,
-};
+use cardveil_core::call::{Call, CallConfig, CallerLeg, CaptureCommands, Command, Direction, Keys, Leg, Path};
+use cardveil_core::capture::{Brand, CaptureConfig, CaptureEvent, Card, Cvv, Expiry, Field, Invalid, Pan};
 use cardveil_core::codec::Encoding;
-use cardveil_core::mask::MaskedSpan;
-use cardveil_core::rtp::{EventAction, Verdict};
+use cardveil_core::mask::{ConfigError, MAX_FRAME_MS, MaskedSpan, Masker, MaskerEvent, TwoPhaseMasker};
+use cardveil_core::rtp::{EventAction, RtpStream, Verdict};
 use cardveil_core::vault::Done;
 
 use crate::engine::{EngineInner, cardveil_engine, engine_ref};
@@ -314,9 +312,6 @@ fn masked_event(direction: Direction, s: MaskedSpan) -> cardveil_event {
 
 /// Events a call holds for its host.
 const RING: usize = 256;
-/// Control commands, set by the event thread, taken by the audio thread.
-const BEGIN: u32 = 1;
-const CANCEL: u32 = 2;
 /// The card slot's states.
 const SLOT_EMPTY: u8 = 0;
 const SLOT_FULL: u8 = 1;
@@ -328,8 +323,16 @@ pub struct cardveil_call {
 }
 
 struct AudioSide {
-    call: Call,
+    call: Calls,
     encoding: Encoding,
+}
+
+/// The call, of the kind the engine and constructor chose: the API a C
+/// host calls is checked against it here (`CARDVEIL_WRONG_API`).
+enum Calls {
+    Delay(Call<Masker>),
+    TwoPhase(Call<TwoPhaseMasker>),
+    Rtp(Box<Call<RtpStream>>),
 }
 
 struct ControlSide {
@@ -345,7 +348,7 @@ pub(crate) struct CallInner {
     /// Used by the event thread only.
     control: UnsafeCell<ControlSide>,
     events: Spsc<cardveil_event, RING>,
-    commands: AtomicU32,
+    commands: CaptureCommands,
     /// A card allocated at setup: filled in place by the audio thread when
     /// SLOT_EMPTY, then owned by the event thread until it sets SLOT_EMPTY.
     card: UnsafeCell<Box<Card>>,
@@ -379,22 +382,17 @@ fn direction_of(direction: u32) -> Option<Direction> {
 impl CallInner {
     /// After each frame on the audio thread: commands, capture events,
     /// the card to its slot. No allocation, no lock.
-    fn after_frame(&self, audio: &mut AudioSide) {
-        let cmd = self.commands.swap(0, Ordering::AcqRel);
-        if cmd & CANCEL != 0 {
-            audio.call.cancel_capture();
-        }
-        if cmd & BEGIN != 0 {
-            audio.call.begin_capture();
-        }
-        while let Some(e) = audio.call.poll() {
+    fn after_frame<P: Path>(&self, caller: &mut CallerLeg<P>) {
+        caller.apply(&self.commands);
+        let capture = caller.capture();
+        capture.drain(|e| {
+            // A full ring counts the loss (reported as CARDVEIL_EVENT_OVERFLOW).
             self.events.push(capture_event(e));
-        }
-        if audio.call.capture_state() == CaptureState::Complete && self.card_state.load(Ordering::Acquire) == SLOT_EMPTY
-        {
+        });
+        if capture.card_ready() && self.card_state.load(Ordering::Acquire) == SLOT_EMPTY {
             // SAFETY: SLOT_EMPTY means the event thread does not touch the slot.
             let slot = unsafe { &mut *self.card.get() };
-            if audio.call.take_card_into(slot) {
+            if capture.take_card_into(slot) {
                 self.card_state.store(SLOT_FULL, Ordering::Release);
             }
         }
@@ -409,28 +407,33 @@ impl CallInner {
         if kind != audio.encoding {
             return CARDVEIL_WRONG_FRAME_TYPE;
         }
-        if len > self.engine.masker.sample_rate as usize * 60 / 1000 {
+        if len > (self.engine.masker.sample_rate * MAX_FRAME_MS / 1000) as usize {
             return CARDVEIL_INVALID_LENGTH;
         }
         let events = &self.events;
-        let mut spans = |s: MaskedSpan| {
-            events.push(masked_event(dir, s));
+        let mut on = |e: MaskerEvent| {
+            if let MaskerEvent::Masked(s) = e {
+                events.push(masked_event(dir, s));
+            }
         };
-        let call = &mut audio.call;
-        let r = match frame {
-            Frame::Process(FrameMut::Pcm16(f)) => call.process_pcm16_spans(dir, f, &mut spans),
-            Frame::Process(FrameMut::Ulaw(f) | FrameMut::Alaw(f)) => call.process_g711_spans(dir, f, &mut spans),
-            Frame::Mask(FrameMut::Pcm16(f), ts) => call.mask_pcm16(dir, f, ts),
-            Frame::Mask(FrameMut::Ulaw(f) | FrameMut::Alaw(f), ts) => call.mask_g711(dir, f, ts),
-            Frame::Analyse(FrameRef::Pcm16(f), ts) => call.analyse_pcm16(dir, f, ts, &mut spans),
-            Frame::Analyse(FrameRef::Ulaw(f) | FrameRef::Alaw(f), ts) => call.analyse_g711(dir, f, ts, &mut spans),
+        let caller = dir == Direction::CallerToAgent;
+        let r = match (&mut audio.call, frame) {
+            (Calls::Delay(c), Frame::Process(f)) if caller => delay(&mut c.caller, f, &mut on),
+            (Calls::Delay(c), Frame::Process(f)) => delay(&mut c.agent, f, &mut on),
+            (Calls::TwoPhase(c), Frame::Analyse(f, ts)) if caller => analyse(&mut c.caller, f, ts, &mut on),
+            (Calls::TwoPhase(c), Frame::Analyse(f, ts)) => analyse(&mut c.agent, f, ts, &mut on),
+            (Calls::TwoPhase(c), Frame::Mask(f, ts)) if caller => playout(&mut c.caller, f, ts),
+            (Calls::TwoPhase(c), Frame::Mask(f, ts)) => playout(&mut c.agent, f, ts),
+            _ => return CARDVEIL_WRONG_API,
         };
-        match r {
-            Ok(()) => {}
-            Err(cardveil_core::Error::WrongApi(_)) => return CARDVEIL_WRONG_API,
-            Err(_) => return CARDVEIL_WRONG_FRAME_TYPE,
+        if r.is_err() {
+            return CARDVEIL_WRONG_FRAME_TYPE;
         }
-        self.after_frame(audio);
+        match &mut audio.call {
+            Calls::Delay(c) => self.after_frame(&mut c.caller),
+            Calls::TwoPhase(c) => self.after_frame(&mut c.caller),
+            Calls::Rtp(c) => self.after_frame(&mut c.caller),
+        }
         CARDVEIL_OK
     }
 
@@ -440,21 +443,25 @@ impl CallInner {
         // SAFETY: the frame functions are the only users of `audio`, one
         // thread at a time (documented contract).
         let audio = unsafe { &mut *self.audio.get() };
+        let Calls::Rtp(call) = &mut audio.call else { return CARDVEIL_WRONG_API };
         let events = &self.events;
-        let r = audio.call.process_rtp(dir, packet, &mut |s| {
-            events.push(masked_event(dir, s));
-        });
+        let mut on = |e| {
+            if let cardveil_core::rtp::StreamEvent::Masked(s) = e {
+                events.push(masked_event(dir, s));
+            }
+        };
+        let r = match dir {
+            Direction::CallerToAgent => call.caller.process_rtp(packet, &mut on),
+            Direction::AgentToCaller => call.agent.process_rtp(packet, &mut on),
+        };
         *verdict = match r {
             Ok(Verdict::Forward) => cardveil_rtp_verdict::CARDVEIL_RTP_FORWARD,
             Ok(Verdict::Drop) => cardveil_rtp_verdict::CARDVEIL_RTP_DROP,
             Ok(Verdict::Unknown(_)) => cardveil_rtp_verdict::CARDVEIL_RTP_UNKNOWN,
-            Err(cardveil_core::Error::Rtp(_)) if cardveil_core::rtp::recognise(packet).is_some() => {
-                cardveil_rtp_verdict::CARDVEIL_RTP_NOT_RTP
-            }
-            Err(cardveil_core::Error::Rtp(_)) => cardveil_rtp_verdict::CARDVEIL_RTP_UNKNOWN,
-            Err(_) => return CARDVEIL_WRONG_API,
+            Err(_) if cardveil_core::rtp::recognise(packet).is_some() => cardveil_rtp_verdict::CARDVEIL_RTP_NOT_RTP,
+            Err(_) => cardveil_rtp_verdict::CARDVEIL_RTP_UNKNOWN,
         } as u32;
-        self.after_frame(audio);
+        self.after_frame(&mut call.caller);
         CARDVEIL_OK
     }
 
@@ -554,6 +561,39 @@ impl Frame<'_> {
     }
 }
 
+/// A delay-line leg's frame, of either sample type.
+fn delay<K: Keys>(
+    leg: &mut Leg<Masker, K>,
+    f: FrameMut<'_>,
+    on: &mut dyn FnMut(MaskerEvent),
+) -> Result<(), ConfigError> {
+    match f {
+        FrameMut::Pcm16(x) => leg.process(x, on),
+        FrameMut::Ulaw(x) | FrameMut::Alaw(x) => leg.process(x, on),
+    }
+}
+
+/// A two-phase leg's arriving frame.
+fn analyse<K: Keys>(
+    leg: &mut Leg<TwoPhaseMasker, K>,
+    f: FrameRef<'_>,
+    ts: u32,
+    on: &mut dyn FnMut(MaskerEvent),
+) -> Result<(), ConfigError> {
+    match f {
+        FrameRef::Pcm16(x) => leg.analyse(x, ts, on),
+        FrameRef::Ulaw(x) | FrameRef::Alaw(x) => leg.analyse(x, ts, on),
+    }
+}
+
+/// A two-phase leg's frame at playout.
+fn playout<K: Keys>(leg: &mut Leg<TwoPhaseMasker, K>, f: FrameMut<'_>, ts: u32) -> Result<(), ConfigError> {
+    match f {
+        FrameMut::Pcm16(x) => leg.mask(x, ts),
+        FrameMut::Ulaw(x) | FrameMut::Alaw(x) => leg.mask(x, ts),
+    }
+}
+
 /// The call behind a C pointer.
 ///
 /// # Safety
@@ -580,7 +620,11 @@ pub unsafe extern "C" fn cardveil_call_new(
     // SAFETY: the caller's contract is this function's.
     unsafe {
         new_call(engine, today_year, today_month, call_out, |engine, config| {
-            let made = if engine.two_phase { Call::new_two_phase(config) } else { Call::new(config) };
+            let made = if engine.two_phase {
+                Call::new_two_phase(config).map(Calls::TwoPhase)
+            } else {
+                Call::new(config).map(Calls::Delay)
+            };
             made.map_err(|_| CARDVEIL_INVALID_ARGUMENT)
         })
     }
@@ -619,7 +663,7 @@ pub unsafe extern "C" fn cardveil_call_new_rtp(
             if engine.two_phase || engine.masker.sample_rate != 8000 {
                 return Err(CARDVEIL_INVALID_ARGUMENT);
             }
-            Call::new_rtp(config, pt, action).map_err(|_| CARDVEIL_INVALID_ARGUMENT)
+            Call::new_rtp(config, pt, action).map(|c| Calls::Rtp(Box::new(c))).map_err(|_| CARDVEIL_INVALID_ARGUMENT)
         })
     }
 }
@@ -634,7 +678,7 @@ unsafe fn new_call(
     today_year: u32,
     today_month: u32,
     call_out: *mut *mut cardveil_call,
-    make: impl FnOnce(&EngineInner, CallConfig) -> Result<Call, cardveil_result>,
+    make: impl FnOnce(&EngineInner, CallConfig) -> Result<Calls, cardveil_result>,
 ) -> cardveil_result {
     guard(None, || {
         if engine.is_null() || call_out.is_null() {
@@ -661,7 +705,7 @@ unsafe fn new_call(
             audio: UnsafeCell::new(AudioSide { call, encoding: m.encoding }),
             control: UnsafeCell::new(ControlSide { token: None, overflow_reported: 0 }),
             events: Spsc::new(),
-            commands: AtomicU32::new(0),
+            commands: CaptureCommands::default(),
             card: UnsafeCell::new(full_card()),
             card_state: AtomicU8::new(SLOT_EMPTY),
             poisoned: AtomicBool::new(false),
@@ -972,15 +1016,18 @@ pub unsafe extern "C" fn cardveil_call_mask_alaw(
     unsafe { frame_mut(call, direction, codes, len, |f| Frame::Mask(FrameMut::Alaw(f), rtp_timestamp)) }
 }
 
-fn command(call: *mut cardveil_call, bit: u32) -> cardveil_result {
+fn command(call: *mut cardveil_call, command: Command) -> cardveil_result {
     // SAFETY: the exported callers pass the host's pointer, NULL or live.
     let Some(c) = (unsafe { inner(call) }) else { return CARDVEIL_NULL_ARGUMENT };
     guard(Some(&c.poisoned), || {
-        if bit == BEGIN {
-            // SAFETY: control functions are the only users of `control`.
-            unsafe { &mut *c.control.get() }.token = None;
+        match command {
+            Command::Begin => {
+                // SAFETY: control functions are the only users of `control`.
+                unsafe { &mut *c.control.get() }.token = None;
+                c.commands.begin();
+            }
+            Command::Cancel => c.commands.cancel(),
         }
-        c.commands.fetch_or(bit, Ordering::AcqRel);
         CARDVEIL_OK
     })
 }
@@ -993,7 +1040,7 @@ fn command(call: *mut cardveil_call, bit: u32) -> cardveil_result {
 /// `call` is NULL or a live call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cardveil_call_capture_begin(call: *mut cardveil_call) -> cardveil_result {
-    command(call, BEGIN)
+    command(call, Command::Begin)
 }
 
 /// Cancels the capture at the next frame, wiping what it held. Control thread.
@@ -1002,7 +1049,7 @@ pub unsafe extern "C" fn cardveil_call_capture_begin(call: *mut cardveil_call) -
 /// `call` is NULL or a live call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cardveil_call_capture_cancel(call: *mut cardveil_call) -> cardveil_result {
-    command(call, CANCEL)
+    command(call, Command::Cancel)
 }
 
 /// Writes the next event to `*event_out`: CARDVEIL_OK, or CARDVEIL_NO_EVENT

@@ -165,7 +165,7 @@ fn capturing_a_card_allocates_nothing() {
 
 #[test]
 fn call_frames_allocate_nothing_while_a_capture_runs_and_the_worker_tokenizes() {
-    use cardveil_core::call::{Call, CallConfig, Direction};
+    use cardveil_core::call::{Call, CallConfig};
     use cardveil_core::capture::{CaptureConfig, CaptureEvent};
     use cardveil_core::mask::MaskerConfig;
     use cardveil_core::vault::crypto::Kek;
@@ -199,8 +199,8 @@ fn call_frames_allocate_nothing_while_a_capture_runs_and_the_worker_tokenizes() 
     call.begin_capture();
     for (c, a) in caller.chunks_mut(160).zip(agent.chunks_mut(160)) {
         let before = allocations();
-        call.process_pcm16(Direction::CallerToAgent, c).unwrap();
-        call.process_pcm16(Direction::AgentToCaller, a).unwrap();
+        call.caller.process(c, &mut |_| {}).unwrap();
+        call.agent.process(a, &mut |_| {}).unwrap();
         in_frames += allocations() - before;
         // The host's event side (another thread in a real host; allocation
         // here is not on the audio path).

@@ -28,11 +28,11 @@
 //! within a few hertz even at 8 dB twist. The run ends after
 //! `max_misses` windows without the key, or when another key starts.
 
+use super::UnsupportedRate;
 use super::bank::{Bank, Cplx, SubBlock, TONES, Tones};
 use super::generator::amplitude_for_dbm0;
 use super::key::Key;
 use super::profile::{Params, Profile};
-use crate::Error;
 
 /// Detector settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,8 +330,8 @@ impl Hit {
 
 impl Detector {
     /// A detector for `config`.
-    pub fn new(config: DetectorConfig) -> Result<Detector, Error> {
-        let bank = Bank::for_rate(config.sample_rate).ok_or(Error::UnsupportedSampleRate(config.sample_rate))?;
+    pub fn new(config: DetectorConfig) -> Result<Detector, UnsupportedRate> {
+        let bank = Bank::for_rate(config.sample_rate).ok_or(UnsupportedRate(config.sample_rate))?;
         Ok(Detector {
             bank,
             limits: Limits::new(&config.profile.params(), bank),
@@ -351,7 +351,7 @@ impl Detector {
     /// A detector that also measures every window under the permissive
     /// limits `loose` and hands the measurements to its [`Sink`] (the
     /// masker's candidate policy).
-    pub(crate) fn with_candidates(config: DetectorConfig, loose: &Params) -> Result<Detector, Error> {
+    pub(crate) fn with_candidates(config: DetectorConfig, loose: &Params) -> Result<Detector, UnsupportedRate> {
         let mut d = Detector::new(config)?;
         d.candidate = Some(Limits::new(loose, d.bank));
         Ok(d)
@@ -744,7 +744,7 @@ mod tests {
     fn unsupported_rates_are_refused() {
         assert_eq!(
             Detector::new(DetectorConfig { sample_rate: 44100, profile: Profile::Q24 }).unwrap_err(),
-            Error::UnsupportedSampleRate(44100)
+            UnsupportedRate(44100)
         );
     }
 

@@ -35,6 +35,12 @@ fn xorshift(seed: &mut u64) -> u64 {
 /// Sample rates the detector supports.
 pub const SAMPLE_RATES: [u32; 3] = [8000, 16000, 48000];
 
+/// The detector does not run at this sample rate (see [`SAMPLE_RATES`]):
+/// the one error of this module, which imports nothing above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported sample rate {0} Hz (supported: 8000, 16000, 48000)")]
+pub struct UnsupportedRate(pub u32);
+
 /// Level, in dBm0, of a full-scale sine (peak 32767): the level convention of
 /// G.711 and of this crate.
 #[allow(clippy::approx_constant)] // 3.14 dB is the G.711 level convention, not π.

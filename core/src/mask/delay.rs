@@ -3,10 +3,9 @@
 
 use super::replace::Replacer;
 use super::{
-    Analyser, Bounds, Code, MAX_CHUNK_MS, MaskerConfig, MaskerEvent, check_encoding, decode, encode, observe,
-    replace_into,
+    Analyser, Bounds, ConfigError, MAX_FRAME_MS, MaskerConfig, MaskerEvent, Sample, check_encoding, decode, encode,
+    observe, replace_into,
 };
-use crate::Error;
 use crate::codec::Encoding;
 
 /// A per-stream masker with a look-ahead delay line.
@@ -38,10 +37,10 @@ pub struct Masker {
 
 impl Masker {
     /// A masker for `config`.
-    pub fn new(config: MaskerConfig) -> Result<Masker, Error> {
-        let analyser = Analyser::new(&config, config.lookahead_ms + MAX_CHUNK_MS)?;
+    pub fn new(config: MaskerConfig) -> Result<Masker, ConfigError> {
+        let analyser = Analyser::new(&config, config.lookahead_ms + MAX_FRAME_MS)?;
         let delay = config.ms_to_samples(config.lookahead_ms);
-        let chunk = config.ms_to_samples(MAX_CHUNK_MS);
+        let chunk = config.ms_to_samples(MAX_FRAME_MS);
         Ok(Masker {
             analyser,
             replacer: Replacer::new(config.mode, config.sample_rate),
@@ -89,24 +88,35 @@ impl Masker {
         self.written
     }
 
-    /// Masks a PCM16 frame in place.
+    /// Masks a frame in place: PCM16 samples, or G.711 codes (μ-law or
+    /// A-law, as set up).
     ///
     /// # Errors
-    /// [`Error::WrongFrameType`] if the masker was set up for G.711.
-    pub fn process_pcm16<F: FnMut(MaskerEvent)>(&mut self, frame: &mut [i16], mut on_event: F) -> Result<(), Error> {
-        check_encoding(self.encoding, true)?;
-        self.process(frame, &mut on_event);
+    /// [`ConfigError::WrongFrameType`] if the masker was set up for the other sample type.
+    pub fn process<S: Sample, F: FnMut(MaskerEvent)>(
+        &mut self,
+        frame: &mut [S],
+        mut on_event: F,
+    ) -> Result<(), ConfigError> {
+        check_encoding::<S>(self.encoding)?;
+        self.process_frame(frame, &mut on_event);
         Ok(())
     }
 
-    /// Masks a G.711 frame (μ-law or A-law codes, as set up) in place.
+    /// Masks a PCM16 frame in place ([`Masker::process`]).
     ///
     /// # Errors
-    /// [`Error::WrongFrameType`] if the masker was set up for PCM16.
-    pub fn process_g711<F: FnMut(MaskerEvent)>(&mut self, frame: &mut [u8], mut on_event: F) -> Result<(), Error> {
-        check_encoding(self.encoding, false)?;
-        self.process(frame, &mut on_event);
-        Ok(())
+    /// [`ConfigError::WrongFrameType`] if the masker was set up for G.711.
+    pub fn process_pcm16<F: FnMut(MaskerEvent)>(&mut self, frame: &mut [i16], on_event: F) -> Result<(), ConfigError> {
+        self.process(frame, on_event)
+    }
+
+    /// Masks a G.711 frame (μ-law or A-law codes, as set up) in place ([`Masker::process`]).
+    ///
+    /// # Errors
+    /// [`ConfigError::WrongFrameType`] if the masker was set up for PCM16.
+    pub fn process_g711<F: FnMut(MaskerEvent)>(&mut self, frame: &mut [u8], on_event: F) -> Result<(), ConfigError> {
+        self.process(frame, on_event)
     }
 
     /// Ends the stream: reports the key still sounding and every pending
@@ -116,7 +126,9 @@ impl Masker {
         self.analyser.finish(&mut on_event);
     }
 
-    fn process<C: Code, F: FnMut(MaskerEvent)>(&mut self, frame: &mut [C], on_event: &mut F) {
+    /// [`Masker::process`] without the frame type check (the RTP streams
+    /// set the law themselves).
+    pub(crate) fn process_frame<C: Sample, F: FnMut(MaskerEvent)>(&mut self, frame: &mut [C], on_event: &mut F) {
         let chunk = self.chunk;
         for piece in frame.chunks_mut(chunk) {
             self.step(piece, on_event);
@@ -125,14 +137,14 @@ impl Masker {
 
     /// One piece of at most `chunk` samples: store and analyse the input,
     /// then overwrite it with the output.
-    fn step<C: Code, F: FnMut(MaskerEvent)>(&mut self, piece: &mut [C], on_event: &mut F) {
+    fn step<C: Sample, F: FnMut(MaskerEvent)>(&mut self, piece: &mut [C], on_event: &mut F) {
         let n = piece.len() as u64;
         let pos0 = self.written;
         ring_write(&mut self.ring, self.write_at, piece);
         // Output positions pos0 + i carry input positions pos0 + i − delay.
         let first_out = pos0 as i64 - self.delay as i64;
         let floor = first_out.max(0) as u64;
-        C::analyse(&mut self.analyser, piece, Bounds { floor, reach: self.delay }, on_event);
+        self.analyser.feed(piece, Bounds { floor, reach: self.delay }, on_event);
         self.written += n;
         self.write_at = wrap(self.write_at + piece.len(), self.ring.len());
 
@@ -170,7 +182,7 @@ fn wrap(i: usize, len: usize) -> usize {
 }
 
 /// Stores `src` from slot `at` of the ring on, wrapping (at most its length).
-fn ring_write<C: Code>(ring: &mut [i16], at: usize, src: &[C]) {
+fn ring_write<C: Sample>(ring: &mut [i16], at: usize, src: &[C]) {
     let first = src.len().min(ring.len() - at);
     for (r, c) in ring[at..at + first].iter_mut().zip(&src[..first]) {
         *r = c.store();
@@ -181,7 +193,7 @@ fn ring_write<C: Code>(ring: &mut [i16], at: usize, src: &[C]) {
 }
 
 /// Loads `dst.len()` samples from slot `at` of the ring on, wrapping.
-fn ring_read<C: Code>(ring: &[i16], at: usize, dst: &mut [C]) {
+fn ring_read<C: Sample>(ring: &[i16], at: usize, dst: &mut [C]) {
     let first = dst.len().min(ring.len() - at);
     let (head, tail) = dst.split_at_mut(first);
     for (d, &r) in head.iter_mut().zip(&ring[at..at + first]) {

@@ -31,9 +31,8 @@ pub use delay::Masker;
 pub use replace::{FLAT_TONE_DBM0, FLAT_TONE_HZ};
 pub use two_phase::TwoPhaseMasker;
 
-use crate::Error;
 use crate::codec::{Encoding, alaw, ulaw};
-use crate::dtmf::{Detector, DetectorConfig, DetectorEvent, KeyDown, KeyPress, Profile};
+use crate::dtmf::{Detector, DetectorConfig, DetectorEvent, KeyDown, KeyPress, Profile, SAMPLE_RATES, UnsupportedRate};
 use candidate::Candidates;
 use spans::Spans;
 
@@ -52,8 +51,35 @@ pub const DEFAULT_LOOKAHEAD_MS: u32 = 20;
 /// output never depends on frame sizes.
 pub const ZERO_LEAK_LOOKAHEAD_MS: u32 = 18;
 
-/// Frames longer than this (60 ms) are processed in pieces internally.
-const MAX_CHUNK_MS: u32 = 60;
+/// The longest frame the call APIs take, ms (the C ABI refuses longer
+/// ones; the maskers themselves take any length and process frames longer
+/// than this in pieces).
+pub const MAX_FRAME_MS: u32 = 60;
+
+/// A masker's configuration or frame does not suit it. Messages say what
+/// went wrong, never with which card data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The sample rate is not one the detector supports.
+    #[error("unsupported sample rate {0} Hz (supported: 8000, 16000, 48000)")]
+    UnsupportedSampleRate(u32),
+    /// G.711 was asked for at a rate other than 8000 Hz.
+    #[error("G.711 (μ-law, A-law) is 8000 Hz only, not {0} Hz")]
+    G711Rate(u32),
+    /// The look-ahead is longer than the masker supports.
+    #[error("look-ahead of {0} ms is too long (at most 200 ms)")]
+    LookaheadTooLong(u32),
+    /// A frame of the wrong sample type was passed (PCM16 to a G.711 masker or the reverse).
+    #[error("wrong frame type: this masker was set up for {0:?}")]
+    WrongFrameType(Encoding),
+}
+
+impl From<UnsupportedRate> for ConfigError {
+    fn from(e: UnsupportedRate) -> ConfigError {
+        ConfigError::UnsupportedSampleRate(e.0)
+    }
+}
 /// Samples decoded or generated at once in a stack buffer.
 const PIECE: usize = 240;
 
@@ -111,12 +137,20 @@ impl Default for MaskerConfig {
 }
 
 impl MaskerConfig {
-    fn check(&self) -> Result<(), Error> {
+    /// Whether a masker can be built for this configuration (the checks of
+    /// [`Masker::new`] and [`TwoPhaseMasker::new`], without building one).
+    ///
+    /// # Errors
+    /// The first setting a masker refuses.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !SAMPLE_RATES.contains(&self.sample_rate) {
+            return Err(ConfigError::UnsupportedSampleRate(self.sample_rate));
+        }
         if self.lookahead_ms > MAX_LOOKAHEAD_MS {
-            return Err(Error::LookaheadTooLong(self.lookahead_ms));
+            return Err(ConfigError::LookaheadTooLong(self.lookahead_ms));
         }
         if self.encoding != Encoding::Pcm16 && self.sample_rate != 8000 {
-            return Err(Error::G711Rate(self.sample_rate));
+            return Err(ConfigError::G711Rate(self.sample_rate));
         }
         Ok(())
     }
@@ -146,16 +180,94 @@ pub enum MaskerEvent {
     Masked(MaskedSpan),
 }
 
-/// One stored sample in the encoding's own representation, so unmasked
-/// audio leaves exactly as it came (G.711 codes are never re-encoded).
-trait Code: Copy {
-    fn store(self) -> i16;
-    fn load(raw: i16) -> Self;
-    /// Runs the analysis on a frame of this type.
-    fn analyse<F: FnMut(MaskerEvent)>(an: &mut Analyser, frame: &[Self], bounds: Bounds, on_event: &mut F);
+mod sealed {
+    /// Only this crate implements [`super::Sample`] and [`super::MaskerKind`].
+    pub trait Sealed {}
+    impl Sealed for i16 {}
+    impl Sealed for u8 {}
+    impl Sealed for super::Masker {}
+    impl Sealed for super::TwoPhaseMasker {}
 }
 
-impl Code for i16 {
+/// The two maskers — the delay line ([`Masker`]) and two-phase
+/// ([`TwoPhaseMasker`]) — for code generic over them (an RTP stream, a
+/// call's leg). Sealed.
+pub trait MaskerKind: sealed::Sealed + std::fmt::Debug + Send + Sized {
+    /// A masker for `config`.
+    ///
+    /// # Errors
+    /// The first setting it refuses (see [`MaskerConfig::validate`]).
+    fn build(config: MaskerConfig) -> Result<Self, ConfigError>;
+    /// Input samples taken in so far: processed (delay line) or analysed
+    /// (two-phase); the clock of the events' positions.
+    fn taken(&self) -> u64;
+    /// Ends the stream (see [`Masker::finish`], [`TwoPhaseMasker::finish`]).
+    fn end(&mut self, on_event: &mut dyn FnMut(MaskerEvent));
+    /// Switches a G.711 masker to the other law (an RTP stream whose
+    /// payload type changed).
+    #[doc(hidden)]
+    fn switch_to(&mut self, encoding: Encoding);
+}
+
+impl MaskerKind for Masker {
+    fn build(config: MaskerConfig) -> Result<Masker, ConfigError> {
+        Masker::new(config)
+    }
+    fn taken(&self) -> u64 {
+        self.position()
+    }
+    fn end(&mut self, on_event: &mut dyn FnMut(MaskerEvent)) {
+        self.finish(on_event);
+    }
+    fn switch_to(&mut self, encoding: Encoding) {
+        self.switch_law(encoding);
+    }
+}
+
+impl MaskerKind for TwoPhaseMasker {
+    fn build(config: MaskerConfig) -> Result<TwoPhaseMasker, ConfigError> {
+        TwoPhaseMasker::new(config)
+    }
+    fn taken(&self) -> u64 {
+        self.analysed()
+    }
+    fn end(&mut self, on_event: &mut dyn FnMut(MaskerEvent)) {
+        self.finish(on_event);
+    }
+    fn switch_to(&mut self, encoding: Encoding) {
+        self.switch_law(encoding);
+    }
+}
+
+/// A frame of either sample type, as [`Sample::frame`] hands it over.
+#[derive(Debug, Clone, Copy)]
+pub enum Frame<'a> {
+    /// PCM16 samples.
+    Pcm16(&'a [i16]),
+    /// G.711 codes (μ-law or A-law, as the masker was set up).
+    G711(&'a [u8]),
+}
+
+/// The sample types of the frame APIs: `i16` (PCM16) and `u8` (G.711
+/// codes), each stored in the encoding's own representation so unmasked
+/// audio leaves exactly as it came (G.711 codes are never re-encoded).
+/// Sealed: implemented for these two only.
+pub trait Sample: Copy + sealed::Sealed {
+    /// Whether this is PCM16 (else G.711 codes).
+    const PCM16: bool;
+    /// The frame, typed.
+    fn frame(frame: &[Self]) -> Frame<'_>;
+    #[doc(hidden)]
+    fn store(self) -> i16;
+    #[doc(hidden)]
+    fn load(raw: i16) -> Self;
+}
+
+impl Sample for i16 {
+    const PCM16: bool = true;
+    fn frame(frame: &[i16]) -> Frame<'_> {
+        Frame::Pcm16(frame)
+    }
     #[inline]
     fn store(self) -> i16 {
         self
@@ -164,12 +276,13 @@ impl Code for i16 {
     fn load(raw: i16) -> i16 {
         raw
     }
-    fn analyse<F: FnMut(MaskerEvent)>(an: &mut Analyser, frame: &[i16], bounds: Bounds, on_event: &mut F) {
-        an.feed_linear(frame, bounds, on_event);
-    }
 }
 
-impl Code for u8 {
+impl Sample for u8 {
+    const PCM16: bool = false;
+    fn frame(frame: &[u8]) -> Frame<'_> {
+        Frame::G711(frame)
+    }
     #[inline]
     fn store(self) -> i16 {
         self as i16
@@ -177,9 +290,6 @@ impl Code for u8 {
     #[inline]
     fn load(raw: i16) -> u8 {
         raw as u8
-    }
-    fn analyse<F: FnMut(MaskerEvent)>(an: &mut Analyser, frame: &[u8], bounds: Bounds, on_event: &mut F) {
-        an.feed_g711(frame, bounds, on_event);
     }
 }
 
@@ -204,7 +314,7 @@ fn encode(encoding: Encoding, v: i16) -> i16 {
 }
 
 /// Overwrites `out` with the replacement for stream positions `pos..`.
-fn replace_into<C: Code>(replacer: &replace::Replacer, encoding: Encoding, out: &mut [C], pos: u64) {
+fn replace_into<C: Sample>(replacer: &replace::Replacer, encoding: Encoding, out: &mut [C], pos: u64) {
     if replacer.is_silence() {
         out.fill(C::load(encode(encoding, 0)));
         return;
@@ -220,7 +330,7 @@ fn replace_into<C: Code>(replacer: &replace::Replacer, encoding: Encoding, out: 
 }
 
 /// Lets the replacer hear unmasked output (noise mode measures its level).
-fn observe<C: Code>(replacer: &mut replace::Replacer, encoding: Encoding, out: &[C]) {
+fn observe<C: Sample>(replacer: &mut replace::Replacer, encoding: Encoding, out: &[C]) {
     if replacer.observes() {
         let mut buf = [0i16; PIECE];
         for piece in out.chunks(PIECE) {
@@ -233,9 +343,9 @@ fn observe<C: Code>(replacer: &mut replace::Replacer, encoding: Encoding, out: &
     }
 }
 
-/// Checks that a PCM16 (`pcm16`) or G.711 frame suits a masker for `expected`.
-fn check_encoding(expected: Encoding, pcm16: bool) -> Result<(), Error> {
-    if (expected == Encoding::Pcm16) == pcm16 { Ok(()) } else { Err(Error::WrongFrameType(expected)) }
+/// Checks that a frame of `S` suits a masker for `expected`.
+fn check_encoding<S: Sample>(expected: Encoding) -> Result<(), ConfigError> {
+    if (expected == Encoding::Pcm16) == S::PCM16 { Ok(()) } else { Err(ConfigError::WrongFrameType(expected)) }
 }
 
 /// The analysis side shared by both maskers: the detector, the candidate
@@ -294,8 +404,8 @@ impl<F: FnMut(MaskerEvent)> crate::dtmf::Sink for Feed<'_, F> {
 
 impl Analyser {
     /// An analyser whose spans cover `window_ms` of stream.
-    fn new(config: &MaskerConfig, window_ms: u32) -> Result<Analyser, Error> {
-        config.check()?;
+    fn new(config: &MaskerConfig, window_ms: u32) -> Result<Analyser, ConfigError> {
+        config.validate()?;
         let detector = Detector::with_candidates(
             DetectorConfig { sample_rate: config.sample_rate, profile: config.profile },
             &candidate::loose_params(),
@@ -312,6 +422,14 @@ impl Analyser {
     /// Stream position of the next sample to analyse.
     fn position(&self) -> u64 {
         self.detector.position() + self.offset
+    }
+
+    /// Analyses a frame of either sample type, spans within `bounds`.
+    fn feed<S: Sample, F: FnMut(MaskerEvent)>(&mut self, frame: &[S], bounds: Bounds, on_event: &mut F) {
+        match S::frame(frame) {
+            Frame::Pcm16(x) => self.feed_linear(x, bounds, on_event),
+            Frame::G711(codes) => self.feed_g711(codes, bounds, on_event),
+        }
     }
 
     /// Analyses linear samples, spans within `bounds`.
@@ -359,12 +477,15 @@ mod tests {
     fn bad_configurations_are_refused_with_their_reason() {
         let bad = |c: MaskerConfig| Masker::new(c).unwrap_err();
         let d = MaskerConfig::default();
-        assert_eq!(bad(MaskerConfig { lookahead_ms: 201, ..d }), Error::LookaheadTooLong(201));
-        assert_eq!(bad(MaskerConfig { sample_rate: 44100, ..d }), Error::UnsupportedSampleRate(44100));
-        assert_eq!(bad(MaskerConfig { encoding: Encoding::Alaw, sample_rate: 16000, ..d }), Error::G711Rate(16000));
+        assert_eq!(bad(MaskerConfig { lookahead_ms: 201, ..d }), ConfigError::LookaheadTooLong(201));
+        assert_eq!(bad(MaskerConfig { sample_rate: 44100, ..d }), ConfigError::UnsupportedSampleRate(44100));
+        assert_eq!(
+            bad(MaskerConfig { encoding: Encoding::Alaw, sample_rate: 16000, ..d }),
+            ConfigError::G711Rate(16000)
+        );
         assert!(TwoPhaseMasker::new(MaskerConfig { lookahead_ms: 1000, ..d }).is_err());
         let mut m = Masker::new(d).unwrap();
-        assert_eq!(m.process_g711(&mut [0u8; 4], |_| {}), Err(Error::WrongFrameType(Encoding::Pcm16)));
+        assert_eq!(m.process_g711(&mut [0u8; 4], |_| {}), Err(ConfigError::WrongFrameType(Encoding::Pcm16)));
         assert_eq!(MaskMode::from_name("NOISE"), Some(MaskMode::Noise));
         assert_eq!(MaskMode::from_name("beep"), None);
     }

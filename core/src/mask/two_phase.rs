@@ -3,8 +3,9 @@
 //! look-ahead, so nothing is delayed.
 
 use super::replace::Replacer;
-use super::{Analyser, Bounds, Code, MaskerConfig, MaskerEvent, PIECE, check_encoding, observe, replace_into};
-use crate::Error;
+use super::{
+    Analyser, Bounds, ConfigError, MaskerConfig, MaskerEvent, PIECE, Sample, check_encoding, observe, replace_into,
+};
 use crate::codec::Encoding;
 
 /// Stream position of the first analysed sample: room below it for
@@ -34,7 +35,7 @@ struct Seen {
 }
 
 impl Seen {
-    fn of<C: Code>(frame: &[C], ts: u32) -> Seen {
+    fn of<C: Sample>(frame: &[C], ts: u32) -> Seen {
         const K: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut h: u64 = K ^ frame.len() as u64;
         let mut chunks = frame.chunks_exact(4);
@@ -116,7 +117,7 @@ pub struct TwoPhaseMasker {
 impl TwoPhaseMasker {
     /// A two-phase masker; `config.lookahead_ms` is the jitter-buffer depth
     /// the host keeps (it sizes the span history, nothing is delayed).
-    pub fn new(config: MaskerConfig) -> Result<TwoPhaseMasker, Error> {
+    pub fn new(config: MaskerConfig) -> Result<TwoPhaseMasker, ConfigError> {
         let history_ms = HISTORY_MS.max(config.lookahead_ms);
         let analyser = Analyser::new(&config, history_ms)?;
         let flush = config.ms_to_samples(FLUSH_MS);
@@ -156,49 +157,72 @@ impl TwoPhaseMasker {
         self.head.map(|(hts, hpos)| (hpos as i64 + ts.wrapping_sub(hts) as i32 as i64) as u64)
     }
 
-    /// Analyses an arriving PCM16 packet whose first sample has RTP timestamp `ts`.
+    /// Analyses an arriving packet (PCM16 samples or G.711 codes, as set
+    /// up) whose first sample has RTP timestamp `ts`.
     ///
     /// # Errors
-    /// [`Error::WrongFrameType`] if the masker was set up for G.711.
+    /// [`ConfigError::WrongFrameType`] if the masker was set up for the other sample type.
+    pub fn analyse<S: Sample, F: FnMut(MaskerEvent)>(
+        &mut self,
+        frame: &[S],
+        ts: u32,
+        mut on_event: F,
+    ) -> Result<(), ConfigError> {
+        check_encoding::<S>(self.encoding)?;
+        self.analyse_frame(frame, ts, &mut on_event);
+        Ok(())
+    }
+
+    /// Analyses an arriving PCM16 packet ([`TwoPhaseMasker::analyse`]).
+    ///
+    /// # Errors
+    /// [`ConfigError::WrongFrameType`] if the masker was set up for G.711.
     pub fn analyse_pcm16<F: FnMut(MaskerEvent)>(
         &mut self,
         frame: &[i16],
         ts: u32,
-        mut on_event: F,
-    ) -> Result<(), Error> {
-        check_encoding(self.encoding, true)?;
-        self.analyse(frame, ts, &mut |e| on_event(rebase(e)));
+        on_event: F,
+    ) -> Result<(), ConfigError> {
+        self.analyse(frame, ts, on_event)
+    }
+
+    /// Analyses an arriving G.711 packet ([`TwoPhaseMasker::analyse`]).
+    ///
+    /// # Errors
+    /// [`ConfigError::WrongFrameType`] if the masker was set up for PCM16.
+    pub fn analyse_g711<F: FnMut(MaskerEvent)>(
+        &mut self,
+        frame: &[u8],
+        ts: u32,
+        on_event: F,
+    ) -> Result<(), ConfigError> {
+        self.analyse(frame, ts, on_event)
+    }
+
+    /// Masks a frame in place at playout (`ts`: its first sample's RTP timestamp).
+    ///
+    /// # Errors
+    /// [`ConfigError::WrongFrameType`] if the masker was set up for the other sample type.
+    pub fn mask<S: Sample>(&mut self, frame: &mut [S], ts: u32) -> Result<(), ConfigError> {
+        check_encoding::<S>(self.encoding)?;
+        self.mask_frame(frame, ts);
         Ok(())
     }
 
-    /// Analyses an arriving G.711 packet.
+    /// Masks a PCM16 frame in place at playout ([`TwoPhaseMasker::mask`]).
     ///
     /// # Errors
-    /// [`Error::WrongFrameType`] if the masker was set up for PCM16.
-    pub fn analyse_g711<F: FnMut(MaskerEvent)>(&mut self, frame: &[u8], ts: u32, mut on_event: F) -> Result<(), Error> {
-        check_encoding(self.encoding, false)?;
-        self.analyse(frame, ts, &mut |e| on_event(rebase(e)));
-        Ok(())
+    /// [`ConfigError::WrongFrameType`] if the masker was set up for G.711.
+    pub fn mask_pcm16(&mut self, frame: &mut [i16], ts: u32) -> Result<(), ConfigError> {
+        self.mask(frame, ts)
     }
 
-    /// Masks a PCM16 frame in place at playout (`ts`: its first sample's RTP timestamp).
+    /// Masks a G.711 frame in place at playout ([`TwoPhaseMasker::mask`]).
     ///
     /// # Errors
-    /// [`Error::WrongFrameType`] if the masker was set up for G.711.
-    pub fn mask_pcm16(&mut self, frame: &mut [i16], ts: u32) -> Result<(), Error> {
-        check_encoding(self.encoding, true)?;
-        self.mask(frame, ts);
-        Ok(())
-    }
-
-    /// Masks a G.711 frame in place at playout.
-    ///
-    /// # Errors
-    /// [`Error::WrongFrameType`] if the masker was set up for PCM16.
-    pub fn mask_g711(&mut self, frame: &mut [u8], ts: u32) -> Result<(), Error> {
-        check_encoding(self.encoding, false)?;
-        self.mask(frame, ts);
-        Ok(())
+    /// [`ConfigError::WrongFrameType`] if the masker was set up for PCM16.
+    pub fn mask_g711(&mut self, frame: &mut [u8], ts: u32) -> Result<(), ConfigError> {
+        self.mask(frame, ts)
     }
 
     /// Ends the stream: reports the key still sounding and every pending span.
@@ -206,7 +230,14 @@ impl TwoPhaseMasker {
         self.analyser.finish(&mut |e| on_event(rebase(e)));
     }
 
-    fn analyse<C: Code, F: FnMut(MaskerEvent)>(&mut self, frame: &[C], ts: u32, on_event: &mut F) {
+    /// [`TwoPhaseMasker::analyse`] without the frame type check (the RTP
+    /// streams set the law themselves).
+    pub(crate) fn analyse_frame<C: Sample, F: FnMut(MaskerEvent)>(&mut self, frame: &[C], ts: u32, on_event: &mut F) {
+        self.analyse_raw(frame, ts, &mut |e| on_event(rebase(e)));
+    }
+
+    /// The analysis, positions counted from the internal origin.
+    fn analyse_raw<C: Sample, F: FnMut(MaskerEvent)>(&mut self, frame: &[C], ts: u32, on_event: &mut F) {
         if frame.is_empty() {
             return;
         }
@@ -217,7 +248,7 @@ impl TwoPhaseMasker {
         let Some(p) = self.position(ts) else {
             self.head = Some((ts, ORIGIN));
             self.analyser.offset = ORIGIN;
-            C::analyse(&mut self.analyser, frame, Bounds { floor: 0, reach: self.depth }, on_event);
+            self.analyser.feed(frame, Bounds { floor: 0, reach: self.depth }, on_event);
             self.head = Some((ts.wrapping_add(frame.len() as u32), ORIGIN + frame.len() as u64));
             return;
         };
@@ -264,7 +295,7 @@ impl TwoPhaseMasker {
             }
             self.fill_gap(h, p, on_event);
         }
-        C::analyse(&mut self.analyser, new, Bounds { floor: 0, reach: self.depth }, on_event);
+        self.analyser.feed(new, Bounds { floor: 0, reach: self.depth }, on_event);
         self.head = Some((ts.wrapping_add(frame.len() as u32), end));
         self.mask_retired(ts, frame.len() as u32);
         let forgotten = self.analyser.spans.evict(end.saturating_sub(self.history));
@@ -304,7 +335,8 @@ impl TwoPhaseMasker {
         self.analyser.offset += gap - filled;
     }
 
-    fn mask<C: Code>(&mut self, frame: &mut [C], ts: u32) {
+    /// [`TwoPhaseMasker::mask`] without the frame type check.
+    pub(crate) fn mask_frame<C: Sample>(&mut self, frame: &mut [C], ts: u32) {
         let n = frame.len() as u64;
         let Some(p) = self.position(ts) else {
             // Nothing analysed yet: nothing is known.

@@ -34,6 +34,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 
 use crate::dtmf::Key;
+use crate::mask::TwoPhaseMasker;
 use crate::rtp::{
     DEFAULT_FIXED_EVENT, EventAction, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream, RtpStreamConfig,
     StreamEvent, Verdict, event_key, recognise, rewrite_message, scrub_message_in_place,
@@ -130,7 +131,7 @@ pub struct Scrubbed {
 
 struct Stream {
     summary: StreamSummary,
-    rtp: RtpStream,
+    rtp: RtpStream<TwoPhaseMasker>,
     /// Packets analysed, waiting for the analysis to run far enough ahead:
     /// record number, datagram, and the stream position the analysis had
     /// reached with it. Positions, not RTP timestamps: a timestamp that

@@ -10,6 +10,10 @@ mod header;
 mod sip_info;
 mod stream;
 
+/// The RTP clock of G.711 audio and of its telephone-events (RFC 3551,
+/// RFC 4733), Hz: timestamps and the streams' positions count its samples.
+pub const CLOCK_HZ: u32 = 8000;
+
 pub use control::{Control, recognise};
 pub use event::{EventKey, EventTracker, TelephoneEvent, event_key, neutralise};
 pub use header::{RtpError, RtpHeader};

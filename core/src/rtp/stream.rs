@@ -2,12 +2,13 @@
 //! audio masker, telephone-events dropped or neutralised, and every key
 //! press reported once whether it came in band, as events, or both.
 
+use super::CLOCK_HZ;
 use super::event::{EventKey, EventTracker, TelephoneEvent, neutralise};
+use super::header::RtpError;
 use super::header::RtpHeader;
-use crate::Error;
 use crate::codec::Encoding;
 use crate::dtmf::{DetectorEvent, Key};
-use crate::mask::{MaskedSpan, Masker, MaskerConfig, MaskerEvent, TwoPhaseMasker};
+use crate::mask::{ConfigError, MaskedSpan, Masker, MaskerConfig, MaskerEvent, MaskerKind, TwoPhaseMasker};
 
 /// Static payload type of G.711 μ-law (RFC 3551).
 pub const PT_PCMU: u8 = 0;
@@ -152,14 +153,6 @@ struct Source {
 /// Two sightings of a key overlapping within this many ms are one press.
 const SAME_PRESS_SLACK_MS: u64 = 30;
 
-/// The masker (one, switched between the G.711 laws if the stream's
-/// payload type changes).
-#[derive(Debug)]
-enum Audio {
-    Delay(Masker),
-    TwoPhase(TwoPhaseMasker),
-}
-
 fn law(pt: u8) -> Option<Encoding> {
     match pt {
         PT_PCMU => Some(Encoding::Ulaw),
@@ -170,16 +163,27 @@ fn law(pt: u8) -> Option<Encoding> {
 
 /// One RTP stream (one SSRC, one direction), scrubbed in place.
 ///
-/// Delay-line streams ([`RtpStream::new`]) take each packet once in
-/// [`RtpStream::process`]: the audio leaves delayed by the look-ahead.
-/// Two-phase streams ([`RtpStream::new_two_phase`]) see each packet in
-/// [`RtpStream::analyse`] on arrival and [`RtpStream::playout`] when it is
-/// sent, with a buffer at least the look-ahead deep in between: nothing is
-/// delayed. All memory is allocated in the constructors; packets never
-/// allocate, lock or block.
+/// Delay-line streams (`RtpStream<Masker>`, [`RtpStream::new`]) take each
+/// packet once in [`RtpStream::process`]: the audio leaves delayed by the
+/// look-ahead. Two-phase streams (`RtpStream<TwoPhaseMasker>`,
+/// [`RtpStream::new_two_phase`]) see each packet in [`RtpStream::analyse`]
+/// on arrival and [`RtpStream::playout`] when it is sent, with a buffer at
+/// least the look-ahead deep in between: nothing is delayed. The type says
+/// which calls a stream takes:
+///
+/// ```compile_fail
+/// use cardveil_core::rtp::{RtpStream, RtpStreamConfig};
+/// let mut s = RtpStream::new_two_phase(RtpStreamConfig::default()).unwrap();
+/// s.process(&mut [0x80; 172], &mut |_| {}); // a two-phase stream has no `process`
+/// ```
+///
+/// All memory is allocated in the constructors; packets never allocate,
+/// lock or block.
 #[derive(Debug)]
-pub struct RtpStream {
-    audio: Audio,
+pub struct RtpStream<A: MaskerKind = Masker> {
+    /// The masker (one, switched between the G.711 laws if the stream's
+    /// payload type changes).
+    audio: A,
     event_pt: u8,
     action: EventAction,
     tracker: EventTracker,
@@ -188,9 +192,7 @@ pub struct RtpStream {
     /// RTP timestamp and stream position of the end of the newest audio,
     /// to place events on the audio's clock.
     anchor: Option<(u32, u64)>,
-    recent: [Option<(Key, u64, u64)>; RECENT],
-    next: usize,
-    slack: u64,
+    presses: Presses,
     /// The source followed (delay-line streams), and a new SSRC with the
     /// continuous packets it has sent so far.
     source: Option<Source>,
@@ -200,39 +202,13 @@ pub struct RtpStream {
     keep_unknown: bool,
 }
 
-impl RtpStream {
+impl RtpStream<Masker> {
     /// A delay-line stream.
     ///
     /// # Errors
     /// The masker's configuration errors (look-ahead too long).
-    pub fn new(config: RtpStreamConfig) -> Result<RtpStream, Error> {
-        RtpStream::with(config, Audio::Delay(Masker::new(ulaw(config.masker))?))
-    }
-
-    /// A two-phase stream (see [`TwoPhaseMasker`]; `lookahead_ms` is the
-    /// depth of the host's buffer between analyse and playout).
-    ///
-    /// # Errors
-    /// The masker's configuration errors.
-    pub fn new_two_phase(config: RtpStreamConfig) -> Result<RtpStream, Error> {
-        RtpStream::with(config, Audio::TwoPhase(TwoPhaseMasker::new(ulaw(config.masker))?))
-    }
-
-    fn with(config: RtpStreamConfig, audio: Audio) -> Result<RtpStream, Error> {
-        Ok(RtpStream {
-            audio,
-            event_pt: config.event_payload_type & 0x7F,
-            action: config.event_action,
-            tracker: EventTracker::new(),
-            dropped: 0,
-            anchor: None,
-            recent: [None; RECENT],
-            next: 0,
-            slack: SAME_PRESS_SLACK_MS * 8,
-            source: None,
-            challenger: None,
-            keep_unknown: false,
-        })
+    pub fn new(config: RtpStreamConfig) -> Result<RtpStream<Masker>, ConfigError> {
+        RtpStream::with(config)
     }
 
     /// Scrubs one packet in place (delay-line streams): G.711 payloads are
@@ -246,48 +222,59 @@ impl RtpStream {
     /// SSRC until it has sent a few continuous packets in a row.
     ///
     /// # Errors
-    /// [`Error::Rtp`] if the packet is not RTP (forward nothing);
-    /// [`Error::WrongApi`] on a two-phase stream.
-    pub fn process(&mut self, packet: &mut [u8], on: &mut dyn FnMut(StreamEvent)) -> Result<Verdict, Error> {
+    /// [`RtpError`] if the packet is not RTP (forward nothing).
+    pub fn process(&mut self, packet: &mut [u8], on: &mut dyn FnMut(StreamEvent)) -> Result<Verdict, RtpError> {
         let h = RtpHeader::parse(packet)?;
-        let Audio::Delay(m) = &mut self.audio else {
-            return Err(Error::WrongApi("two-phase (analyse/playout)"));
-        };
         if let Some(l) = law(h.payload_type) {
             if !admit(&mut self.source, &mut self.challenger, &h) {
                 return Ok(self.renumber(packet, &h, Verdict::Drop));
             }
+            let m = &mut self.audio;
             m.switch_law(l);
-            let mut ended = Ended::default();
-            m.process_g711(h.payload_mut(packet), ended.sink(on))?;
+            m.process_frame(h.payload_mut(packet), &mut self.presses.in_band(on));
             self.anchor = Some((h.timestamp.wrapping_add(h.payload_len as u32), m.position()));
-            self.in_band(ended, on);
             return Ok(self.renumber(packet, &h, Verdict::Forward));
         }
         let verdict = self.other(packet, &h, on);
         Ok(self.renumber(packet, &h, verdict))
     }
 
+    /// Event, comfort-noise and unknown packets of a delay-line stream.
+    fn other(&mut self, packet: &mut [u8], h: &RtpHeader, on: &mut dyn FnMut(StreamEvent)) -> Verdict {
+        if h.payload_type == self.event_pt {
+            self.track(h, packet, on);
+            self.rewrite(h, packet)
+        } else {
+            plain(h.payload_type)
+        }
+    }
+}
+
+impl RtpStream<TwoPhaseMasker> {
+    /// A two-phase stream (see [`TwoPhaseMasker`]; `lookahead_ms` is the
+    /// depth of the host's buffer between analyse and playout).
+    ///
+    /// # Errors
+    /// The masker's configuration errors.
+    pub fn new_two_phase(config: RtpStreamConfig) -> Result<RtpStream<TwoPhaseMasker>, ConfigError> {
+        RtpStream::with(config)
+    }
+
     /// Analyses an arriving packet (two-phase streams): keys and spans are
     /// reported here; nothing is changed.
     ///
     /// # Errors
-    /// [`Error::Rtp`] if the packet is not RTP; [`Error::WrongApi`] on a
-    /// delay-line stream.
-    pub fn analyse(&mut self, packet: &[u8], on: &mut dyn FnMut(StreamEvent)) -> Result<(), Error> {
+    /// [`RtpError`] if the packet is not RTP.
+    pub fn analyse(&mut self, packet: &[u8], on: &mut dyn FnMut(StreamEvent)) -> Result<(), RtpError> {
         let h = RtpHeader::parse(packet)?;
-        let Audio::TwoPhase(m) = &mut self.audio else {
-            return Err(Error::WrongApi("delay-line (process)"));
-        };
         if let Some(l) = law(h.payload_type) {
+            let m = &mut self.audio;
             m.switch_law(l);
             let before = m.analysed();
-            let mut ended = Ended::default();
-            m.analyse_g711(h.payload(packet), h.timestamp, ended.sink(on))?;
+            m.analyse_frame(h.payload(packet), h.timestamp, &mut self.presses.in_band(on));
             if m.analysed() != before || self.anchor.is_none() {
                 self.anchor = Some((h.timestamp.wrapping_add(h.payload_len as u32), m.analysed()));
             }
-            self.in_band(ended, on);
         } else if h.payload_type == self.event_pt {
             self.track(&h, packet, on);
         }
@@ -299,16 +286,13 @@ impl RtpStream {
     /// audio), events rewritten or dropped, sequence numbers renumbered.
     ///
     /// # Errors
-    /// [`Error::Rtp`] if the packet is not RTP; [`Error::WrongApi`] on a
-    /// delay-line stream.
-    pub fn playout(&mut self, packet: &mut [u8]) -> Result<Verdict, Error> {
+    /// [`RtpError`] if the packet is not RTP.
+    pub fn playout(&mut self, packet: &mut [u8]) -> Result<Verdict, RtpError> {
         let h = RtpHeader::parse(packet)?;
-        let Audio::TwoPhase(m) = &mut self.audio else {
-            return Err(Error::WrongApi("delay-line (process)"));
-        };
         let verdict = if let Some(l) = law(h.payload_type) {
+            let m = &mut self.audio;
             m.switch_law(l);
-            m.mask_g711(h.payload_mut(packet), h.timestamp)?;
+            m.mask_frame(h.payload_mut(packet), h.timestamp);
             Verdict::Forward
         } else if h.payload_type == self.event_pt {
             self.rewrite(&h, packet)
@@ -316,6 +300,23 @@ impl RtpStream {
             plain(h.payload_type)
         };
         Ok(self.renumber(packet, &h, verdict))
+    }
+}
+
+impl<A: MaskerKind> RtpStream<A> {
+    fn with(config: RtpStreamConfig) -> Result<RtpStream<A>, ConfigError> {
+        Ok(RtpStream {
+            audio: A::build(ulaw(config.masker))?,
+            event_pt: config.event_payload_type & 0x7F,
+            action: config.event_action,
+            tracker: EventTracker::new(),
+            dropped: 0,
+            anchor: None,
+            presses: Presses { recent: [None; RECENT], next: 0, slack: SAME_PRESS_SLACK_MS * CLOCK_HZ as u64 / 1000 },
+            source: None,
+            challenger: None,
+            keep_unknown: false,
+        })
     }
 
     /// From now on a packet of a payload type cardveil cannot inspect
@@ -334,44 +335,19 @@ impl RtpStream {
 
     /// Ends the stream: reports the key still sounding and pending spans.
     pub fn finish(&mut self, on: &mut dyn FnMut(StreamEvent)) {
-        let mut ended = Ended::default();
-        {
-            let mut sink = ended.sink(on);
-            match &mut self.audio {
-                Audio::Delay(m) => m.finish(&mut sink),
-                Audio::TwoPhase(m) => m.finish(&mut sink),
-            }
-        }
-        self.in_band(ended, on);
-    }
-
-    /// Event, comfort-noise and unknown packets of a delay-line stream.
-    fn other(&mut self, packet: &mut [u8], h: &RtpHeader, on: &mut dyn FnMut(StreamEvent)) -> Verdict {
-        if h.payload_type == self.event_pt {
-            self.track(h, packet, on);
-            self.rewrite(h, packet)
-        } else {
-            plain(h.payload_type)
-        }
+        self.audio.end(&mut self.presses.in_band(on));
     }
 
     fn track(&mut self, h: &RtpHeader, packet: &[u8], on: &mut dyn FnMut(StreamEvent)) {
         let Some(e) = TelephoneEvent::parse(h.payload(packet)) else { return };
         let anchor = *self.anchor.get_or_insert((h.timestamp, 0));
-        // One packet can end two presses: the previous event whose end was
-        // lost, and this one if it is an end packet already.
-        let mut ups = [None; 2];
-        let mut n = 0;
+        let presses = &mut self.presses;
         self.tracker.packet(h.timestamp, &e, |k| {
-            if let (EventKey::Up { key, timestamp, duration, .. }, true) = (k, n < 2) {
-                ups[n] = Some((key, timestamp, duration));
-                n += 1;
+            if let EventKey::Up { key, timestamp, duration, .. } = k {
+                let start = (anchor.1 as i64 + timestamp.wrapping_sub(anchor.0) as i32 as i64).max(0) as u64;
+                presses.press(key, KeySource::Event, start, start + duration as u64, on);
             }
         });
-        for (key, ts, duration) in ups.into_iter().flatten() {
-            let start = (anchor.1 as i64 + ts.wrapping_sub(anchor.0) as i32 as i64).max(0) as u64;
-            self.press(key, KeySource::Event, start, start + duration as u64, on);
-        }
     }
 
     fn rewrite(&mut self, h: &RtpHeader, packet: &mut [u8]) -> Verdict {
@@ -402,11 +378,25 @@ impl RtpStream {
         }
         verdict
     }
+}
 
-    /// Reports the in-band presses a masker call ended.
-    fn in_band(&mut self, ended: Ended, on: &mut dyn FnMut(StreamEvent)) {
-        for (key, start, end) in ended.keys.into_iter().flatten() {
-            self.press(key, KeySource::InBand, start, end, on);
+/// The stream's recent key presses, from either source: each press is
+/// reported once (the second sighting of the same press is dropped).
+#[derive(Debug)]
+struct Presses {
+    recent: [Option<(Key, u64, u64)>; RECENT],
+    next: usize,
+    slack: u64,
+}
+
+impl Presses {
+    /// The masker's event sink: spans pass straight through, in-band key
+    /// presses once.
+    fn in_band<'a>(&'a mut self, on: &'a mut dyn FnMut(StreamEvent)) -> impl FnMut(MaskerEvent) + 'a {
+        move |e| match e {
+            MaskerEvent::Masked(s) => on(StreamEvent::Masked(s)),
+            MaskerEvent::Key(DetectorEvent::Up(p)) => self.press(p.key, KeySource::InBand, p.start, p.end, on),
+            MaskerEvent::Key(_) => {}
         }
     }
 
@@ -420,28 +410,6 @@ impl RtpStream {
         self.recent[self.next] = Some((key, start, end));
         self.next = (self.next + 1) % RECENT;
         on(StreamEvent::Key(StreamKey { key, source, start, end }));
-    }
-}
-
-/// Key presses a masker call ended, held until the masker returns (spans
-/// pass straight through). A packet ends at most one or two presses; four
-/// is ample.
-#[derive(Default)]
-struct Ended {
-    keys: [Option<(Key, u64, u64)>; 4],
-    n: usize,
-}
-
-impl Ended {
-    fn sink<'a>(&'a mut self, on: &'a mut dyn FnMut(StreamEvent)) -> impl FnMut(MaskerEvent) + 'a {
-        move |e| match e {
-            MaskerEvent::Masked(s) => on(StreamEvent::Masked(s)),
-            MaskerEvent::Key(DetectorEvent::Up(p)) if self.n < self.keys.len() => {
-                self.keys[self.n] = Some((p.key, p.start, p.end));
-                self.n += 1;
-            }
-            MaskerEvent::Key(_) => {}
-        }
     }
 }
 
@@ -762,8 +730,8 @@ mod tests {
         assert_eq!(keys_in(&a_out), 0);
         // Not delayed: the quiet start is unchanged in place.
         assert_eq!(a_out[..2000], a_in[..2000]);
-        // The wrong API is refused.
-        assert!(matches!(s.process(&mut out[0], &mut |_| {}), Err(Error::WrongApi(_))));
+        // The wrong API is refused: by the type (see `RtpStream`'s
+        // compile_fail example).
     }
 
     #[test]
@@ -773,7 +741,7 @@ mod tests {
         assert_eq!(s.process(&mut cn, &mut |_| {}).unwrap(), Verdict::Forward);
         let mut g722 = rtp(9, 2, 160, &[0; 160]);
         assert_eq!(s.process(&mut g722, &mut |_| {}).unwrap(), Verdict::Unknown(9));
-        assert!(matches!(s.process(&mut [0x80, 0], &mut |_| {}), Err(Error::Rtp(_))));
+        assert!(matches!(s.process(&mut [0x80, 0], &mut |_| {}), Err(RtpError::TooShort(2))));
         // A-law packets go through the A-law masker.
         let mut alaw = rtp(PT_PCMA, 3, 320, &[0xD5; 160]);
         assert_eq!(s.process(&mut alaw, &mut |_| {}).unwrap(), Verdict::Forward);

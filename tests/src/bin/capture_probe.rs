@@ -10,7 +10,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use cardveil_core::call::{Call, CallConfig, Direction};
+use cardveil_core::call::{Call, CallConfig};
 use cardveil_core::capture::{CaptureConfig, CaptureEvent};
 use cardveil_core::codec::wav;
 use cardveil_core::mask::MaskerConfig;
@@ -41,7 +41,7 @@ fn main() {
     call.begin_capture();
     let mut leaked: Option<&'static [u8]> = None;
     for frame in pcm.chunks_mut(160) {
-        call.process_pcm16(Direction::CallerToAgent, frame).expect("frame");
+        call.caller.process(frame, &mut |_| {}).expect("frame");
         while let Some(e) = call.poll() {
             if e == CaptureEvent::Complete {
                 let card = Box::new(call.take_card().expect("card"));
