@@ -26,8 +26,6 @@ use crate::output::{Output, open_input};
 use crate::samples::{deinterleave, interleave, silence};
 use crate::vault::{VaultLocation, actor};
 
-/// How long a CVV is held for the payment step (the command exits sooner).
-pub(crate) const CVV_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long to wait for each token.
 const TOKEN_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -254,12 +252,12 @@ pub fn run(args: &MaskArgs<'_>, out: &mut dyn Write) -> Result<(), CliError> {
         None => None,
         Some(_) => {
             let vault = args.vault.open(VaultConfig::default(), true, &mut std::io::stderr())?.into_boxed();
-            let w = Worker::spawn(vault, &actor(), CVV_TTL)
+            let w = Worker::spawn(vault, &actor(), cardveil_core::vault::CVV_HOLD)
                 .map_err(|e| CliError::input(Path::new("tokenization worker"), e))?;
             Some(w)
         }
     };
-    let today = cardveil_core::vault::time::year_month(cardveil_core::vault::time::now());
+    let today = cardveil_core::call::today();
     let mut output = Output::create(args.output)?;
     let masked = mask_stream(
         input,

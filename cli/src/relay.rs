@@ -585,12 +585,12 @@ pub fn run(args: RelayArgs<'_>, out: &mut dyn std::io::Write) -> Result<(), crat
         None => None,
         Some(_) => {
             let vault = args.vault.open(Default::default(), true, &mut std::io::stderr())?.into_boxed();
-            let w = Worker::spawn(vault, &crate::vault::actor(), crate::mask::CVV_TTL)
+            let w = Worker::spawn(vault, &crate::vault::actor(), cardveil_core::vault::CVV_HOLD)
                 .map_err(|e| CliError::input(std::path::Path::new("tokenization worker"), e))?;
             Some(w)
         }
     };
-    let today = cardveil_core::vault::time::year_month(cardveil_core::vault::time::now());
+    let today = cardveil_core::call::today();
     let options = RelayOptions {
         listen: args.listen,
         forward: args.forward,
@@ -599,7 +599,7 @@ pub fn run(args: RelayArgs<'_>, out: &mut dyn std::io::Write) -> Result<(), crat
         control_peer: args.control_peer,
         control_socket: args.control_socket,
         stream: args.stream,
-        capture: fields.map(|fields| CaptureConfig { fields, ..CaptureConfig::standard(8000, today) }),
+        capture: fields.map(|fields| CaptureConfig { fields, ..CaptureConfig::standard(CLOCK_HZ, today) }),
     };
     let io = |what: &str, e: std::io::Error| CliError::input(std::path::Path::new(what), e);
     let relay = Relay::start(&options, worker).map_err(|e| io("relay sockets", e))?;

@@ -21,25 +21,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use cardveil_core::call::{Call, CallConfig, CallerLeg, CaptureCommands, Command, Direction, Keys, Leg, Path};
-use cardveil_core::capture::{Brand, CaptureConfig, CaptureEvent, Card, Cvv, Expiry, Field, Invalid, Pan};
+use cardveil_core::capture::{CaptureConfig, Card, Cvv, Expiry, Pan};
 use cardveil_core::codec::Encoding;
-use cardveil_core::mask::{ConfigError, MAX_FRAME_MS, MaskedSpan, Masker, MaskerEvent, TwoPhaseMasker};
+use cardveil_core::mask::{ConfigError, MAX_FRAME_MS, Masker, MaskerEvent, TwoPhaseMasker};
 use cardveil_core::rtp::{EventAction, RtpStream, Verdict};
 use cardveil_core::vault::Done;
 
-use crate::engine::{EngineInner, cardveil_engine, engine_ref};
+use crate::engine::{EngineInner, cardveil_engine};
+use crate::event::{
+    CARDVEIL_TOKEN_MAX, brand_code, capture_event, cardveil_event, cardveil_event_kind, cardveil_field, masked_event,
+    set_last4,
+};
+use crate::handle::{ArcHandle, BoxHandle};
 use crate::result::*;
 use crate::ring::Spsc;
-
-/// Which way audio flows.
-#[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum cardveil_direction {
-    /// Caller to agent: the keys captured come from here.
-    CARDVEIL_CALLER_TO_AGENT = 0,
-    /// Agent to caller.
-    CARDVEIL_AGENT_TO_CALLER = 1,
-}
 
 /// What the host does with a packet after `cardveil_call_process_rtp`.
 #[repr(u32)]
@@ -93,223 +88,6 @@ pub extern "C" fn cardveil_rtp_config_default() -> cardveil_rtp_config {
     }
 }
 
-/// Kinds of `cardveil_event`.
-#[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum cardveil_event_kind {
-    /// A field is being collected (`field`).
-    CARDVEIL_EVENT_FIELD_STARTED = 1,
-    /// A digit was keyed: `digits` so far (never the digit).
-    CARDVEIL_EVENT_DIGIT = 2,
-    /// `*` cleared the field.
-    CARDVEIL_EVENT_CLEARED = 3,
-    /// The field is valid: `digits`; for the PAN also `brand` and `last4`.
-    CARDVEIL_EVENT_VALID = 4,
-    /// The field was refused (`reason`) and starts again (`retries_left`).
-    CARDVEIL_EVENT_INVALID = 5,
-    /// Every field is valid; the card went to the vault.
-    CARDVEIL_EVENT_COMPLETE = 6,
-    /// A field was refused too often (`field`); the capture ended.
-    CARDVEIL_EVENT_FAILED = 7,
-    /// The capture was cancelled.
-    CARDVEIL_EVENT_CANCELLED = 8,
-    /// The PAN's token is ready: `token` (also `cardveil_call_token`).
-    CARDVEIL_EVENT_TOKEN = 9,
-    /// Tokenization failed; the card was wiped.
-    CARDVEIL_EVENT_TOKEN_FAILED = 10,
-    /// A span of `direction` was masked: samples [`start`, `end`) of that direction's input.
-    CARDVEIL_EVENT_MASKED = 11,
-    /// Events were lost because nobody polled: `digits` holds how many (capped).
-    CARDVEIL_EVENT_OVERFLOW = 12,
-}
-
-/// Card fields.
-#[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum cardveil_field {
-    /// No field (events that are not about one).
-    CARDVEIL_FIELD_NONE = 0,
-    /// The card number.
-    CARDVEIL_FIELD_PAN = 1,
-    /// The expiry date (MMYY).
-    CARDVEIL_FIELD_EXPIRY = 2,
-    /// The card verification value.
-    CARDVEIL_FIELD_CVV = 3,
-}
-
-/// Why a field was refused.
-#[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum cardveil_invalid_reason {
-    /// Not refused.
-    CARDVEIL_REASON_NONE = 0,
-    /// No brand starts like this.
-    CARDVEIL_REASON_UNKNOWN_BRAND = 1,
-    /// Not a length the brand allows.
-    CARDVEIL_REASON_LENGTH = 2,
-    /// Luhn check failed.
-    CARDVEIL_REASON_LUHN = 3,
-    /// Not a month, or a month already past.
-    CARDVEIL_REASON_EXPIRED = 4,
-    /// No key for too long.
-    CARDVEIL_REASON_TIMEOUT = 5,
-}
-
-/// Card brands.
-#[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum cardveil_brand {
-    /// Unknown or not applicable.
-    CARDVEIL_BRAND_NONE = 0,
-    /// Visa.
-    CARDVEIL_BRAND_VISA = 1,
-    /// Mastercard.
-    CARDVEIL_BRAND_MASTERCARD = 2,
-    /// American Express.
-    CARDVEIL_BRAND_AMEX = 3,
-    /// Discover.
-    CARDVEIL_BRAND_DISCOVER = 4,
-    /// Diners Club.
-    CARDVEIL_BRAND_DINERS = 5,
-    /// JCB.
-    CARDVEIL_BRAND_JCB = 6,
-    /// UnionPay.
-    CARDVEIL_BRAND_UNIONPAY = 7,
-    /// Maestro.
-    CARDVEIL_BRAND_MAESTRO = 8,
-}
-
-/// Longest token `cardveil_event` carries, with its NUL.
-pub const CARDVEIL_TOKEN_MAX: usize = 64;
-
-/// An agent-safe event: never a digit beyond a valid PAN's last four.
-/// Fields that do not apply to `kind` are zero.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct cardveil_event {
-    /// A `cardveil_event_kind`.
-    pub kind: u32,
-    /// A `cardveil_field`.
-    pub field: u32,
-    /// Digits keyed so far (DIGIT), or the field's length (VALID).
-    pub digits: u32,
-    /// A `cardveil_invalid_reason` (INVALID).
-    pub reason: u32,
-    /// Tries left after this refusal (INVALID).
-    pub retries_left: u32,
-    /// A `cardveil_brand` (VALID for the PAN, TOKEN).
-    pub brand: u32,
-    /// A `cardveil_direction` (MASKED).
-    pub direction: u32,
-    /// The PAN's last four digits, NUL-terminated (VALID for the PAN, TOKEN).
-    pub last4: [c_char; 5],
-    /// The token, NUL-terminated (TOKEN).
-    pub token: [c_char; CARDVEIL_TOKEN_MAX],
-    /// First masked sample (MASKED).
-    pub start: u64,
-    /// One past the last masked sample (MASKED).
-    pub end: u64,
-}
-
-impl cardveil_event {
-    fn empty(kind: cardveil_event_kind) -> cardveil_event {
-        cardveil_event {
-            kind: kind as u32,
-            field: 0,
-            digits: 0,
-            reason: 0,
-            retries_left: 0,
-            brand: 0,
-            direction: 0,
-            last4: [0; 5],
-            token: [0; CARDVEIL_TOKEN_MAX],
-            start: 0,
-            end: 0,
-        }
-    }
-}
-
-fn field_code(f: Field) -> u32 {
-    match f {
-        Field::Pan => cardveil_field::CARDVEIL_FIELD_PAN as u32,
-        Field::Expiry => cardveil_field::CARDVEIL_FIELD_EXPIRY as u32,
-        Field::Cvv => cardveil_field::CARDVEIL_FIELD_CVV as u32,
-    }
-}
-
-fn brand_code(b: Option<Brand>) -> u32 {
-    b.and_then(|b| Brand::ALL.iter().position(|&x| x == b)).map_or(0, |i| i as u32 + 1)
-}
-
-fn reason_code(r: Invalid) -> u32 {
-    use cardveil_invalid_reason::*;
-    (match r {
-        Invalid::UnknownBrand => CARDVEIL_REASON_UNKNOWN_BRAND,
-        Invalid::Length => CARDVEIL_REASON_LENGTH,
-        Invalid::Luhn => CARDVEIL_REASON_LUHN,
-        Invalid::Expired => CARDVEIL_REASON_EXPIRED,
-        Invalid::Timeout => CARDVEIL_REASON_TIMEOUT,
-    }) as u32
-}
-
-fn set_last4(e: &mut cardveil_event, last4: [u8; 4]) {
-    for (d, s) in e.last4.iter_mut().zip(last4) {
-        *d = s as c_char;
-    }
-}
-
-fn capture_event(ev: CaptureEvent) -> cardveil_event {
-    use cardveil_event_kind::*;
-    match ev {
-        CaptureEvent::FieldStarted(f) => {
-            cardveil_event { field: field_code(f), ..cardveil_event::empty(CARDVEIL_EVENT_FIELD_STARTED) }
-        }
-        CaptureEvent::Digit { field, count } => cardveil_event {
-            field: field_code(field),
-            digits: count as u32,
-            ..cardveil_event::empty(CARDVEIL_EVENT_DIGIT)
-        },
-        CaptureEvent::Cleared(f) => {
-            cardveil_event { field: field_code(f), ..cardveil_event::empty(CARDVEIL_EVENT_CLEARED) }
-        }
-        CaptureEvent::Valid { field, digits, brand, last4 } => {
-            let mut e = cardveil_event {
-                field: field_code(field),
-                digits: digits as u32,
-                brand: brand_code(brand),
-                ..cardveil_event::empty(CARDVEIL_EVENT_VALID)
-            };
-            if let Some(l) = last4 {
-                set_last4(&mut e, l);
-            }
-            e
-        }
-        CaptureEvent::Invalid { field, reason, retries_left } => cardveil_event {
-            field: field_code(field),
-            reason: reason_code(reason),
-            retries_left: retries_left as u32,
-            ..cardveil_event::empty(CARDVEIL_EVENT_INVALID)
-        },
-        CaptureEvent::Complete => cardveil_event::empty(CARDVEIL_EVENT_COMPLETE),
-        CaptureEvent::Failed(f) => {
-            cardveil_event { field: field_code(f), ..cardveil_event::empty(CARDVEIL_EVENT_FAILED) }
-        }
-        CaptureEvent::Cancelled => cardveil_event::empty(CARDVEIL_EVENT_CANCELLED),
-    }
-}
-
-fn masked_event(direction: Direction, s: MaskedSpan) -> cardveil_event {
-    cardveil_event {
-        direction: match direction {
-            Direction::CallerToAgent => cardveil_direction::CARDVEIL_CALLER_TO_AGENT as u32,
-            Direction::AgentToCaller => cardveil_direction::CARDVEIL_AGENT_TO_CALLER as u32,
-        },
-        start: s.start,
-        end: s.end,
-        ..cardveil_event::empty(cardveil_event_kind::CARDVEIL_EVENT_MASKED)
-    }
-}
-
 /// Events a call holds for its host.
 const RING: usize = 256;
 /// The card slot's states.
@@ -320,6 +98,10 @@ const SLOT_FULL: u8 = 1;
 #[derive(Debug)]
 pub struct cardveil_call {
     _private: [u8; 0],
+}
+
+impl BoxHandle for cardveil_call {
+    type Rust = CallInner;
 }
 
 struct AudioSide {
@@ -594,13 +376,13 @@ fn playout<K: Keys>(leg: &mut Leg<TwoPhaseMasker, K>, f: FrameMut<'_>, ts: u32) 
     }
 }
 
-/// The call behind a C pointer.
+/// The call behind a C pointer (`None` for NULL).
 ///
 /// # Safety
 /// `call` is NULL or a live pointer from `cardveil_call_new`.
 unsafe fn inner<'a>(call: *const cardveil_call) -> Option<&'a CallInner> {
-    // SAFETY: the caller guarantees NULL or a live Box pointer.
-    unsafe { (call as *const CallInner).as_ref() }
+    // SAFETY: the caller guarantees NULL or a live pointer from cardveil_call_new.
+    unsafe { cardveil_call::get(call) }
 }
 
 /// Creates a call on `engine` (which it keeps alive) and writes it to
@@ -660,7 +442,7 @@ pub unsafe extern "C" fn cardveil_call_new_rtp(
                 _ => return Err(CARDVEIL_INVALID_ARGUMENT),
             };
             let pt = u8::try_from(rtp.event_payload_type).ok().filter(|&p| p < 128).ok_or(CARDVEIL_INVALID_ARGUMENT)?;
-            if engine.two_phase || engine.masker.sample_rate != 8000 {
+            if engine.two_phase || engine.masker.sample_rate != cardveil_core::rtp::CLOCK_HZ {
                 return Err(CARDVEIL_INVALID_ARGUMENT);
             }
             Call::new_rtp(config, pt, action).map(|c| Calls::Rtp(Box::new(c))).map_err(|_| CARDVEIL_INVALID_ARGUMENT)
@@ -685,12 +467,12 @@ unsafe fn new_call(
             return CARDVEIL_NULL_ARGUMENT;
         }
         // SAFETY: checked non-NULL; the caller guarantees a live engine.
-        let engine = unsafe { engine_ref(engine) };
+        let Some(engine) = (unsafe { cardveil_engine::clone_arc(engine) }) else { return CARDVEIL_NULL_ARGUMENT };
         if engine.poisoned.load(Ordering::Acquire) {
             return CARDVEIL_POISONED;
         }
         let today = match (today_year, today_month) {
-            (0, 0) => cardveil_core::vault::time::year_month(cardveil_core::vault::time::now()),
+            (0, 0) => cardveil_core::call::today(),
             (y @ 2000..=9999, m @ 1..=12) => (y as u16, m as u8),
             _ => return CARDVEIL_INVALID_ARGUMENT,
         };
@@ -711,7 +493,7 @@ unsafe fn new_call(
             poisoned: AtomicBool::new(false),
             engine,
         };
-        let p = Box::into_raw(Box::new(inner)) as *mut cardveil_call;
+        let p = cardveil_call::into_raw(Box::new(inner));
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
         unsafe { call_out.write(p) };
         CARDVEIL_OK
@@ -726,14 +508,12 @@ unsafe fn new_call(
 /// `call` is NULL or a pointer from `cardveil_call_new` not yet freed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cardveil_call_free(call: *mut cardveil_call) {
-    if call.is_null() {
-        return;
-    }
     let _ = std::panic::catch_unwind(|| {
-        // SAFETY: the pointer came from Box::into_raw and is freed once.
-        let inner = unsafe { Box::from_raw(call as *mut CallInner) };
-        inner.engine.forget(inner.id);
-        drop(inner);
+        // SAFETY: NULL, or from cardveil_call_new and freed once (the
+        // caller's contract).
+        if let Some(inner) = unsafe { cardveil_call::take(call) } {
+            inner.engine.forget(inner.id);
+        }
     });
 }
 

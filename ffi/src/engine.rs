@@ -7,16 +7,18 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{CStr, c_char, c_void};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use cardveil_core::capture::{Brand, Card, Expiry, Pan};
+use cardveil_core::capture::{Brand, Card, Expiry, PAN_DIGITS, Pan, last_four};
 use cardveil_core::codec::Encoding;
 use cardveil_core::dtmf::Profile;
-use cardveil_core::mask::{MAX_LOOKAHEAD_MS, MaskMode, MaskerConfig};
+use cardveil_core::mask::{MaskMode, MaskerConfig};
 use cardveil_core::vault::crypto::Kek;
-use cardveil_core::vault::{Done, Keyring, Metadata, TokenFormat, Vault, VaultConfig, VaultError, Worker, keyfile};
+use cardveil_core::vault::{
+    CVV_HOLD, Done, Keyring, Metadata, TokenFormat, Vault, VaultConfig, VaultError, Worker, check_actor, keyfile,
+};
 use zeroize::Zeroizing;
 
+use crate::handle::ArcHandle;
 use crate::result::*;
 
 /// Sample encodings.
@@ -178,6 +180,10 @@ pub struct cardveil_engine {
     _private: [u8; 0],
 }
 
+impl ArcHandle for cardveil_engine {
+    type Rust = EngineInner;
+}
+
 /// Results of the worker, routed to calls by id.
 pub(crate) struct Tokens {
     worker: Worker,
@@ -273,6 +279,7 @@ const HOST_TOKEN_CAP: usize = 256;
 impl Vault for HostVault {
     fn tokenize(&mut self, pan: &Pan, expiry: Option<&Expiry>, _actor: &str) -> Result<Metadata, VaultError> {
         let d = pan.expose();
+        let last4 = last_four(d).filter(|_| PAN_DIGITS.contains(&d.len())).ok_or(VaultError::PanLength)?;
         let mut ascii = Zeroizing::new([0u8; 19]);
         for (a, &x) in ascii.iter_mut().zip(d) {
             *a = b'0' + x;
@@ -299,8 +306,6 @@ impl Vault for HostVault {
         let bytes: Vec<u8> = out[..n].iter().map(|&c| c as u8).collect();
         let token = String::from_utf8(bytes)
             .map_err(|_| VaultError::Unsupported("a token that is not UTF-8 (host tokenize)"))?;
-        let mut last4 = [0u8; 4];
-        last4.copy_from_slice(&ascii[d.len() - 4..d.len()]);
         Ok(Metadata {
             token,
             brand: Brand::of(d),
@@ -398,12 +403,8 @@ fn build(c: &cardveil_engine_config) -> Result<EngineInner, cardveil_result> {
         CARDVEIL_PROFILE_ETSI => Profile::Etsi,
         CARDVEIL_PROFILE_NTT => Profile::Ntt,
     };
-    if c.lookahead_ms > MAX_LOOKAHEAD_MS {
-        return Err(CARDVEIL_INVALID_ARGUMENT);
-    }
     let masker = MaskerConfig { sample_rate: c.sample_rate, encoding, lookahead_ms: c.lookahead_ms, mode, profile };
-    // Rate and encoding checks: a masker must build.
-    cardveil_core::mask::Masker::new(masker).map_err(|_| CARDVEIL_INVALID_ARGUMENT)?;
+    masker.validate().map_err(|_| CARDVEIL_INVALID_ARGUMENT)?;
     let format = match c.token_format {
         0 => TokenFormat::Opaque,
         1 => TokenFormat::Numeric,
@@ -414,9 +415,7 @@ fn build(c: &cardveil_engine_config) -> Result<EngineInner, cardveil_result> {
     // SAFETY: documented as NULL or NUL-terminated strings.
     let (location, actor) = unsafe { (opt_str(c.vault_location)?, opt_str(c.actor)?) };
     let actor = actor.unwrap_or("cardveil");
-    if actor.is_empty() || actor.len() > 128 || actor.chars().any(char::is_control) {
-        return Err(CARDVEIL_INVALID_ARGUMENT);
-    }
+    check_actor(actor).map_err(|_| CARDVEIL_INVALID_ARGUMENT)?;
     let vault: Option<Box<dyn Vault>> = match enum_value(
         c.vault_kind,
         &[CARDVEIL_VAULT_NONE, CARDVEIL_VAULT_SQLITE, CARDVEIL_VAULT_POSTGRES, CARDVEIL_VAULT_HOST],
@@ -440,7 +439,7 @@ fn build(c: &cardveil_engine_config) -> Result<EngineInner, cardveil_result> {
     let tokens = match vault {
         None => None,
         Some(v) => {
-            let worker = Worker::spawn(v, actor, Duration::from_secs(60)).map_err(|_| CARDVEIL_VAULT_ERROR)?;
+            let worker = Worker::spawn(v, actor, CVV_HOLD).map_err(|_| CARDVEIL_VAULT_ERROR)?;
             Some(Mutex::new(Tokens { worker, waiting: HashMap::new(), live: HashSet::new() }))
         }
     };
@@ -476,7 +475,7 @@ pub unsafe extern "C" fn cardveil_engine_new(
         let c = unsafe { *config };
         match build(&c) {
             Ok(inner) => {
-                let p = Arc::into_raw(Arc::new(inner)) as *mut cardveil_engine;
+                let p = cardveil_engine::into_raw(Arc::new(inner));
                 // SAFETY: checked non-NULL; the caller guarantees it is writable.
                 unsafe { engine_out.write(p) };
                 CARDVEIL_OK
@@ -495,28 +494,11 @@ pub unsafe extern "C" fn cardveil_engine_new(
 /// `engine` is NULL or a pointer from `cardveil_engine_new` not yet freed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cardveil_engine_free(engine: *mut cardveil_engine) {
-    if engine.is_null() {
-        return;
-    }
     let _ = std::panic::catch_unwind(|| {
-        // SAFETY: the pointer came from Arc::into_raw in cardveil_engine_new
-        // and this reference is released once.
-        drop(unsafe { Arc::from_raw(engine as *const EngineInner) });
+        // SAFETY: NULL, or from cardveil_engine_new and released once (the
+        // caller's contract).
+        unsafe { cardveil_engine::release(engine) };
     });
-}
-
-/// The engine behind a C pointer, with a new reference for a call.
-///
-/// # Safety
-/// `engine` is a live pointer from `cardveil_engine_new`.
-pub(crate) unsafe fn engine_ref(engine: *const cardveil_engine) -> Arc<EngineInner> {
-    let p = engine as *const EngineInner;
-    // SAFETY: the caller guarantees a live Arc pointer; the count is raised
-    // before making a second Arc from it.
-    unsafe {
-        Arc::increment_strong_count(p);
-        Arc::from_raw(p)
-    }
 }
 
 #[cfg(test)]
@@ -563,7 +545,7 @@ mod tests {
             if got.is_some() {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(std::time::Duration::from_millis(2));
         }
         assert!(matches!(got, Some(Done::Token { tag, .. }) if tag == b));
         assert_eq!(e.waiting(), 0, "the freed call's token was kept");

@@ -18,11 +18,14 @@ mod call;
 #[cfg(feature = "cxx")]
 pub mod cxx_bridge;
 mod engine;
+mod event;
+mod handle;
 mod result;
 mod ring;
 
 pub use call::*;
 pub use engine::*;
+pub use event::*;
 pub use result::{cardveil_result, cardveil_result_str};
 
 use std::ffi::c_char;

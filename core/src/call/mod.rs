@@ -42,6 +42,12 @@ pub enum Error {
     Rtp(#[from] RtpError),
 }
 
+/// The system's UTC date as (year, month): what [`CaptureConfig::today`]
+/// wants when the host does not give its own (the expiry check).
+pub fn today() -> (u16, u8) {
+    crate::vault::time::year_month(crate::vault::time::now())
+}
+
 /// Which way audio flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {

@@ -269,6 +269,18 @@ impl Brand {
     }
 }
 
+/// How many digits a PAN may have (ISO/IEC 7812-1: 12–19). Each brand
+/// allows a subset ([`Brand::pan_lengths`]); the vault refuses anything
+/// outside this range.
+pub const PAN_DIGITS: std::ops::RangeInclusive<usize> = 12..=19;
+
+/// The last four of `digits` (values 0–9) as ASCII, as events, token
+/// metadata and receipts show them; `None` for fewer than four digits.
+pub fn last_four(digits: &[u8]) -> Option<[u8; 4]> {
+    let tail = digits.get(digits.len().checked_sub(4)?..)?;
+    Some([tail[0] + b'0', tail[1] + b'0', tail[2] + b'0', tail[3] + b'0'])
+}
+
 /// Whether `digits` pass the Luhn check.
 pub fn luhn(digits: &[u8]) -> bool {
     let sum: u32 = digits
@@ -300,6 +312,18 @@ mod tests {
 
     fn digits(s: &str) -> Vec<u8> {
         s.bytes().map(|b| b - b'0').collect()
+    }
+
+    #[test]
+    fn pan_lengths_and_last_four() {
+        for b in Brand::ALL {
+            assert!(b.pan_lengths().iter().all(|n| PAN_DIGITS.contains(n)), "{b:?}");
+        }
+        assert!(Pan::from_ascii(&[b'4'; 19]).is_some() && Pan::from_ascii(&[b'4'; 20]).is_none());
+        assert_eq!(last_four(&digits("4111111111111234")), Some(*b"1234"));
+        assert_eq!(last_four(&digits("1234")), Some(*b"1234"));
+        assert_eq!(last_four(&digits("123")), None);
+        assert_eq!(last_four(&[]), None);
     }
 
     #[test]

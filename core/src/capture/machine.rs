@@ -1,6 +1,6 @@
 //! The capture state machine: keys in, card fields and agent-safe events out.
 
-use super::card::{Brand, Cvv, Digits, Expiry, Pan, expiry_ok, luhn};
+use super::card::{Brand, Cvv, Digits, Expiry, Pan, expiry_ok, last_four, luhn};
 use crate::dtmf::Key;
 
 /// A card field.
@@ -381,8 +381,7 @@ impl Capture {
                 let mut last4 = None;
                 if field == Field::Pan {
                     self.brand = brand;
-                    let tail = &d[d.len() - 4..];
-                    last4 = Some([tail[0] + b'0', tail[1] + b'0', tail[2] + b'0', tail[3] + b'0']);
+                    last4 = last_four(d);
                 }
                 match field {
                     Field::Pan => self.pan.0.copy_from(&self.current),

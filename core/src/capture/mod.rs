@@ -11,5 +11,5 @@
 mod card;
 mod machine;
 
-pub use card::{Brand, Cvv, Digits, Expiry, Pan, expiry_ok, luhn};
+pub use card::{Brand, Cvv, Digits, Expiry, PAN_DIGITS, Pan, expiry_ok, last_four, luhn};
 pub use machine::{Capture, CaptureConfig, CaptureEvent, CaptureState, Card, Field, Invalid};

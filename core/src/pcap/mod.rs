@@ -36,8 +36,8 @@ use std::net::SocketAddr;
 use crate::dtmf::Key;
 use crate::mask::TwoPhaseMasker;
 use crate::rtp::{
-    DEFAULT_FIXED_EVENT, EventAction, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream, RtpStreamConfig,
-    StreamEvent, Verdict, event_key, recognise, rewrite_message, scrub_message_in_place,
+    CLOCK_HZ, DEFAULT_FIXED_EVENT, EventAction, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream,
+    RtpStreamConfig, StreamEvent, Verdict, event_key, recognise, rewrite_message, scrub_message_in_place,
 };
 
 use file::Item;
@@ -294,7 +294,7 @@ pub fn scrub_stream<R: Read>(
     let format = reader.format();
     let big_endian = reader.big_endian();
     let mut streams = Streams { list: Vec::new(), index: HashMap::new(), config, known };
-    let lag = config.masker.lookahead_ms.max(1) as u64 * 8;
+    let lag = config.masker.lookahead_ms.max(1) as u64 * CLOCK_HZ as u64 / 1000;
     let fixed_key = fixed_key(config.event_action);
     let mut held: VecDeque<Held> = VecDeque::new();
     // Item number of held[0].
@@ -524,7 +524,7 @@ fn starts_stream(udp: &Udp, h: &RtpHeader, payload: &[u8], event_pt: u8) -> bool
 
 fn report(summary: &mut StreamSummary, e: StreamEvent, on: &mut dyn FnMut(PcapEvent)) {
     let stream = summary.stream;
-    let ms = |x: u64| x as f64 / 8.0;
+    let ms = |x: u64| x as f64 * 1000.0 / CLOCK_HZ as f64;
     match e {
         StreamEvent::Masked(s) => on(PcapEvent::Masked { stream, start_ms: ms(s.start), end_ms: ms(s.end) }),
         StreamEvent::Key(k) => {

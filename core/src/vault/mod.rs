@@ -37,7 +37,7 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{Row, Store, StoreError, Tx};
-pub use worker::{Done, Worker};
+pub use worker::{CVV_HOLD, Done, Worker};
 
 use crate::capture::{Brand, Expiry, Pan};
 
@@ -106,6 +106,22 @@ pub enum VaultError {
     /// A key file could not be read or written, or is malformed.
     #[error("key file: {0}")]
     KeyFile(String),
+}
+
+/// The longest actor name the audit trail takes, in bytes.
+pub const MAX_ACTOR_LEN: usize = 128;
+
+/// Checks an actor name (who an operation is recorded as): 1 to
+/// [`MAX_ACTOR_LEN`] bytes, no control characters (it goes into the audit
+/// trail and into lines an operator reads).
+///
+/// # Errors
+/// [`VaultError::Actor`].
+pub fn check_actor(actor: &str) -> Result<(), VaultError> {
+    if actor.is_empty() || actor.len() > MAX_ACTOR_LEN || actor.chars().any(char::is_control) {
+        return Err(VaultError::Actor);
+    }
+    Ok(())
 }
 
 /// Which token format new tokens take.

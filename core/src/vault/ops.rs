@@ -7,8 +7,8 @@ use zeroize::Zeroizing;
 use super::audit::{self, AuditKey, AuditRecord, Verifier};
 use super::crypto::{self, Kek, Sealed};
 use super::store::{META_SCHEMA, Row, SCHEMA_VERSION, Store, StoreError, Tx};
-use super::{Metadata, TokenFormat, Vault, VaultError, time, token};
-use crate::capture::{Brand, Expiry, Pan};
+use super::{Metadata, TokenFormat, Vault, VaultError, check_actor, time, token};
+use crate::capture::{Brand, Expiry, PAN_DIGITS, Pan, last_four};
 
 /// The KEKs a vault holds: the current one (highest version) seals; older
 /// ones only open records not yet rewrapped.
@@ -110,20 +110,13 @@ impl<S: Store> std::fmt::Debug for StoreVault<S> {
     }
 }
 
-fn check_actor(actor: &str) -> Result<(), VaultError> {
-    if actor.is_empty() || actor.len() > 128 || actor.chars().any(char::is_control) {
-        return Err(VaultError::Actor);
-    }
-    Ok(())
-}
-
 /// The 128-bit id bound into a record's seals: an opaque token's own bits,
 /// or a hash of a numeric token.
 fn token_id(token: &str) -> Result<[u8; 16], token::TokenError> {
     if token.starts_with(token::PREFIX) {
         return token::parse_opaque(token);
     }
-    if !(12..=19).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_digit()) {
+    if !PAN_DIGITS.contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_digit()) {
         return Err(token::TokenError::Malformed);
     }
     let h =
@@ -463,11 +456,11 @@ impl<S: Store> StoreVault<S> {
 impl<S: Store> Vault for StoreVault<S> {
     fn tokenize(&mut self, pan: &Pan, expiry: Option<&Expiry>, actor: &str) -> Result<Metadata, VaultError> {
         let digits = pan.expose();
-        if !(12..=19).contains(&digits.len()) {
+        let Some(last4) = last_four(digits).filter(|_| PAN_DIGITS.contains(&digits.len())) else {
             return Err(VaultError::PanLength);
-        }
+        };
         let config = self.config;
-        let last4: String = digits[digits.len() - 4..].iter().map(|&d| (b'0' + d) as char).collect();
+        let last4: String = last4.iter().map(|&b| b as char).collect();
         let brand = Brand::of(digits).map(|b| b.name().to_owned());
         self.audited(actor, "tokenize", |tx, keys, rng, now| {
             let expires_at = expiry.and_then(time::end_of_expiry_month).unwrap_or(now + config.default_ttl);

@@ -13,7 +13,7 @@
 use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::capture::{Pan, luhn};
+use crate::capture::{PAN_DIGITS, Pan, luhn};
 
 /// The opaque token prefix.
 pub const PREFIX: &str = "tok_";
@@ -59,7 +59,7 @@ pub fn validate(token: &str) -> Result<(), TokenError> {
         return parse_opaque(token).map(|_| ());
     }
     let b = token.as_bytes();
-    if !(12..=19).contains(&b.len()) || !b.iter().all(u8::is_ascii_digit) {
+    if !PAN_DIGITS.contains(&b.len()) || !b.iter().all(u8::is_ascii_digit) {
         return Err(TokenError::Malformed);
     }
     let digits: Vec<u8> = b.iter().map(|d| d - b'0').collect();
@@ -159,7 +159,7 @@ pub fn parse_opaque(token: &str) -> Result<[u8; 16], TokenError> {
 /// fails Luhn. Returned as ASCII digits.
 pub fn numeric(pan: &Pan, rng: &SystemRandom) -> Result<String, TokenError> {
     let d = pan.expose();
-    if !(12..=19).contains(&d.len()) {
+    if !PAN_DIGITS.contains(&d.len()) {
         return Err(TokenError::PanLength);
     }
     let mut random = [0u8; 19];

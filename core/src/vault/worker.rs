@@ -45,6 +45,10 @@ pub enum Done {
     },
 }
 
+/// How long a worker holds a captured CVV for the payment step when the
+/// host does not choose (single use; SPEC: a short TTL).
+pub const CVV_HOLD: Duration = Duration::from_secs(60);
+
 /// A tokenization worker thread with its vault.
 #[derive(Debug)]
 pub struct Worker {
