@@ -12,7 +12,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use cardveil_core::vault::{Keyring, PostgresStore, SqliteStore, StoreVault, Vault, VaultConfig, VaultError, keyfile};
+use cardveil_core::vault::{self, KeySource, Location, OpenError, OpenVault, VaultConfig, VaultError, keyfile};
 
 use crate::CliError;
 use crate::json::Obj;
@@ -56,24 +56,7 @@ fn check_path(path: &Path, what: &str) -> Result<(), CliError> {
 }
 
 fn is_postgres(v: &str) -> bool {
-    v.starts_with("postgres://") || v.starts_with("postgresql://") || v.starts_with("host=")
-}
-
-/// The vault, behind the [`Vault`] trait and with the extra operations.
-pub enum OpenVault {
-    /// The SQLite file.
-    Sqlite(StoreVault<SqliteStore>),
-    /// The PostgreSQL server (boxed: its statement cache makes it large).
-    Postgres(Box<StoreVault<PostgresStore>>),
-}
-
-impl std::fmt::Debug for OpenVault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            OpenVault::Sqlite(_) => "OpenVault(sqlite)",
-            OpenVault::Postgres(_) => "OpenVault(postgres)",
-        })
-    }
+    matches!(Location::parse(v), Location::Postgres(_))
 }
 
 fn verr(what: &str, e: VaultError) -> CliError {
@@ -121,35 +104,15 @@ impl VaultLocation {
         }
     }
 
-    fn keys(&self, create: bool, warn: &mut dyn Write) -> Result<Keyring, CliError> {
-        let path = self.key_path()?;
-        let name = path.display().to_string();
-        if create && self.key_file.is_none() {
-            let (ring, created) = keyfile::load_or_create(&path).map_err(|e| verr(&name, e))?;
-            if created {
-                let _ = writeln!(
-                    warn,
-                    "cardveil: warning: created development key file {name} (mode 0600); production keys must come from the host's key store"
-                );
-            }
-            Ok(ring)
-        } else {
-            keyfile::load(&path).map_err(|e| verr(&name, e))
-        }
-    }
-
     /// Opens the vault. With `create`, a missing SQLite file (and its
     /// directory and key file) is created; otherwise it must exist.
     pub fn open(&self, config: VaultConfig, create: bool, warn: &mut dyn Write) -> Result<OpenVault, CliError> {
         let name = self.name();
-        match self.vault.as_deref() {
-            Some(url) if is_postgres(url) => {
-                let keys = self.keys(create, warn)?;
-                let store = PostgresStore::connect(url).map_err(|e| verr(&name, e))?;
-                Ok(OpenVault::Postgres(Box::new(StoreVault::open(store, keys, config).map_err(|e| verr(&name, e))?)))
-            }
+        let path;
+        let location = match self.vault.as_deref() {
+            Some(url) if is_postgres(url) => Location::Postgres(url),
             v => {
-                let path = v.map_or_else(default_path, |v| Ok(PathBuf::from(v)))?;
+                path = v.map_or_else(default_path, |v| Ok(PathBuf::from(v)))?;
                 check_path(&path, "vault")?;
                 if !path.exists() {
                     if !create {
@@ -163,49 +126,28 @@ impl VaultLocation {
                         b.create(dir).map_err(|e| CliError::input(dir, e))?;
                     }
                 }
-                let keys = self.keys(create, warn)?;
-                let store = SqliteStore::open(&path).map_err(|e| verr(&name, e))?;
-                Ok(OpenVault::Sqlite(StoreVault::open(store, keys, config).map_err(|e| verr(&name, e))?))
+                Location::Sqlite(&path)
             }
+        };
+        let key_path = self.key_path()?;
+        let key_name = key_path.display().to_string();
+        // Only the default key file is created, and only when the vault may be.
+        let keys = if create && self.key_file.is_none() {
+            KeySource::FileOrCreate(&key_path)
+        } else {
+            KeySource::File(&key_path)
+        };
+        let opened = vault::open(location, keys, config).map_err(|e| match e {
+            OpenError::Keys(e) => verr(&key_name, e),
+            OpenError::Store(e) => verr(&name, e),
+        })?;
+        if opened.created_key {
+            let _ = writeln!(
+                warn,
+                "cardveil: warning: created development key file {key_name} (mode 0600); production keys must come from the host's key store"
+            );
         }
-    }
-}
-
-impl OpenVault {
-    /// As a `Vault` for the worker.
-    pub fn into_boxed(self) -> Box<dyn Vault> {
-        match self {
-            OpenVault::Sqlite(v) => Box::new(v),
-            OpenVault::Postgres(v) => v,
-        }
-    }
-
-    fn vault(&mut self) -> &mut dyn Vault {
-        match self {
-            OpenVault::Sqlite(v) => v,
-            OpenVault::Postgres(v) => v,
-        }
-    }
-
-    fn verify_audit_against(&mut self, exported: Option<(u64, [u8; 32])>) -> Result<u64, VaultError> {
-        match self {
-            OpenVault::Sqlite(v) => v.verify_audit_against(exported),
-            OpenVault::Postgres(v) => v.verify_audit_against(exported),
-        }
-    }
-
-    fn audit_head(&mut self) -> Result<(u64, [u8; 32]), VaultError> {
-        match self {
-            OpenVault::Sqlite(v) => v.audit_head(),
-            OpenVault::Postgres(v) => v.audit_head(),
-        }
-    }
-
-    fn rotate(&mut self, kek: cardveil_core::vault::crypto::Kek, actor: &str) -> Result<u64, VaultError> {
-        match self {
-            OpenVault::Sqlite(v) => v.rotate(kek, actor),
-            OpenVault::Postgres(v) => v.rotate(kek, actor),
-        }
+        Ok(opened.vault)
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{CStr, c_char, c_void};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -14,7 +15,8 @@ use cardveil_core::dtmf::Profile;
 use cardveil_core::mask::{MaskMode, MaskerConfig};
 use cardveil_core::vault::crypto::Kek;
 use cardveil_core::vault::{
-    CVV_HOLD, Done, Keyring, Metadata, TokenFormat, Vault, VaultConfig, VaultError, Worker, check_actor, keyfile,
+    self, CVV_HOLD, Done, KeySource, Location, Metadata, OpenError, TokenFormat, Vault, VaultConfig, VaultError,
+    Worker, check_actor,
 };
 use zeroize::Zeroizing;
 
@@ -334,52 +336,38 @@ fn enum_value<T: Copy>(v: u32, all: &[T]) -> Result<T, cardveil_result> {
     all.get(v as usize).copied().ok_or(CARDVEIL_INVALID_ARGUMENT)
 }
 
-fn keys(c: &cardveil_engine_config, sqlite: Option<&str>) -> Result<Keyring, cardveil_result> {
-    if !c.kek.is_null() {
+/// Opens the SQLite or PostgreSQL vault at `location` with the config's
+/// keys: its KEK if given, else its key file — for SQLite by default the
+/// vault's path + `.key`, created if missing (a development key); a
+/// PostgreSQL vault needs the KEK or a key file given.
+fn open_vault(
+    c: &cardveil_engine_config,
+    location: Location<'_>,
+    config: VaultConfig,
+) -> Result<Box<dyn Vault>, cardveil_result> {
+    // SAFETY: documented as NULL or a NUL-terminated string.
+    let key_file = unsafe { opt_str(c.key_file) }?.map(PathBuf::from).or_else(|| location.default_key_file());
+    let keys = if !c.kek.is_null() {
         if c.kek_len != 32 || c.kek_version == 0 {
             return Err(CARDVEIL_INVALID_ARGUMENT);
         }
         let mut m = Zeroizing::new([0u8; 32]);
         // SAFETY: the config says `kek` points to `kek_len` (32) bytes.
         m.copy_from_slice(unsafe { std::slice::from_raw_parts(c.kek, 32) });
-        return Ok(Keyring::new(Kek::new(c.kek_version, &m)));
-    }
-    // SAFETY: documented as NULL or a NUL-terminated string.
-    let file = match (unsafe { opt_str(c.key_file) }?, sqlite) {
-        (Some(f), _) => f.to_owned(),
-        (None, Some(db)) => format!("{db}.key"),
-        (None, None) => return Err(CARDVEIL_INVALID_ARGUMENT),
-    };
-    let loaded = if sqlite.is_some() {
-        keyfile::load_or_create(file.as_ref()).map(|(k, _)| k)
+        KeySource::Kek(Box::new(Kek::new(c.kek_version, &m)))
     } else {
-        keyfile::load(file.as_ref())
+        let file = key_file.as_deref().ok_or(CARDVEIL_INVALID_ARGUMENT)?;
+        match location {
+            Location::Sqlite(_) => KeySource::FileOrCreate(file),
+            Location::Postgres(_) => KeySource::File(file),
+        }
     };
-    loaded.map_err(|_| CARDVEIL_VAULT_ERROR)
-}
-
-#[cfg(feature = "sqlite")]
-fn sqlite_vault(path: &str, keys: Keyring, config: VaultConfig) -> Result<Box<dyn Vault>, cardveil_result> {
-    let store = cardveil_core::vault::SqliteStore::open(path.as_ref()).map_err(|_| CARDVEIL_VAULT_ERROR)?;
-    Ok(Box::new(cardveil_core::vault::StoreVault::open(store, keys, config).map_err(|_| CARDVEIL_VAULT_ERROR)?))
-}
-
-/// Built without the store: the vault kind is refused.
-#[cfg(not(feature = "sqlite"))]
-fn sqlite_vault(_: &str, _: Keyring, _: VaultConfig) -> Result<Box<dyn Vault>, cardveil_result> {
-    Err(CARDVEIL_INVALID_ARGUMENT)
-}
-
-#[cfg(feature = "postgres")]
-fn postgres_vault(url: &str, keys: Keyring, config: VaultConfig) -> Result<Box<dyn Vault>, cardveil_result> {
-    let store = cardveil_core::vault::PostgresStore::connect(url).map_err(|_| CARDVEIL_VAULT_ERROR)?;
-    Ok(Box::new(cardveil_core::vault::StoreVault::open(store, keys, config).map_err(|_| CARDVEIL_VAULT_ERROR)?))
-}
-
-/// Built without the store: the vault kind is refused.
-#[cfg(not(feature = "postgres"))]
-fn postgres_vault(_: &str, _: Keyring, _: VaultConfig) -> Result<Box<dyn Vault>, cardveil_result> {
-    Err(CARDVEIL_INVALID_ARGUMENT)
+    match vault::open(location, keys, config) {
+        Ok(opened) => Ok(opened.vault.into_boxed()),
+        // Built without this store: the vault kind is refused.
+        Err(OpenError::Store(VaultError::Unsupported(_))) => Err(CARDVEIL_INVALID_ARGUMENT),
+        Err(_) => Err(CARDVEIL_VAULT_ERROR),
+    }
 }
 
 fn build(c: &cardveil_engine_config) -> Result<EngineInner, cardveil_result> {
@@ -423,13 +411,11 @@ fn build(c: &cardveil_engine_config) -> Result<EngineInner, cardveil_result> {
         CARDVEIL_VAULT_NONE => None,
         CARDVEIL_VAULT_SQLITE => {
             let path = location.ok_or(CARDVEIL_NULL_ARGUMENT)?;
-            let keys = keys(c, Some(path))?;
-            Some(sqlite_vault(path, keys, vault_config)?)
+            Some(open_vault(c, Location::Sqlite(path.as_ref()), vault_config)?)
         }
         CARDVEIL_VAULT_POSTGRES => {
             let url = location.ok_or(CARDVEIL_NULL_ARGUMENT)?;
-            let keys = keys(c, None)?;
-            Some(postgres_vault(url, keys, vault_config)?)
+            Some(open_vault(c, Location::Postgres(url), vault_config)?)
         }
         CARDVEIL_VAULT_HOST => {
             let f = c.host_tokenize.ok_or(CARDVEIL_NULL_ARGUMENT)?;

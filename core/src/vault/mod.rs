@@ -20,6 +20,7 @@ pub mod audit;
 pub mod crypto;
 mod cvv;
 pub mod keyfile;
+mod open;
 mod ops;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -31,6 +32,7 @@ pub mod token;
 mod worker;
 
 pub use cvv::CvvHolder;
+pub use open::{KeySource, Location, OpenError, OpenVault, Opened, open};
 pub use ops::{Keyring, StoreVault, VaultConfig};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
