@@ -14,6 +14,24 @@
 
 use std::ops::Range;
 
+/// A libpcap file's global header: magic, version, zone, accuracy,
+/// snapshot length, link type.
+pub const PCAP_HEADER: usize = 24;
+
+/// A libpcap record's header: seconds, fraction, captured and original
+/// lengths.
+pub const RECORD_HEADER: usize = 16;
+
+/// The smallest pcapng block: type, total length, trailing total length
+/// (a Section Header Block's byte-order magic also sits in these 12).
+const BLOCK_MIN: usize = 12;
+
+/// pcapng blocks are padded to this many bytes.
+const BLOCK_ALIGN: usize = 4;
+
+/// The magic number's length, which says the format.
+const MAGIC: usize = 4;
+
 /// Records longer than this are corrupt (libpcap's own limit is 256 KiB).
 const MAX_RECORD: usize = 256 * 1024;
 
@@ -246,10 +264,10 @@ impl<R: std::io::Read> Reader<R> {
     /// # Errors
     /// [`PcapError`] saying what is wrong and where.
     pub fn new(mut inner: R) -> Result<Reader<R>, PcapError> {
-        let mut head = vec![0u8; 24];
-        let got = fill(&mut inner, &mut head[..4])?;
-        if got < 4 {
-            return Err(PcapError::Truncated(format!("{got} bytes, a capture's header has 24 or more")));
+        let mut head = vec![0u8; PCAP_HEADER];
+        let got = fill(&mut inner, &mut head[..MAGIC])?;
+        if got < MAGIC {
+            return Err(PcapError::Truncated(format!("{got} bytes, a capture's header has {PCAP_HEADER} or more")));
         }
         let (format, big_endian, nanos) = match [head[0], head[1], head[2], head[3]] {
             [0xD4, 0xC3, 0xB2, 0xA1] => (Format::Pcap, false, false),
@@ -266,20 +284,20 @@ impl<R: std::io::Read> Reader<R> {
             link_type: 0,
             nanos,
             interfaces: Vec::new(),
-            offset: 4,
+            offset: MAGIC,
             count: 0,
             head: None,
         };
         if format == Format::Pcapng {
-            head.truncate(4);
+            head.truncate(MAGIC);
             r.head = Some(head);
             return Ok(r);
         }
-        let got = 4 + fill(&mut r.inner, &mut head[4..])?;
-        if got < 24 {
-            return Err(PcapError::Truncated(format!("{got} bytes, a libpcap header has 24")));
+        let got = MAGIC + fill(&mut r.inner, &mut head[MAGIC..])?;
+        if got < PCAP_HEADER {
+            return Err(PcapError::Truncated(format!("{got} bytes, a libpcap header has {PCAP_HEADER}")));
         }
-        r.offset = 24;
+        r.offset = PCAP_HEADER;
         r.link_type = r.order.u32(&head, 20) & 0x0FFF_FFFF;
         if !supported_link(r.link_type) {
             return Err(PcapError::LinkType(r.link_type));
@@ -319,13 +337,15 @@ impl<R: std::io::Read> Reader<R> {
             return Ok(Some(Item::Other { raw, block_type: 0, keep: true }));
         }
         let (n, at) = (self.count + 1, self.offset);
-        let mut raw = vec![0u8; 16];
+        let mut raw = vec![0u8; RECORD_HEADER];
         let got = fill(&mut self.inner, &mut raw)?;
         if got == 0 {
             return Ok(None);
         }
-        if got < 16 {
-            return Err(PcapError::Truncated(format!("record {n} at byte {at}: header needs 16 bytes, {got} left")));
+        if got < RECORD_HEADER {
+            return Err(PcapError::Truncated(format!(
+                "record {n} at byte {at}: header needs {RECORD_HEADER} bytes, {got} left"
+            )));
         }
         let order = self.order;
         let (ts_sec, ts_frac) = (order.u32(&raw, 0), order.u32(&raw, 4));
@@ -333,8 +353,8 @@ impl<R: std::io::Read> Reader<R> {
         if incl > MAX_RECORD {
             return Err(PcapError::Corrupt(format!("record {n} at byte {at} claims {incl} bytes")));
         }
-        raw.resize(16 + incl, 0);
-        let got = fill(&mut self.inner, &mut raw[16..])?;
+        raw.resize(RECORD_HEADER + incl, 0);
+        let got = fill(&mut self.inner, &mut raw[RECORD_HEADER..])?;
         if got < incl {
             return Err(PcapError::Truncated(format!("record {n} at byte {at} needs {incl} bytes, {got} left")));
         }
@@ -342,20 +362,29 @@ impl<R: std::io::Read> Reader<R> {
         self.offset += raw.len();
         let ts_ns = u64::from(ts_sec) * 1_000_000_000 + u64::from(ts_frac) * if self.nanos { 1 } else { 1000 };
         let link_type = self.link_type;
-        Ok(Some(Item::Packet { raw, data: 16..16 + incl, ts_sec, ts_frac, ts_ns, orig_len, link_type, block_type: 0 }))
+        Ok(Some(Item::Packet {
+            raw,
+            data: RECORD_HEADER..RECORD_HEADER + incl,
+            ts_sec,
+            ts_frac,
+            ts_ns,
+            orig_len,
+            link_type,
+            block_type: 0,
+        }))
     }
 
     fn next_block(&mut self) -> Result<Option<Item>, PcapError> {
         let (n, at) = (self.count + 1, self.offset - self.head.as_ref().map_or(0, Vec::len));
         let mut raw = self.head.take().unwrap_or_default();
         let had = raw.len();
-        raw.resize(12, 0);
+        raw.resize(BLOCK_MIN, 0);
         let got = had + fill(&mut self.inner, &mut raw[had..])?;
         if got == 0 {
             return if n == 1 { Err(PcapError::Truncated("an empty pcapng file".into())) } else { Ok(None) };
         }
-        if got < 12 {
-            return Err(PcapError::Truncated(format!("block {n} at byte {at}: needs 12 bytes, {got} left")));
+        if got < BLOCK_MIN {
+            return Err(PcapError::Truncated(format!("block {n} at byte {at}: needs {BLOCK_MIN} bytes, {got} left")));
         }
         let mut order = self.order;
         let block_type = order.u32(&raw, 0);
@@ -370,11 +399,11 @@ impl<R: std::io::Read> Reader<R> {
             return Err(PcapError::Corrupt("a pcapng file starts with a Section Header Block".into()));
         }
         let total = order.u32(&raw, 4) as usize;
-        if total < 12 || !total.is_multiple_of(4) || total > MAX_BLOCK {
+        if total < BLOCK_MIN || !total.is_multiple_of(BLOCK_ALIGN) || total > MAX_BLOCK {
             return Err(PcapError::Corrupt(format!("block {n} at byte {at}: length {total}")));
         }
         raw.resize(total, 0);
-        let got = 12 + fill(&mut self.inner, &mut raw[12..])?;
+        let got = BLOCK_MIN + fill(&mut self.inner, &mut raw[BLOCK_MIN..])?;
         if got < total {
             return Err(PcapError::Truncated(format!("block {n} at byte {at} needs {total} bytes, {got} left")));
         }

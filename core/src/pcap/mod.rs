@@ -140,6 +140,8 @@ struct Stream {
     pending: VecDeque<(usize, Udp, u64)>,
     /// Finished: idle too long, or the capture ended.
     ended: bool,
+    /// Capture time of its latest datagram, ns.
+    last_seen: u64,
 }
 
 impl Stream {
@@ -164,7 +166,44 @@ impl Stream {
             },
             pending: VecDeque::new(),
             ended: false,
+            last_seen: 0,
         })
+    }
+
+    /// Analyses the stream's next datagram (item `item` of the capture,
+    /// seen at `now`) and holds it until the analysis has run ahead of it.
+    fn push(&mut self, item: usize, payload: &[u8], udp: Udp, now: u64, on: &mut dyn FnMut(PcapEvent)) {
+        let summary = &mut self.summary;
+        let _ = self.rtp.analyse(payload, &mut |e| report(summary, e, on));
+        self.pending.push_back((item, udp, self.rtp.position()));
+        self.last_seen = now;
+    }
+
+    /// Plays out the held datagrams the analysis has run at least `lag`
+    /// samples ahead of.
+    fn drain(&mut self, lag: u64, out: &mut Output<'_>) {
+        let reached = self.rtp.position();
+        while let Some(&(_, _, at)) = self.pending.front() {
+            if reached < at + lag {
+                break;
+            }
+            let (j, u, _) = self.pending.pop_front().expect("front exists");
+            playout(self, out.held(j), &u);
+        }
+    }
+
+    /// Ends the stream: the analysis finished, every datagram still held
+    /// played out.
+    fn end(&mut self, out: &mut Output<'_>, on: &mut dyn FnMut(PcapEvent)) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        let summary = &mut self.summary;
+        self.rtp.finish(&mut |e| report(summary, e, on));
+        while let Some((j, u, _)) = self.pending.pop_front() {
+            playout(self, out.held(j), &u);
+        }
     }
 }
 
@@ -179,6 +218,17 @@ struct Streams {
 }
 
 impl Streams {
+    /// Ends stream `stream` (see [`Stream::end`]); a later datagram of its
+    /// 5-tuple starts a new stream.
+    fn end(&mut self, stream: usize, out: &mut Output<'_>, on: &mut dyn FnMut(PcapEvent)) {
+        let s = &mut self.list[stream];
+        s.end(out, on);
+        let key = (s.summary.src, s.summary.dst);
+        if self.index.get(&key) == Some(&stream) {
+            self.index.remove(&key);
+        }
+    }
+
     /// The first pass: every 5-tuple one of whose datagrams starts a stream.
     fn discover<R: Read>(
         reader: &mut file::Reader<R>,
@@ -292,25 +342,27 @@ pub fn scrub_stream<R: Read>(
     let known = Streams::discover(&mut file::Reader::new(open().map_err(io)?)?, config)?;
     let mut reader = file::Reader::new(open().map_err(io)?)?;
     let format = reader.format();
-    let big_endian = reader.big_endian();
     let mut streams = Streams { list: Vec::new(), index: HashMap::new(), config, known };
     let lag = config.masker.lookahead_ms.max(1) as u64 * CLOCK_HZ as u64 / 1000;
     let fixed_key = fixed_key(config.event_action);
-    let mut held: VecDeque<Held> = VecDeque::new();
-    // Item number of held[0].
-    let mut base = 0usize;
-    let mut summary = ScrubSummary { format, packets_in: 0, packets_out: 0, blocks_dropped: 0 };
-    let mut last_seen: Vec<u64> = Vec::new();
+    let mut output = Output {
+        held: VecDeque::new(),
+        base: 0,
+        out,
+        big_endian: reader.big_endian(),
+        summary: ScrubSummary { format, packets_in: 0, packets_out: 0, blocks_dropped: 0 },
+    };
     let mut now = 0u64;
     let mut n = 0usize;
     while let Some(item) = reader.next_item()? {
         let i = n;
         n += 1;
         let mut h = Held { item, state: HeldState::Ready, replaced: None };
+        let mut waiting = None;
         if let Item::Packet { raw, data, link_type, ts_ns, .. } = &mut h.item {
-            summary.packets_in += 1;
+            output.summary.packets_in += 1;
             now = now.max(*ts_ns);
-            let record = summary.packets_in;
+            let record = output.summary.packets_in;
             if let Some((stream, udp)) = inspect(
                 raw,
                 data.clone(),
@@ -324,50 +376,38 @@ pub fn scrub_stream<R: Read>(
                 on,
             )? {
                 h.state = HeldState::Waiting(stream);
-                let s = &mut streams.list[stream];
-                let _ = s.rtp.analyse(&raw[data.clone()][udp.payload.clone()], &mut |e| report(&mut s.summary, e, on));
-                s.pending.push_back((i, udp, s.rtp.position()));
-                if last_seen.len() <= stream {
-                    last_seen.resize(stream + 1, 0);
-                }
-                last_seen[stream] = now;
+                let payload = &raw[data.clone()][udp.payload.clone()];
+                streams.list[stream].push(i, payload, udp, now, on);
+                waiting = Some(stream);
             }
         } else if let Item::Other { keep: false, .. } = h.item {
             h.state = HeldState::Dropped;
-            summary.blocks_dropped += 1;
+            output.summary.blocks_dropped += 1;
         }
-        held.push_back(h);
+        output.held.push_back(h);
         // Packets whose stream's analysis has run far enough ahead go out.
-        if let HeldState::Waiting(stream) = held.back().expect("just pushed").state {
-            let s = &mut streams.list[stream];
-            let reached = s.rtp.position();
-            while let Some(&(_, _, at)) = s.pending.front() {
-                if reached < at + lag {
-                    break;
-                }
-                let (j, u, _) = s.pending.pop_front().expect("front exists");
-                playout(s, &mut held[j - base], &u);
-            }
+        if let Some(stream) = waiting {
+            streams.list[stream].drain(lag, &mut output);
         }
         // The oldest item waits on a stream gone quiet, or too much is held: end that stream.
-        while let Some(HeldState::Waiting(stream)) = held.front().map(|h| h.state) {
-            let idle = now.saturating_sub(last_seen[stream]) > IDLE_NS;
-            if !idle && held.len() <= MAX_HELD {
+        while let Some(stream) = output.oldest_waiting() {
+            let idle = now.saturating_sub(streams.list[stream].last_seen) > IDLE_NS;
+            if !idle && output.held.len() <= MAX_HELD {
                 break;
             }
-            end_stream(&mut streams, stream, &mut held, base, on);
+            streams.end(stream, &mut output, on);
         }
-        write_ready(&mut held, &mut base, out, big_endian, &mut summary).map_err(written)?;
+        output.write_ready().map_err(written)?;
     }
     for stream in 0..streams.list.len() {
-        end_stream(&mut streams, stream, &mut held, base, on);
+        streams.end(stream, &mut output, on);
     }
-    write_ready(&mut held, &mut base, out, big_endian, &mut summary).map_err(written)?;
-    debug_assert!(held.is_empty());
+    output.write_ready().map_err(written)?;
+    debug_assert!(output.held.is_empty());
     for s in &streams.list {
         on(PcapEvent::Stream(s.summary.clone()));
     }
-    Ok(summary)
+    Ok(output.summary)
 }
 
 /// Looks at one packet: a SIP INFO is rewritten (or scrubbed in place) and
@@ -428,66 +468,62 @@ fn inspect(
     Ok(Some((n, udp)))
 }
 
-/// Ends a stream: the analysis finished, every packet still waiting
-/// released; a later datagram of its 5-tuple starts a new stream.
-fn end_stream(
-    streams: &mut Streams,
-    stream: usize,
-    held: &mut VecDeque<Held>,
+/// The file writer: items in capture order, each written once it is final
+/// (every item before it written too).
+struct Output<'a> {
+    held: VecDeque<Held>,
+    /// Item number of `held[0]`.
     base: usize,
-    on: &mut dyn FnMut(PcapEvent),
-) {
-    let s = &mut streams.list[stream];
-    if s.ended {
-        return;
-    }
-    s.ended = true;
-    s.rtp.finish(&mut |e| report(&mut s.summary, e, on));
-    while let Some((j, u, _)) = s.pending.pop_front() {
-        playout(s, &mut held[j - base], &u);
-    }
-    let key = (s.summary.src, s.summary.dst);
-    if streams.index.get(&key) == Some(&stream) {
-        streams.index.remove(&key);
-    }
+    out: &'a mut dyn Write,
+    big_endian: bool,
+    summary: ScrubSummary,
 }
 
-/// Writes the items at the front that are final (libpcap: the header,
-/// then each record not dropped, a rewritten SIP INFO with its new
-/// lengths; pcapng: each block not dropped, as it is).
-fn write_ready(
-    held: &mut VecDeque<Held>,
-    base: &mut usize,
-    out: &mut dyn Write,
-    big_endian: bool,
-    summary: &mut ScrubSummary,
-) -> std::io::Result<()> {
-    while let Some(h) = held.front() {
-        if matches!(h.state, HeldState::Waiting(_)) {
-            break;
-        }
-        let h = held.pop_front().expect("front exists");
-        *base += 1;
-        if h.state == HeldState::Dropped {
-            continue;
-        }
-        match (&h.item, &h.replaced) {
-            (Item::Packet { ts_sec, ts_frac, orig_len, data, .. }, Some(frame)) => {
-                let orig = (*orig_len as i64 + frame.len() as i64 - data.len() as i64).max(0) as u32;
-                let mut header = Vec::with_capacity(16);
-                file::write_record_header(big_endian, &mut header, *ts_sec, *ts_frac, frame.len(), orig);
-                out.write_all(&header)?;
-                out.write_all(frame)?;
-                summary.packets_out += 1;
-            }
-            (Item::Packet { raw, .. }, None) => {
-                out.write_all(raw)?;
-                summary.packets_out += 1;
-            }
-            (Item::Other { raw, .. }, _) => out.write_all(raw)?,
+impl Output<'_> {
+    /// Held item number `item` of the capture.
+    fn held(&mut self, item: usize) -> &mut Held {
+        &mut self.held[item - self.base]
+    }
+
+    /// The stream the oldest held item waits on, if it waits.
+    fn oldest_waiting(&self) -> Option<usize> {
+        match self.held.front()?.state {
+            HeldState::Waiting(stream) => Some(stream),
+            _ => None,
         }
     }
-    Ok(())
+
+    /// Writes the items at the front that are final (libpcap: the header,
+    /// then each record not dropped, a rewritten SIP INFO with its new
+    /// lengths; pcapng: each block not dropped, as it is).
+    fn write_ready(&mut self) -> std::io::Result<()> {
+        while let Some(h) = self.held.front() {
+            if matches!(h.state, HeldState::Waiting(_)) {
+                break;
+            }
+            let h = self.held.pop_front().expect("front exists");
+            self.base += 1;
+            if h.state == HeldState::Dropped {
+                continue;
+            }
+            match (&h.item, &h.replaced) {
+                (Item::Packet { ts_sec, ts_frac, orig_len, data, .. }, Some(frame)) => {
+                    let orig = (*orig_len as i64 + frame.len() as i64 - data.len() as i64).max(0) as u32;
+                    let mut header = Vec::with_capacity(file::RECORD_HEADER);
+                    file::write_record_header(self.big_endian, &mut header, *ts_sec, *ts_frac, frame.len(), orig);
+                    self.out.write_all(&header)?;
+                    self.out.write_all(frame)?;
+                    self.summary.packets_out += 1;
+                }
+                (Item::Packet { raw, .. }, None) => {
+                    self.out.write_all(raw)?;
+                    self.summary.packets_out += 1;
+                }
+                (Item::Other { raw, .. }, _) => self.out.write_all(raw)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Zeroes a datagram's payload from `from` bytes in, and fixes its checksum.
@@ -507,15 +543,28 @@ fn fixed_key(action: EventAction) -> Key {
     event_key(code).expect("a DTMF code")
 }
 
+/// Ports below this are privileged: comfort noise there does not start a stream.
+const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
+
+/// SIP's ports (plain and TLS): comfort-noise look-alikes there are signalling.
+const SIP_PORTS: [u16; 2] = [5060, 5061];
+
+/// An RFC 4733 telephone-event payload's length (event, flags, duration).
+const EVENT_LEN: usize = 4;
+
+/// Event codes 0–15 are DTMF keys (RFC 4733 §3.2).
+const DTMF_EVENT_CODES: u8 = 16;
+
 /// Whether a datagram that is not yet part of a stream starts one: G.711
 /// on any ports, a well-formed DTMF telephone-event on any ports (it
 /// carries a key), comfort noise between unprivileged ports other than SIP's.
 fn starts_stream(udp: &Udp, h: &RtpHeader, payload: &[u8], event_pt: u8) -> bool {
-    let port_ok = |p: u16| p >= 1024 && p != 5060 && p != 5061;
+    let port_ok = |p: u16| p >= FIRST_UNPRIVILEGED_PORT && !SIP_PORTS.contains(&p);
     match h.payload_type {
         PT_PCMU | PT_PCMA => true,
         pt if pt == event_pt => {
-            h.payload_len.is_multiple_of(4) && h.payload(payload).first().is_some_and(|&code| code < 16)
+            h.payload_len.is_multiple_of(EVENT_LEN)
+                && h.payload(payload).first().is_some_and(|&code| code < DTMF_EVENT_CODES)
         }
         PT_CN => port_ok(udp.src.port()) && port_ok(udp.dst.port()),
         _ => false,
