@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use cardveil_core::vault::crypto::Kek;
+use cardveil_core::vault::Kek;
 use cardveil_core::vault::{Keyring, PostgresStore, SqliteStore, Store, StoreVault, Vault, VaultConfig};
 use cardveil_tests::pan_number;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -2,7 +2,7 @@
 //!
 //! Subcommands: `detect`, `mask` (with `--capture`), `pcap`, `scrub` (archives, with a manifest),
 //! `verify` (an assessor's check of a manifest), `keygen` (its signing key), `relay` and `vault`
-//! (SPEC's CLI contract) and `example` (writes a WAV of a keyed test card number to try the tool on). Every failure is one line on
+//! (the CLI contract in the README) and `example` (writes a WAV of a keyed test card number to try the tool on). Every failure is one line on
 //! stderr and a non-zero exit status; no command leaves a partial file.
 
 pub mod capture;

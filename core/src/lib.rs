@@ -10,7 +10,11 @@
 //! bit-identical to the portable code (tested); it never logs and does no file
 //! or network I/O (the vault reads the OS random source).
 //!
-//! See `../shared/SPEC.md` for the standards each module meets.
+//! The standards each module meets, how the detector and the maskers work,
+//! and what was measured are in the project's README (this package's
+//! readme, <https://example.invalid/cardveil#readme>); the layers, which
+//! module owns which state and which thread calls what, in its
+//! `docs/ARCHITECTURE.md`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -13,7 +13,7 @@ use cardveil_core::capture::{Brand, Card, Expiry, PAN_DIGITS, Pan, last_four};
 use cardveil_core::codec::Encoding;
 use cardveil_core::dtmf::Profile;
 use cardveil_core::mask::{MaskMode, MaskerConfig};
-use cardveil_core::vault::crypto::Kek;
+use cardveil_core::vault::Kek;
 use cardveil_core::vault::{
     self, CVV_HOLD, Done, KeySource, Location, Metadata, OpenError, TokenFormat, Vault, VaultConfig, VaultError,
     Worker, check_actor,
@@ -313,7 +313,7 @@ impl Vault for HostVault {
             brand: Brand::of(d),
             last4,
             digits: d.len() as u8,
-            created_at: cardveil_core::vault::time::now(),
+            created_at: cardveil_core::vault::now(),
             expires_at: 0,
             existing: false,
         })

@@ -168,7 +168,7 @@ fn call_frames_allocate_nothing_while_a_capture_runs_and_the_worker_tokenizes() 
     use cardveil_core::call::{Call, CallConfig};
     use cardveil_core::capture::{CaptureConfig, CaptureEvent};
     use cardveil_core::mask::MaskerConfig;
-    use cardveil_core::vault::crypto::Kek;
+    use cardveil_core::vault::Kek;
     use cardveil_core::vault::{Done, Keyring, SqliteStore, StoreVault, VaultConfig, Worker};
 
     let vault = StoreVault::open(

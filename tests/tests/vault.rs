@@ -6,13 +6,14 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use cardveil_core::capture::{Expiry, Pan, luhn};
-use cardveil_core::vault::crypto::Kek;
-use cardveil_core::vault::time::days_from_civil;
+use cardveil_core::vault::Kek;
 use cardveil_core::vault::{
     Keyring, PostgresStore, SqliteStore, Store, StoreVault, TokenFormat, Vault, VaultConfig, VaultError,
 };
 
 const T0: i64 = 1_795_824_000; // 2026-11-28
+const JAN_2030: i64 = 1_893_456_000; // 2030-01-01 00:00 UTC
+const MAR_2027: i64 = 1_803_859_200; // 2027-03-01 00:00 UTC
 
 fn pan(s: &str) -> Pan {
     Pan::from_ascii(s.as_bytes()).unwrap()
@@ -40,7 +41,7 @@ fn suite<S: Store>(open: &dyn Fn() -> S, now: &'static AtomicI64, clock: fn() ->
     let m = v.tokenize(&visa, Some(&expiry), "agent:42").unwrap();
     assert!(m.token.starts_with("tok_") && m.token.len() == 32, "{}", m.token);
     assert_eq!((m.brand.map(|b| b.name()), m.last4_str(), m.digits), (Some("visa"), "1111", 16));
-    assert_eq!(m.expires_at, days_from_civil(2030, 1, 1) * 86_400, "TTL runs to the end of the expiry month");
+    assert_eq!(m.expires_at, JAN_2030, "TTL runs to the end of the expiry month");
     assert!(!m.existing);
     assert_eq!(v.metadata(&m.token, "agent:42").unwrap().last4, *b"1111");
     assert_eq!(v.detokenize(&m.token, "payments").unwrap().expose(), visa.expose());
@@ -81,7 +82,7 @@ fn suite<S: Store>(open: &dyn Fn() -> S, now: &'static AtomicI64, clock: fn() ->
     assert_ne!(n.tokenize(&pan("371449635398431"), None, "agent:42").unwrap().token, a.token);
 
     // TTL and purge: 2027-03-01 is past the 90-day default, not past 12/29.
-    now.store(days_from_civil(2027, 3, 1) * 86_400, Ordering::SeqCst);
+    now.store(MAR_2027, Ordering::SeqCst);
     assert!(matches!(n.detokenize(&a.token, "payments"), Err(VaultError::Expired)));
     assert_eq!(v.detokenize(&m.token, "payments").unwrap().expose(), visa.expose());
     assert_eq!(v.purge("scheduler").unwrap(), 2, "both 90-day numeric tokens");

@@ -1,23 +1,23 @@
 //! The token vault: a PAN goes in, a token comes out; the PAN comes back
 //! only through an explicit, audited [`Vault::detokenize`].
 //!
-//! * [`token`]: the two token formats of SPEC (opaque `tok_…`, numeric).
-//! * [`crypto`]: AES-256-GCM per record under a wrapped data key, KEK
-//!   versions and rotation, HMAC fingerprints.
+//! * [`token`]: the two token formats (opaque `tok_…`, numeric).
+//! * AES-256-GCM per record under a wrapped data key, KEK versions and
+//!   rotation ([`Kek`]), HMAC fingerprints (internal: `crypto`).
 //! * [`StoreVault`]: the [`Vault`] over any [`Store`] — [`SqliteStore`]
 //!   (embedded, feature `sqlite`) or [`PostgresStore`] (shared, feature
 //!   `postgres`), both with the same schema. Every operation and its audit
-//!   record ([`audit`], a hash chain) commit in one transaction.
+//!   record ([`AuditRecord`], a hash chain) commit in one transaction.
 //! * [`CvvHolder`]: the CVV in memory only, single use, short TTL.
 //! * [`Worker`]: tokenization on its own thread, so the audio path never
 //!   waits on the vault.
 //! * [`keyfile`]: the development key file (production keys come from the
-//!   host).
+//!   host); [`open`]: a vault from its [`Location`] and [`KeySource`].
 //!
 //! Nothing here logs, and no error or `Debug` output carries card data.
 
-pub mod audit;
-pub mod crypto;
+pub(crate) mod audit;
+pub(crate) mod crypto;
 mod cvv;
 pub mod keyfile;
 mod open;
@@ -27,10 +27,12 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 pub mod store;
-pub mod time;
+pub(crate) mod time;
 pub mod token;
 mod worker;
 
+pub use audit::{AuditKey, AuditRecord};
+pub use crypto::{CryptoError, Kek};
 pub use cvv::CvvHolder;
 pub use open::{KeySource, Location, OpenError, OpenVault, Opened, open};
 pub use ops::{Keyring, StoreVault, VaultConfig};
@@ -39,6 +41,7 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{Row, Store, StoreError, Tx};
+pub use time::now;
 pub use worker::{CVV_HOLD, Done, Worker};
 
 use crate::capture::{Brand, Expiry, Pan};

@@ -1,7 +1,7 @@
 //! What a vault store does: rows in, rows out, inside one transaction per
 //! vault operation. The crypto, tokens, TTLs and the audit chain live in
 //! [`StoreVault`](super::StoreVault), once for every store; a store only
-//! speaks SQL. The schema is the same for SQLite and PostgreSQL ([`schema`]).
+//! speaks SQL. The schema is the same for SQLite and PostgreSQL ([`SCHEMA`]).
 
 use super::VaultError;
 use super::audit::AuditRecord;

@@ -71,6 +71,8 @@ mod tests {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(days_from_civil(2026, 11, 28) * DAY, 1_795_824_000);
+        assert_eq!(days_from_civil(2027, 3, 1) * DAY, 1_803_859_200);
+        assert_eq!(days_from_civil(2030, 1, 1) * DAY, 1_893_456_000);
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
         for d in -800_000..800_000i64 {
             let (y, m, dd) = civil_from_days(d);
