@@ -195,15 +195,9 @@ fn suite<S: Store>(open: &dyn Fn() -> S, now: &'static AtomicI64, clock: fn() ->
     // A cut tail with the stored head rewritten to the last record left
     // looks whole to the vault alone; the exported head finds it.
     let (seq4, tag4) = (log[3].seq, log[3].hash);
-    v2.store_mut()
-        .transaction(&mut |tx| {
-            tx.meta_put(
-                cardveil_core::vault::store::META_AUDIT_HEAD,
-                &cardveil_core::vault::store::encode_head(seq4, &tag4),
-            )
-            .map_err(Into::into)
-        })
-        .unwrap();
+    // The stored head, as the schema keeps it: seq (8 bytes, big endian) ‖ hash.
+    let head = [seq4.to_be_bytes().as_slice(), &tag4].concat();
+    v2.store_mut().transaction(&mut |tx| tx.meta_put("audit_head", &head).map_err(Into::into)).unwrap();
     assert_eq!(v2.verify_audit().unwrap(), 4);
     assert!(matches!(v2.verify_audit_against(Some(exported)), Err(VaultError::AuditBroken { seq: 5, .. })));
 }
@@ -519,19 +513,17 @@ fn records_sealed_before_metadata_was_bound_are_migrated_by_rotation() {
     let (token, id) = cardveil_core::vault::token::opaque(&ring::rand::SystemRandom::new()).unwrap();
     let data_key = [3u8; 32];
     let digits: Vec<u8> = b"5555555555554444".iter().map(|b| b - b'0').collect();
-    let row = cardveil_core::vault::Row {
-        token: token.clone(),
-        kek_version: 1,
-        wrapped_key: gcm(&[7; 32], &[id.as_slice(), &1u32.to_be_bytes()].concat(), &data_key, [1; 12]),
-        ciphertext: gcm(&data_key, &id, &digits, [2; 12]),
-        fingerprint: None,
-        brand: Some("mastercard".into()),
-        last4: "4444".into(),
-        digits: 16,
-        created_at: T0,
-        expires_at: T0 + 86_400,
-    };
-    v.store_mut().transaction(&mut |tx| tx.insert(&row).map(drop).map_err(Into::into)).unwrap();
+    let wrapped_key = gcm(&[7; 32], &[id.as_slice(), &1u32.to_be_bytes()].concat(), &data_key, [1; 12]);
+    let ciphertext = gcm(&data_key, &id, &digits, [2; 12]);
+    // Written behind the vault's back, as an older build stored it.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO cardveil_tokens (token, kek_version, wrapped_key, ciphertext, fingerprint, brand, last4, \
+             digits, created_at, expires_at) VALUES (?1, 1, ?2, ?3, NULL, 'mastercard', '4444', 16, ?4, ?5)",
+            rusqlite::params![token, wrapped_key, ciphertext, T0, T0 + 86_400],
+        )
+        .unwrap();
     assert_eq!(v.detokenize(&token, "payments").unwrap().expose(), digits.as_slice());
     // Its expiry can still be moved unnoticed: the seal does not cover it yet.
     tamper(&format!("UPDATE cardveil_tokens SET expires_at = expires_at + 1 WHERE token = '{token}'"));
@@ -543,7 +535,7 @@ fn records_sealed_before_metadata_was_bound_are_migrated_by_rotation() {
         .unwrap()
         .query_row("SELECT ciphertext FROM cardveil_tokens WHERE token = ?1", [&token], |r| r.get(0))
         .unwrap();
-    assert_ne!(stored, row.ciphertext, "a new seal");
+    assert_ne!(stored, ciphertext, "a new seal");
     drop(v);
     let mut both = keys(1, 7);
     both.add(Kek::new(2, &[8; 32]));

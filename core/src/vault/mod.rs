@@ -26,7 +26,7 @@ mod ops;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-pub mod store;
+pub(crate) mod store;
 pub(crate) mod time;
 pub mod token;
 mod worker;

@@ -12,29 +12,32 @@ use super::audit::AuditRecord;
 #[error("{0}")]
 pub struct StoreError(pub String);
 
-/// One token record as stored: no card data in clear.
+/// One token record as stored: no card data in clear. Its fields are the
+/// crate's own (the stores are [`SqliteStore`](super::SqliteStore) and
+/// [`PostgresStore`](super::PostgresStore)); a vault hands out
+/// [`Metadata`](super::Metadata), never rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     /// The token (primary key).
-    pub token: String,
+    pub(crate) token: String,
     /// The KEK version that wrapped the data key.
-    pub kek_version: u32,
+    pub(crate) kek_version: u32,
     /// Nonce ‖ wrapped data key ‖ tag.
-    pub wrapped_key: Vec<u8>,
+    pub(crate) wrapped_key: Vec<u8>,
     /// Nonce ‖ sealed PAN ‖ tag.
-    pub ciphertext: Vec<u8>,
+    pub(crate) ciphertext: Vec<u8>,
     /// Keyed HMAC of the PAN, when "same card, same token" is on.
-    pub fingerprint: Option<Vec<u8>>,
+    pub(crate) fingerprint: Option<Vec<u8>>,
     /// Brand name (`visa`, …), if known.
-    pub brand: Option<String>,
+    pub(crate) brand: Option<String>,
     /// The last four digits (ASCII).
-    pub last4: String,
+    pub(crate) last4: String,
     /// PAN length.
-    pub digits: u8,
+    pub(crate) digits: u8,
     /// Unix seconds.
-    pub created_at: i64,
+    pub(crate) created_at: i64,
     /// Unix seconds; the record is gone for every purpose from then on.
-    pub expires_at: i64,
+    pub(crate) expires_at: i64,
 }
 
 /// The operations of one transaction.
@@ -85,11 +88,11 @@ pub trait Store: Send {
 }
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// The schema, written for SQLite; PostgreSQL takes it with `BLOB` →
 /// `BYTEA`. Same tables, columns and indexes for both.
-pub const SCHEMA: &str = "
+pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS cardveil_meta (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -122,16 +125,16 @@ CREATE TABLE IF NOT EXISTS cardveil_audit (
 ";
 
 /// The metadata key of the schema version.
-pub const META_SCHEMA: &str = "schema_version";
+pub(crate) const META_SCHEMA: &str = "schema_version";
 /// The metadata key of the audit head: seq (8 bytes, big endian) ‖ hash.
-pub const META_AUDIT_HEAD: &str = "audit_head";
+pub(crate) const META_AUDIT_HEAD: &str = "audit_head";
 
 /// Columns of a token row, in the order stores select them.
-pub const ROW_COLUMNS: &str =
+pub(crate) const ROW_COLUMNS: &str =
     "token, kek_version, wrapped_key, ciphertext, fingerprint, brand, last4, digits, created_at, expires_at";
 
 /// Decodes the stored audit head.
-pub fn decode_head(value: Option<Vec<u8>>) -> Result<(u64, [u8; 32]), StoreError> {
+pub(crate) fn decode_head(value: Option<Vec<u8>>) -> Result<(u64, [u8; 32]), StoreError> {
     match value {
         None => Ok((0, [0; 32])),
         Some(v) if v.len() == 40 => {
@@ -143,7 +146,7 @@ pub fn decode_head(value: Option<Vec<u8>>) -> Result<(u64, [u8; 32]), StoreError
 }
 
 /// Encodes the audit head.
-pub fn encode_head(seq: u64, hash: &[u8; 32]) -> [u8; 40] {
+pub(crate) fn encode_head(seq: u64, hash: &[u8; 32]) -> [u8; 40] {
     let mut v = [0u8; 40];
     v[..8].copy_from_slice(&seq.to_be_bytes());
     v[8..].copy_from_slice(hash);
