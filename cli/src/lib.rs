@@ -12,6 +12,7 @@ pub mod hex;
 pub mod json;
 pub mod manifest;
 pub mod mask;
+pub mod ng;
 pub mod output;
 pub mod pcap;
 pub mod relay;
