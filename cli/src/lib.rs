@@ -10,6 +10,7 @@ pub mod detect;
 pub mod example;
 pub mod hex;
 pub mod json;
+pub mod latch;
 pub mod manifest;
 pub mod mask;
 pub mod ng;
@@ -125,11 +126,13 @@ pub enum Command {
     /// neutralised or dropped); capture controlled over --control; JSON lines on stdout.
     Relay {
         /// Address the caller's RTP arrives at (e.g. 127.0.0.1:40000).
-        #[arg(long, value_name = "ADDR")]
-        listen: std::net::SocketAddr,
+        #[arg(long, value_name = "ADDR", required_unless_present = "ng", conflicts_with = "ng")]
+        listen: Option<std::net::SocketAddr>,
         /// Address of the agent's side to send it on to.
-        #[arg(long, value_name = "ADDR")]
-        forward: std::net::SocketAddr,
+        #[arg(long, value_name = "ADDR", required_unless_present = "ng", conflicts_with = "ng")]
+        forward: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        ng: Box<NgArgs>,
         /// Local address toward the agent (default: an ephemeral port); the agent's RTP comes back here.
         #[arg(long, value_name = "ADDR")]
         bind: Option<std::net::SocketAddr>,
@@ -174,6 +177,33 @@ pub enum Command {
         #[arg(long, default_value_t = 8000)]
         rate: u32,
     },
+}
+
+/// `cardveil relay --ng` and its settings (rtpengine's ng protocol, many calls).
+#[derive(Debug, clap::Args)]
+pub struct NgArgs {
+    /// Serve rtpengine's ng control protocol here instead (UDP; for Kamailio's or OpenSIPS's
+    /// rtpengine module): many calls, ports from --ports. No authentication: bind it to
+    /// loopback or a private network.
+    #[arg(long, value_name = "ADDR")]
+    pub ng: Option<std::net::SocketAddr>,
+    /// Media port range for --ng (RTP on even ports, RTCP on the next; two pairs per call).
+    #[arg(long, value_name = "MIN-MAX", default_value = "30000-39999", requires = "ng")]
+    pub ports: String,
+    /// Media interface for --ng, [NAME/]ADDR (repeatable; rtpengine's `direction` picks by
+    /// NAME; default: the --ng address).
+    #[arg(long, value_name = "[NAME/]ADDR", requires = "ng")]
+    pub interface: Vec<String>,
+    /// Media threads for --ng (default: one per core).
+    #[arg(long, value_name = "N", requires = "ng")]
+    pub threads: Option<usize>,
+    /// Delete --ng calls that carried no media for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "ng")]
+    pub timeout: u64,
+    /// Let ng's `DTMF-security=off` and `unblock DTMF` turn masking off for a call
+    /// (refused without this).
+    #[arg(long, requires = "ng")]
+    pub allow_unmasked: bool,
 }
 
 /// How audio is masked (`mask`, `pcap`, `relay`).
@@ -368,9 +398,26 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             out,
         ),
         Command::Keygen { file } => sign::keygen(&file, out),
+        Command::Relay { ng: n, masking, telephone_events, capture, vault, .. } if n.ng.is_some() => {
+            let n = *n;
+            ng::serve::run(
+                ng::serve::NgArgs {
+                    ng: n.ng.expect("the guard checked it"),
+                    interfaces: n.interface,
+                    ports: &n.ports,
+                    threads: n.threads,
+                    timeout: n.timeout,
+                    allow_unmasked: n.allow_unmasked,
+                    stream: telephone_events.stream_config(masking.config()?)?,
+                    capture: capture.as_deref(),
+                    vault: vault::VaultLocation::new(vault.vault, vault.key_file),
+                },
+                out,
+            )
+        }
         Command::Relay {
-            listen,
-            forward,
+            listen: Some(listen),
+            forward: Some(forward),
             bind,
             control,
             control_peer,
@@ -379,6 +426,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             telephone_events,
             capture,
             vault,
+            ..
         } => relay::run(
             relay::RelayArgs {
                 listen,
@@ -393,6 +441,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             },
             out,
         ),
+        Command::Relay { .. } => Err(CliError::Usage("relay needs --listen and --forward, or --ng".into())),
         Command::Vault { op, vault } => {
             let op = match op {
                 VaultCommand::Reveal { token } => vault::VaultOp::Reveal(token),

@@ -47,14 +47,12 @@ use std::time::Duration;
 
 use cardveil_core::call::{AgentLeg, CallerLeg, CaptureCommands, Keys};
 use cardveil_core::capture::{CaptureConfig, CaptureEvent};
-use cardveil_core::rtp::{
-    CLOCK_HZ, KeySource, PT_CN, PT_PCMA, PT_PCMU, RtpHeader, RtpStream, RtpStreamConfig, StreamEvent, Verdict,
-    recognise,
-};
+use cardveil_core::rtp::{CLOCK_HZ, KeySource, RtpHeader, RtpStream, RtpStreamConfig, StreamEvent, Verdict, recognise};
 use cardveil_core::vault::{Done, Worker};
 
 use crate::capture::{done_line, event_line};
 use crate::json::Obj;
+use crate::latch::{Admit, Latch};
 
 /// How often blocked threads look at the stop flag.
 const TICK: Duration = Duration::from_millis(50);
@@ -62,9 +60,7 @@ const TICK: Duration = Duration::from_millis(50);
 const EVENT_SLOTS: usize = 1024;
 /// The largest datagram relayed.
 const MAX_DATAGRAM: usize = 65_535;
-/// Inspectable RTP packets in a row a new SSRC must send from a new
-/// address before the relay latches onto it.
-pub const RELATCH_PACKETS: u8 = 5;
+pub use crate::latch::RELATCH_PACKETS;
 /// The longest control command, in bytes.
 pub const MAX_COMMAND: usize = 512;
 
@@ -343,12 +339,8 @@ struct Leg<L> {
     shared: Arc<Shared>,
     events: SyncSender<RelayEvent>,
     worker: Option<Worker>,
-    /// The caller's address and SSRC latched (the lock is taken only when
-    /// it changes), and a new one with the packets it sent in a row.
-    latched: Option<(SocketAddr, u32)>,
-    challenger: Option<(SocketAddr, u32, u8)>,
-    /// The telephone-event payload type (inspectable RTP, for latching).
-    event_pt: u8,
+    /// The caller's address (the lock is taken only when it changes).
+    latch: Latch,
 }
 
 impl<L> Leg<L> {
@@ -362,7 +354,7 @@ impl<L> Leg<L> {
         event_pt: u8,
     ) -> Leg<L> {
         let shared = Arc::clone(shared);
-        Leg { dir, from, to, leg, shared, events, worker: None, latched: None, challenger: None, event_pt }
+        Leg { dir, from, to, leg, shared, events, worker: None, latch: Latch::new(event_pt) }
     }
 }
 
@@ -449,33 +441,18 @@ where
     }
 
     /// Whether a datagram from `src` (RTP header `h`, if it parses) belongs
-    /// to the caller's leg; latches onto the caller (see the module docs).
+    /// to the caller's leg; latches onto the caller (see [`Latch`]).
     fn latch(&mut self, src: SocketAddr, h: Option<&RtpHeader>) -> bool {
-        let event_pt = self.event_pt;
-        let rtp = h.filter(|h| matches!(h.payload_type, PT_PCMU | PT_PCMA | PT_CN) || h.payload_type == event_pt);
-        let (to, ssrc) = match (self.latched, rtp) {
-            (Some((addr, _)), _) if addr == src => return true,
-            (None, Some(h)) => (src, h.ssrc),
-            (Some((_, ssrc)), Some(h)) if h.ssrc == ssrc => (src, ssrc),
-            (Some(_), Some(h)) => {
-                let n = match self.challenger {
-                    Some((a, s, n)) if a == src && s == h.ssrc => n + 1,
-                    _ => 1,
-                };
-                self.challenger = Some((src, h.ssrc, n));
-                if n < RELATCH_PACKETS {
-                    return false;
-                }
-                (src, h.ssrc)
+        match self.latch.admit(src, h) {
+            Admit::Peer => true,
+            Admit::Stranger => false,
+            Admit::Moved(to) => {
+                let s = &self.shared;
+                *s.caller.lock().unwrap_or_else(PoisonError::into_inner) = Some(to);
+                s.caller_gen.fetch_add(1, Ordering::AcqRel);
+                true
             }
-            (_, None) => return false,
-        };
-        self.latched = Some((to, ssrc));
-        self.challenger = None;
-        let s = &self.shared;
-        *s.caller.lock().unwrap_or_else(PoisonError::into_inner) = Some(to);
-        s.caller_gen.fetch_add(1, Ordering::AcqRel);
-        true
+        }
     }
 }
 

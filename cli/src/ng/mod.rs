@@ -10,7 +10,10 @@
 //! go to the [`Commands`] the relay implements).
 
 pub mod bencode;
+pub mod engine;
+pub mod media;
 pub mod sdp;
+pub mod serve;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

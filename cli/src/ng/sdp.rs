@@ -18,6 +18,10 @@ pub struct Media {
     pub proto: String,
     /// Its formats (payload type numbers for RTP).
     pub formats: Vec<String>,
+    /// Its `a=rtcp` port, if given (else RTCP goes to `port + 1`).
+    pub rtcp: Option<u16>,
+    /// The payload type of its `a=rtpmap:N telephone-event/8000`, if any.
+    pub telephone_event: Option<u8>,
 }
 
 /// What to change besides `c=`, `m=` and `a=rtcp`.
@@ -88,6 +92,8 @@ pub fn parse(sdp: &str) -> Result<Vec<Media>, SdpError> {
                     addr: session_addr,
                     proto: proto.to_owned(),
                     formats: f.map(str::to_owned).collect(),
+                    rtcp: None,
+                    telephone_event: None,
                 });
             }
             'c' => {
@@ -95,6 +101,18 @@ pub fn parse(sdp: &str) -> Result<Vec<Media>, SdpError> {
                 match media.last_mut() {
                     Some(m) => m.addr = Some(addr),
                     None => session_addr = Some(addr),
+                }
+            }
+            'a' => {
+                let Some(m) = media.last_mut() else { continue };
+                if let Some(rtcp) = value.strip_prefix("rtcp:") {
+                    let port = rtcp.split_whitespace().next().and_then(|p| p.parse().ok());
+                    m.rtcp = Some(port.ok_or(SdpError::Field(n, 'a'))?);
+                } else if let Some(map) = value.strip_prefix("rtpmap:")
+                    && let Some((pt, codec)) = map.split_once(' ')
+                    && codec.trim().eq_ignore_ascii_case("telephone-event/8000")
+                {
+                    m.telephone_event = Some(pt.parse().map_err(|_| SdpError::Field(n, 'a'))?);
                 }
             }
             _ => {}
@@ -193,6 +211,8 @@ c=IN IP6 2001:db8::1\r\n";
         assert_eq!((m[0].kind.as_str(), m[0].port, m[0].proto.as_str()), ("audio", 49170, "RTP/AVP"));
         assert_eq!(m[0].addr, Some("198.51.100.1".parse().unwrap()));
         assert_eq!(m[0].formats, ["0", "8", "101"]);
+        assert_eq!((m[0].rtcp, m[0].telephone_event), (Some(49171), Some(101)));
+        assert_eq!((m[1].rtcp, m[1].telephone_event), (None, None));
         assert_eq!((m[1].port, m[1].addr), (0, Some("2001:db8::1".parse().unwrap())));
     }
 
@@ -221,6 +241,7 @@ c=IN IP6 2001:db8::1\r\n";
         assert_eq!(parse("v=0\r\nm=audio x RTP/AVP 0\r\n"), Err(SdpError::Field(2, 'm')));
         assert_eq!(parse("v=0\r\nc=IN IP4 nowhere\r\nm=audio 1 RTP/AVP 0\r\n"), Err(SdpError::Field(2, 'c')));
         assert_eq!(parse("v=0\r\nbogus\r\n"), Err(SdpError::Line(2)));
+        assert_eq!(parse("v=0\r\nm=audio 1 RTP/AVP 0\r\na=rtcp:x\r\n"), Err(SdpError::Field(3, 'a')));
         assert_eq!(rewrite(lf, "::1".parse().unwrap(), &[], Rewrite::default()), Err(SdpError::Ports(1, 0)));
     }
 }

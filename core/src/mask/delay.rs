@@ -54,6 +54,13 @@ impl Masker {
         })
     }
 
+    /// Replaces masked audio with `mode` from the next call on (a media
+    /// proxy told to change its DTMF replacement mid-call). Audio already
+    /// masked in the delay line keeps its replacement. No allocation.
+    pub fn set_mode(&mut self, mode: super::MaskMode) {
+        self.replacer.set_mode(mode);
+    }
+
     /// Switches a G.711 masker to the other law (an RTP stream whose payload
     /// type changed between PCMU and PCMA): the audio in the delay line is
     /// transcoded, so it leaves in the new law. No allocation.

@@ -207,6 +207,8 @@ pub trait MaskerKind: sealed::Sealed + std::fmt::Debug + Send + Sized {
     /// payload type changed).
     #[doc(hidden)]
     fn switch_to(&mut self, encoding: Encoding);
+    /// Changes the replacement (see [`Masker::set_mode`]).
+    fn replace_with(&mut self, mode: MaskMode);
 }
 
 impl MaskerKind for Masker {
@@ -222,6 +224,9 @@ impl MaskerKind for Masker {
     fn switch_to(&mut self, encoding: Encoding) {
         self.switch_law(encoding);
     }
+    fn replace_with(&mut self, mode: MaskMode) {
+        self.set_mode(mode);
+    }
 }
 
 impl MaskerKind for TwoPhaseMasker {
@@ -236,6 +241,9 @@ impl MaskerKind for TwoPhaseMasker {
     }
     fn switch_to(&mut self, encoding: Encoding) {
         self.switch_law(encoding);
+    }
+    fn replace_with(&mut self, mode: MaskMode) {
+        self.set_mode(mode);
     }
 }
 

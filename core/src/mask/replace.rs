@@ -29,15 +29,22 @@ pub(crate) struct Replacer {
 }
 
 impl Replacer {
+    /// A replacer; the flat tone's period is built whatever the mode (16
+    /// to 96 samples), so that [`Self::set_mode`] never allocates.
     pub fn new(mode: MaskMode, sample_rate: u32) -> Replacer {
-        let tone: Box<[i16]> = if mode == MaskMode::Tone {
-            let period = (sample_rate / FLAT_TONE_HZ) as usize;
-            let a = amplitude_for_dbm0(FLAT_TONE_DBM0);
-            (0..period).map(|n| (a * (std::f64::consts::TAU * n as f64 / period as f64).sin()).round() as i16).collect()
-        } else {
-            Box::new([])
-        };
+        let period = (sample_rate / FLAT_TONE_HZ) as usize;
+        let a = amplitude_for_dbm0(FLAT_TONE_DBM0);
+        let tone: Box<[i16]> = (0..period)
+            .map(|n| (a * (std::f64::consts::TAU * n as f64 / period as f64).sin()).round() as i16)
+            .collect();
         Replacer { mode, tone, mean_square: 0.0, acc: 0, count: 0, block: sample_rate * LEVEL_BLOCK_MS / 1000 }
+    }
+
+    /// Replaces with `mode` from now on (no allocation). Noise mode starts
+    /// from the level last measured (none: silence until 5 ms of unmasked
+    /// audio have been heard).
+    pub fn set_mode(&mut self, mode: MaskMode) {
+        self.mode = mode;
     }
 
     /// Whether [`Self::observe`] needs the unmasked audio.

@@ -138,6 +138,12 @@ impl TwoPhaseMasker {
         })
     }
 
+    /// Replaces masked audio with `mode` from the next playout on (see
+    /// `Masker::set_mode`). No allocation.
+    pub fn set_mode(&mut self, mode: super::MaskMode) {
+        self.replacer.set_mode(mode);
+    }
+
     /// Switches a G.711 masker to the other law (see `Masker::switch_law`).
     pub(crate) fn switch_law(&mut self, encoding: Encoding) {
         debug_assert!(encoding != Encoding::Pcm16 && self.encoding != Encoding::Pcm16);

@@ -327,6 +327,18 @@ impl<A: MaskerKind> RtpStream<A> {
         self.keep_unknown = true;
     }
 
+    /// Replaces masked audio with `mode` from the next packet on (a media
+    /// proxy told to change the replacement mid-call; masking itself stays
+    /// on). No allocation.
+    pub fn set_mask_mode(&mut self, mode: crate::mask::MaskMode) {
+        self.audio.replace_with(mode);
+    }
+
+    /// Treats telephone-event packets with `action` from the next one on.
+    pub fn set_event_action(&mut self, action: EventAction) {
+        self.action = action;
+    }
+
     /// Samples of the stream's audio clock reached so far (the clock of the
     /// events' positions; 0 before the first packet).
     pub fn position(&self) -> u64 {
@@ -580,6 +592,34 @@ mod tests {
             // Sequence numbers untouched when nothing is dropped.
             assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)));
         }
+    }
+
+    #[test]
+    fn the_replacement_and_the_event_action_change_mid_stream() {
+        let mut s = RtpStream::new(RtpStreamConfig::default()).unwrap();
+        let all = packets(PAN, true);
+        let half = all.len() / 2;
+        let (mut tone_payloads, mut codes, mut verdicts) = (0usize, Vec::new(), Vec::new());
+        for (i, mut p) in all.into_iter().enumerate() {
+            if i == half {
+                s.set_mask_mode(crate::mask::MaskMode::Tone);
+                s.set_event_action(EventAction::Drop);
+            }
+            let v = s.process(&mut p, &mut |_| {}).unwrap();
+            let h = RtpHeader::parse(&p).unwrap();
+            if h.payload_type == DEFAULT_EVENT_PT {
+                verdicts.push((i >= half, v));
+                codes.push(payload_of(&p)[0]);
+            } else if i >= half && payload_of(&p).iter().any(|&c| c != ulaw::encode(0)) {
+                tone_payloads += 1;
+            }
+        }
+        // Before the switch events were neutralised and forwarded, after it dropped.
+        assert!(verdicts.iter().all(|&(after, v)| v == if after { Verdict::Drop } else { Verdict::Forward }));
+        assert!(verdicts.iter().any(|&(after, _)| after) && verdicts.iter().any(|&(after, _)| !after));
+        assert!(codes.iter().zip(&verdicts).all(|(&c, &(after, _))| after || c == DEFAULT_FIXED_EVENT));
+        // The keys of the second half are masked with the flat tone: audible, not digital silence.
+        assert!(tone_payloads > 10, "{tone_payloads} packets carry the flat tone");
     }
 
     #[test]
