@@ -8,6 +8,7 @@
 pub mod alloc;
 pub mod conformance;
 pub mod masking;
+pub mod ngcall;
 pub mod overlap;
 pub mod pg;
 pub mod rng;

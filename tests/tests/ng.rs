@@ -8,23 +8,15 @@
 //! and ports reused after `delete`. Then Debian's `rtpengine-ng-client`
 //! (rtpengine-utils) speaks to the same socket.
 
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use cardveil_cli::ng::bencode::Value;
-use cardveil_cli::ng::engine::{EngineConfig, Interface};
-use cardveil_cli::ng::serve::NgRelay;
-use cardveil_core::capture::{CaptureConfig, Field};
 use cardveil_core::codec::ulaw;
 use cardveil_core::dtmf::{Key, ToneGenerator, amplitude_for_dbm0};
-use cardveil_core::rtp::{RtpHeader, RtpStreamConfig, TelephoneEvent};
-use cardveil_core::vault::{Kek, Keyring, SqliteStore, StoreVault, VaultConfig, Worker};
-use cardveil_tests::masking::{
-    decode_cardveil, decode_dtmf2num, decode_multimon, decode_spandsp, decode_spandsp_sensitive,
-};
+use cardveil_core::rtp::{RtpHeader, TelephoneEvent};
+use cardveil_tests::masking::decode_cardveil;
+use cardveil_tests::ngcall::{Party, Proxy, no_key_readable, relay, result, s};
 use cardveil_tests::tools;
 
 /// The card keyed (a test PAN, then `#`).
@@ -38,72 +30,6 @@ const EVENT_PT: u8 = 101;
 fn port_range(test: u16, pairs: u16) -> (u16, u16) {
     let base = 61_000 + ((std::process::id() % 100) as u16 * 40) + test * 20;
     (base, base + 2 * pairs)
-}
-
-fn relay(ports: (u16, u16), threads: usize) -> NgRelay {
-    let vault = StoreVault::open(
-        SqliteStore::in_memory().unwrap(),
-        Keyring::new(Kek::new(1, &[7; 32])),
-        VaultConfig::default(),
-    )
-    .unwrap();
-    let worker = Worker::spawn(Box::new(vault), "ng-test", Duration::from_secs(30)).unwrap();
-    let config = EngineConfig {
-        interfaces: vec![Interface { name: "default".into(), addr: "127.0.0.1".parse().unwrap() }],
-        ports,
-        threads,
-        timeout: Duration::from_secs(60),
-        stream: RtpStreamConfig::default(),
-        capture: CaptureConfig { fields: [Some(Field::Pan), None, None], ..CaptureConfig::standard(8000, (2026, 12)) },
-        allow_unmasked: false,
-    };
-    NgRelay::start("127.0.0.1:0".parse().unwrap(), config, Some(worker)).unwrap()
-}
-
-/// The proxy's side of the ng socket.
-struct Proxy {
-    socket: UdpSocket,
-    relay: SocketAddr,
-    cookie: u32,
-}
-
-impl Proxy {
-    fn new(relay: SocketAddr) -> Proxy {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Proxy { socket, relay, cookie: 0 }
-    }
-
-    /// One request, its reply (the same cookie back).
-    fn ask(&mut self, command: &str, fields: &[(&str, Value)]) -> Value {
-        self.cookie += 1;
-        let mut d = vec![(b"command".to_vec(), Value::str(command))];
-        d.extend(fields.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.clone())));
-        let cookie = format!("{}_{}", std::process::id(), self.cookie);
-        let mut datagram = format!("{cookie} ").into_bytes();
-        Value::Dict(d).encode_into(&mut datagram);
-        self.socket.send_to(&datagram, self.relay).unwrap();
-        let mut buf = vec![0u8; 65_536];
-        let (n, _) = self.socket.recv_from(&mut buf).expect("an ng reply");
-        let reply = &buf[..n];
-        let space = reply.iter().position(|&b| b == b' ').unwrap();
-        assert_eq!(&reply[..space], cookie.as_bytes(), "the reply carries the request's cookie");
-        Value::decode(&reply[space + 1..]).unwrap()
-    }
-
-    fn ok(&mut self, command: &str, fields: &[(&str, Value)]) -> Value {
-        let r = self.ask(command, fields);
-        assert_eq!(result(&r), "ok", "{command}: {:?}", r.get("error-reason").and_then(Value::as_str));
-        r
-    }
-}
-
-fn result(r: &Value) -> &str {
-    r.get("result").and_then(Value::as_str).unwrap_or("")
-}
-
-fn s(v: &str) -> Value {
-    Value::str(v)
 }
 
 fn sdp(port: u16) -> String {
@@ -121,58 +47,6 @@ fn sdp_port(reply: &Value) -> u16 {
     assert!(body.contains("a=sendrecv\r\n") && body.contains("telephone-event/8000"), "other lines kept: {body}");
     let m = body.lines().find(|l| l.starts_with("m=audio ")).unwrap();
     m.split(' ').nth(1).unwrap().parse().unwrap()
-}
-
-/// Datagrams a party received, with their sources.
-type Received = Vec<(SocketAddr, Vec<u8>)>;
-
-/// One party: its socket, and a thread keeping what reaches it.
-struct Party {
-    socket: UdpSocket,
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<Received>>,
-}
-
-impl Party {
-    fn new() -> Party {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (rx, flag) = (socket.try_clone().unwrap(), Arc::clone(&stop));
-        let reader = std::thread::spawn(move || {
-            let mut got = Vec::new();
-            let mut buf = [0u8; 2048];
-            loop {
-                match rx.recv_from(&mut buf) {
-                    Ok((n, from)) => got.push((from, buf[..n].to_vec())),
-                    Err(_) if flag.load(Ordering::Acquire) => return got,
-                    Err(_) => {}
-                }
-            }
-        });
-        Party { socket, stop, reader: Some(reader) }
-    }
-
-    fn port(&self) -> u16 {
-        self.socket.local_addr().unwrap().port()
-    }
-
-    /// Everything that reached this party (all of it from `from`).
-    fn received(&mut self, from: SocketAddr) -> Vec<Vec<u8>> {
-        self.stop.store(true, Ordering::Release);
-        let got = self.reader.take().unwrap().join().unwrap();
-        assert!(got.iter().all(|(f, _)| *f == from), "everything comes from the relay's port facing this party");
-        got.into_iter().map(|(_, p)| p).collect()
-    }
-}
-
-impl Drop for Party {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-    }
 }
 
 /// μ-law packets (20 ms) of `keys` keyed in band (60 ms on, 60 ms off
@@ -235,18 +109,6 @@ fn audio_and_events(packets: &[Vec<u8>]) -> (Vec<i16>, Vec<u8>) {
         }
     }
     (audio, codes)
-}
-
-/// No decoder reads a key from `pcm`.
-fn no_key_readable(pcm: &[i16], tag: &str) {
-    let dir = std::env::temp_dir().join(format!("cardveil-ng-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    assert_eq!(decode_cardveil(8000, pcm), "", "{tag}: cardveil");
-    assert_eq!(decode_multimon(8000, pcm, &dir, tag), "", "{tag}: multimon-ng");
-    assert_eq!(decode_dtmf2num(8000, pcm, &dir, tag), "", "{tag}: dtmf2num");
-    for d in [decode_spandsp(pcm), decode_spandsp_sensitive(pcm)].into_iter().flatten() {
-        assert_eq!(d, "", "{tag}: spandsp");
-    }
 }
 
 /// A call set up through the relay: its parties and the relay's port facing each.

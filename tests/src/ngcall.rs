@@ -1,0 +1,162 @@
+//! The ng relay's tests' pieces: a relay in process, the proxy's side of
+//! the ng socket, and call parties as UDP sockets of the test.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use cardveil_cli::ng::bencode::Value;
+use cardveil_cli::ng::engine::{EngineConfig, Interface};
+use cardveil_cli::ng::serve::NgRelay;
+use cardveil_core::capture::{CaptureConfig, Field};
+use cardveil_core::rtp::RtpStreamConfig;
+use cardveil_core::vault::{Kek, Keyring, SqliteStore, StoreVault, VaultConfig, Worker};
+
+use crate::masking::{decode_cardveil, decode_dtmf2num, decode_multimon, decode_spandsp, decode_spandsp_sensitive};
+
+/// An ng relay on a loopback port of its own, media on 127.0.0.1 from
+/// `ports`, an in-memory vault, capturing the PAN alone when asked.
+pub fn relay(ports: (u16, u16), threads: usize) -> NgRelay {
+    let vault = StoreVault::open(
+        SqliteStore::in_memory().unwrap(),
+        Keyring::new(Kek::new(1, &[7; 32])),
+        VaultConfig::default(),
+    )
+    .unwrap();
+    let worker = Worker::spawn(Box::new(vault), "ng-test", Duration::from_secs(30)).unwrap();
+    let config = EngineConfig {
+        interfaces: vec![Interface { name: "default".into(), addr: "127.0.0.1".parse().unwrap() }],
+        ports,
+        threads,
+        timeout: Duration::from_secs(60),
+        stream: RtpStreamConfig::default(),
+        capture: CaptureConfig { fields: [Some(Field::Pan), None, None], ..CaptureConfig::standard(8000, (2026, 12)) },
+        allow_unmasked: false,
+    };
+    NgRelay::start("127.0.0.1:0".parse().unwrap(), config, Some(worker)).unwrap()
+}
+
+/// The proxy's side of the ng socket.
+#[derive(Debug)]
+pub struct Proxy {
+    socket: UdpSocket,
+    relay: SocketAddr,
+    cookie: u32,
+}
+
+impl Proxy {
+    pub fn new(relay: SocketAddr) -> Proxy {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Proxy { socket, relay, cookie: 0 }
+    }
+
+    /// One request, its reply (the same cookie back).
+    pub fn ask(&mut self, command: &str, fields: &[(&str, Value)]) -> Value {
+        self.cookie += 1;
+        let mut d = vec![(b"command".to_vec(), Value::str(command))];
+        d.extend(fields.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.clone())));
+        let cookie = format!("{}_{}", std::process::id(), self.cookie);
+        let mut datagram = format!("{cookie} ").into_bytes();
+        Value::Dict(d).encode_into(&mut datagram);
+        self.socket.send_to(&datagram, self.relay).unwrap();
+        let mut buf = vec![0u8; 65_536];
+        let (n, _) = self.socket.recv_from(&mut buf).expect("an ng reply");
+        let reply = &buf[..n];
+        let space = reply.iter().position(|&b| b == b' ').unwrap();
+        assert_eq!(&reply[..space], cookie.as_bytes(), "the reply carries the request's cookie");
+        Value::decode(&reply[space + 1..]).unwrap()
+    }
+
+    pub fn ok(&mut self, command: &str, fields: &[(&str, Value)]) -> Value {
+        let r = self.ask(command, fields);
+        assert_eq!(result(&r), "ok", "{command}: {:?}", r.get("error-reason").and_then(Value::as_str));
+        r
+    }
+}
+
+pub fn result(r: &Value) -> &str {
+    r.get("result").and_then(Value::as_str).unwrap_or("")
+}
+
+pub fn s(v: &str) -> Value {
+    Value::str(v)
+}
+
+/// Datagrams a party received, with their sources.
+pub type Received = Vec<(SocketAddr, Vec<u8>)>;
+
+/// One party: its socket, and a thread keeping what reaches it.
+#[derive(Debug)]
+pub struct Party {
+    pub socket: UdpSocket,
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<Received>>,
+}
+
+impl Party {
+    pub fn new() -> Party {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (rx, flag) = (socket.try_clone().unwrap(), Arc::clone(&stop));
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 2048];
+            loop {
+                match rx.recv_from(&mut buf) {
+                    Ok((n, from)) => got.push((from, buf[..n].to_vec())),
+                    Err(_) if flag.load(Ordering::Acquire) => return got,
+                    Err(_) => {}
+                }
+            }
+        });
+        Party { socket, stop, reader: Some(reader) }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.socket.local_addr().unwrap().port()
+    }
+
+    /// Everything that reached this party, with its sources.
+    pub fn received_all(&mut self) -> Received {
+        self.stop.store(true, Ordering::Release);
+        self.reader.take().map(|r| r.join().unwrap()).unwrap_or_default()
+    }
+
+    /// Everything that reached this party (all of it from `from`).
+    pub fn received(&mut self, from: SocketAddr) -> Vec<Vec<u8>> {
+        let got = self.received_all();
+        assert!(got.iter().all(|(f, _)| *f == from), "everything comes from the relay's port facing this party");
+        got.into_iter().map(|(_, p)| p).collect()
+    }
+}
+
+impl Default for Party {
+    fn default() -> Self {
+        Party::new()
+    }
+}
+
+impl Drop for Party {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+/// No decoder reads a key from `pcm`.
+pub fn no_key_readable(pcm: &[i16], tag: &str) {
+    let dir = std::env::temp_dir().join(format!("cardveil-ng-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    assert_eq!(decode_cardveil(8000, pcm), "", "{tag}: cardveil");
+    assert_eq!(decode_multimon(8000, pcm, &dir, tag), "", "{tag}: multimon-ng");
+    assert_eq!(decode_dtmf2num(8000, pcm, &dir, tag), "", "{tag}: dtmf2num");
+    for d in [decode_spandsp(pcm), decode_spandsp_sensitive(pcm)].into_iter().flatten() {
+        assert_eq!(d, "", "{tag}: spandsp");
+    }
+}
