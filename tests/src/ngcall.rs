@@ -47,29 +47,43 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// A proxy talking to the ng socket at `relay` (replies awaited 5 s).
     pub fn new(relay: SocketAddr) -> Proxy {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         Proxy { socket, relay, cookie: 0 }
     }
 
-    /// One request, its reply (the same cookie back).
-    pub fn ask(&mut self, command: &str, fields: &[(&str, Value)]) -> Value {
+    /// How long a reply is awaited.
+    pub fn set_timeout(&mut self, t: Duration) {
+        self.socket.set_read_timeout(Some(t)).unwrap();
+    }
+
+    /// One request, its reply (the same cookie back), or `None` if none came in time.
+    pub fn try_ask(&mut self, command: &str, fields: &[(&str, Value)]) -> Option<Value> {
         self.cookie += 1;
         let mut d = vec![(b"command".to_vec(), Value::str(command))];
         d.extend(fields.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.clone())));
-        let cookie = format!("{}_{}", std::process::id(), self.cookie);
+        // Unique across proxies too (a media proxy caches replies by cookie).
+        let port = self.socket.local_addr().unwrap().port();
+        let cookie = format!("{}_{port}_{}", std::process::id(), self.cookie);
         let mut datagram = format!("{cookie} ").into_bytes();
         Value::Dict(d).encode_into(&mut datagram);
         self.socket.send_to(&datagram, self.relay).unwrap();
         let mut buf = vec![0u8; 65_536];
-        let (n, _) = self.socket.recv_from(&mut buf).expect("an ng reply");
+        let (n, _) = self.socket.recv_from(&mut buf).ok()?;
         let reply = &buf[..n];
         let space = reply.iter().position(|&b| b == b' ').unwrap();
         assert_eq!(&reply[..space], cookie.as_bytes(), "the reply carries the request's cookie");
-        Value::decode(&reply[space + 1..]).unwrap()
+        Some(Value::decode(&reply[space + 1..]).unwrap())
     }
 
+    /// One request, its reply.
+    pub fn ask(&mut self, command: &str, fields: &[(&str, Value)]) -> Value {
+        self.try_ask(command, fields).expect("an ng reply")
+    }
+
+    /// One request, whose reply must be `ok`.
     pub fn ok(&mut self, command: &str, fields: &[(&str, Value)]) -> Value {
         let r = self.ask(command, fields);
         assert_eq!(result(&r), "ok", "{command}: {:?}", r.get("error-reason").and_then(Value::as_str));
@@ -77,10 +91,12 @@ impl Proxy {
     }
 }
 
+/// A reply's `result`.
 pub fn result(r: &Value) -> &str {
     r.get("result").and_then(Value::as_str).unwrap_or("")
 }
 
+/// A bencoded string.
 pub fn s(v: &str) -> Value {
     Value::str(v)
 }
