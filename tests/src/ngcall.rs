@@ -19,6 +19,11 @@ use crate::masking::{decode_cardveil, decode_dtmf2num, decode_multimon, decode_s
 /// An ng relay on a loopback port of its own, media on 127.0.0.1 from
 /// `ports`, an in-memory vault, capturing the PAN alone when asked.
 pub fn relay(ports: (u16, u16), threads: usize) -> NgRelay {
+    relay_at("127.0.0.1:0".parse().unwrap(), ports, threads)
+}
+
+/// [`relay`] with its ng socket at `ng`.
+pub fn relay_at(ng: SocketAddr, ports: (u16, u16), threads: usize) -> NgRelay {
     let vault = StoreVault::open(
         SqliteStore::in_memory().unwrap(),
         Keyring::new(Kek::new(1, &[7; 32])),
@@ -35,7 +40,7 @@ pub fn relay(ports: (u16, u16), threads: usize) -> NgRelay {
         capture: CaptureConfig { fields: [Some(Field::Pan), None, None], ..CaptureConfig::standard(8000, (2026, 12)) },
         allow_unmasked: false,
     };
-    NgRelay::start("127.0.0.1:0".parse().unwrap(), config, Some(worker)).unwrap()
+    NgRelay::start(ng, config, Some(worker)).unwrap()
 }
 
 /// The proxy's side of the ng socket.

@@ -117,13 +117,19 @@ onreply_route[MANAGE] {{
     p
 }
 
+/// Media ports for this process's tests (above the kernel's ephemeral
+/// range): the first test uses 16 from here, the second 18 from 50 on.
+fn media_base() -> u16 {
+    61_000 + (std::process::id() % 40) as u16 * 100
+}
+
 fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sipp").join(name)
 }
 
 /// One sipp call through Kamailio at `sip`: the callee sipp on `uas`
 /// answering with media at `media`, the caller sipp on `uac` playing `pcap`.
-fn sipp_call(sip: u16, uas: u16, uac: u16, media: u16, pcap: &Path, seconds: f64) {
+fn sipp_call(sip: u16, uas: u16, uac: u16, media: u16, pcap: &Path, seconds: f64, call_id: &str) {
     let callee = Command::new("sipp")
         .arg("-sf")
         .arg(scenario("uas.xml"))
@@ -141,7 +147,7 @@ fn sipp_call(sip: u16, uas: u16, uac: u16, media: u16, pcap: &Path, seconds: f64
         .arg("-sf")
         .arg(scenario("uac.xml"))
         .args(["-i", "127.0.0.1", "-p", &uac.to_string(), "-mp", &(uac + 10).to_string()])
-        .args(["-m", "1", "-timeout", "60", "-d", &ms])
+        .args(["-m", "1", "-timeout", "60", "-d", &ms, "-cid_str", call_id])
         .arg("-key")
         .arg("pcap")
         .arg(pcap)
@@ -196,7 +202,7 @@ fn kamailio_with_sipp_calls_through_the_ng_relay() {
     // SIP ports below the kernel's ephemeral range and scripts/postgres.sh's,
     // apart from relay.rs's; media ports above the ephemeral range.
     let base = 10_025 + (std::process::id() % 180) as u16 * 50;
-    let media = 64_000 + (std::process::id() % 60) as u16 * 20;
+    let media = media_base();
     let call = keyed_call(false, false);
     let pcap = dir().join("keyed-call.pcap");
     write_pcap(&pcap, false, &call.frames);
@@ -210,7 +216,7 @@ fn kamailio_with_sipp_calls_through_the_ng_relay() {
         let (sip, uas, uac) = (base + 10 * run as u16, base + 10 * run as u16 + 1, base + 10 * run as u16 + 2);
         let k = kamailio(sip, uas, &[relay.addr], extra, &format!("run{run}"));
         let mut callee = Party::new();
-        sipp_call(sip, uas, uac, callee.port(), &pcap, seconds);
+        sipp_call(sip, uas, uac, callee.port(), &pcap, seconds, &format!("keyed-{run}-%u@%s"));
         std::thread::sleep(Duration::from_millis(300));
         let lines: Vec<String> = relay.lines.try_iter().collect();
         assert!(lines.iter().all(|l| !l.contains(PAN) && !l.contains("41111")), "no digits in events");
@@ -246,4 +252,108 @@ fn kamailio_with_sipp_calls_through_the_ng_relay() {
         "block_dtmf(DTMF-security=tone): the flat tone in place of the keys: {:.3}",
         masked_runs[1]
     );
+}
+
+/// A short call in libpcap form: 300 ms of quiet, `keys` keyed in band
+/// (A-law, 60 ms on, 60 ms off, −10 dBm0 per tone), 300 ms of quiet.
+fn short_keyed_pcap(keys: &str, path: &Path) -> Vec<u8> {
+    use cardveil_core::dtmf::{Key, ToneGenerator, amplitude_for_dbm0};
+    use cardveil_tests::rtpcall::{frame, rtp};
+    let mut pcm = vec![0i16; 2400];
+    for ch in keys.chars() {
+        let (lo, hi) = Key::from_char(ch).unwrap().frequencies();
+        let a = amplitude_for_dbm0(-10.0);
+        let start = pcm.len();
+        pcm.resize(start + 480, 0);
+        ToneGenerator::new(8000, [lo, hi], [a, a], [0.4, 1.3]).fill(&mut pcm[start..]);
+        pcm.resize(pcm.len() + 480, 0);
+    }
+    pcm.resize(pcm.len() + 2400, 0);
+    let audio: Vec<u8> = pcm.iter().map(|&x| alaw::encode(x)).collect();
+    let frames: Vec<(f64, Vec<u8>)> = audio
+        .chunks(160)
+        .enumerate()
+        .map(|(i, c)| (i as f64 * 0.02, frame(false, 5000, 2006, &rtp(8, i == 0, i as u16, (i * 160) as u32, c))))
+        .collect();
+    write_pcap(path, false, &frames);
+    audio
+}
+
+/// A relay process (tests/src/bin/ng_relay.rs), stopped when dropped.
+struct RelayProcess {
+    _child: Process,
+    addr: SocketAddr,
+}
+
+fn relay_process(ng: u16, ports: (u16, u16)) -> RelayProcess {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ng_relay"))
+        .args([format!("127.0.0.1:{ng}"), ports.0.to_string(), ports.1.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run ng_relay");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let addr = first.trim().strip_prefix("ng ").unwrap_or_else(|| panic!("ng_relay said {first:?}")).parse().unwrap();
+    RelayProcess { _child: Process(child), addr }
+}
+
+#[test]
+fn kamailio_spreads_calls_over_two_relays_and_survives_losing_one() {
+    if !Path::new(DIR).join("g711a.pcap").exists() && std::env::var_os("CI").is_none() {
+        eprintln!("SKIPPED: apt-get install sip-tester for sipp");
+        return;
+    }
+    for p in ["kamailio", "sipp", "multimon-ng", "dtmf2num"] {
+        if !tools::require(p, "the Kamailio scale-out test") {
+            return;
+        }
+    }
+    let pid = (std::process::id() % 180) as u16;
+    let base = 10_040 + pid * 50;
+    let media = media_base() + 50;
+    let ranges = [(media, media + 8), (media + 10, media + 18)];
+    let relays = [relay_process(base, ranges[0]), relay_process(base + 1, ranges[1])];
+    let pcap = dir().join("short-call.pcap");
+    let keys = "4111";
+    let sent = short_keyed_pcap(keys, &pcap);
+    let pcm_in: Vec<i16> = sent.iter().map(|&a| alaw::decode(a)).collect();
+    assert_eq!(decode_cardveil(8000, &pcm_in), keys);
+    let seconds = sent.len() as f64 / 8000.0;
+    let (sip, uas, uac) = (base + 2, base + 3, base + 4);
+    let k = kamailio(sip, uas, &[relays[0].addr, relays[1].addr], "", "scale-out");
+    let mut relays = relays.map(Some);
+    // Which relay's ports each call's media came from (0 or 1).
+    let mut served = Vec::new();
+    for n in 0..8 {
+        if n == 4 {
+            // One relay goes away mid-test: the calls after it go to the other.
+            let gone = served.iter().filter(|&&r| r == 0).count() >= served.iter().filter(|&&r| r == 1).count();
+            let stop = if gone { 0 } else { 1 };
+            relays[stop] = None;
+            served.push(10 + stop); // marks the stop
+        }
+        let mut callee = Party::new();
+        // Fixed call-ids: Kamailio picks a relay by hashing the call-id.
+        sipp_call(sip, uas, uac, callee.port(), &pcap, seconds, &format!("scale-out-{n}-%u@%s"));
+        std::thread::sleep(Duration::from_millis(200));
+        let got = callee.received_all();
+        let from = got.first().unwrap_or_else(|| panic!("call {n}: no media reached the callee")).0;
+        assert!(got.iter().all(|(f, _)| *f == from), "call {n}: one relay port");
+        let which = ranges.iter().position(|&(lo, hi)| (lo..hi).contains(&from.port())).expect("a relay's port");
+        let packets: Vec<Vec<u8>> = got.into_iter().map(|(_, p)| p).collect();
+        let (audio, _) = audio_and_events(&packets);
+        let pcm: Vec<i16> = audio.iter().map(|&a| alaw::decode(a)).collect();
+        no_key_readable(&pcm, &format!("scale-out call {n}"));
+        served.push(which);
+    }
+    let stopped = served.iter().find(|&&x| x >= 10).unwrap() - 10;
+    let (before, after) = served.split_at(served.iter().position(|&x| x >= 10).unwrap());
+    assert!(before.contains(&0) && before.contains(&1), "calls spread over both relays: {served:?}");
+    assert!(after[1..].iter().all(|&r| r == 1 - stopped), "after the stop every call went to the other: {served:?}");
+    eprintln!("relays serving the calls (1x: stopped): {served:?}");
+    drop(k);
+    drop(relays);
 }
