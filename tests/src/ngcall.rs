@@ -19,19 +19,17 @@ use crate::masking::{decode_cardveil, decode_dtmf2num, decode_multimon, decode_s
 /// An ng relay on a loopback port of its own, media on 127.0.0.1 from
 /// `ports`, an in-memory vault, capturing the PAN alone when asked.
 pub fn relay(ports: (u16, u16), threads: usize) -> NgRelay {
-    relay_at("127.0.0.1:0".parse().unwrap(), ports, threads)
+    start("127.0.0.1:0".parse().unwrap(), config(ports, threads))
 }
 
 /// [`relay`] with its ng socket at `ng`.
 pub fn relay_at(ng: SocketAddr, ports: (u16, u16), threads: usize) -> NgRelay {
-    let vault = StoreVault::open(
-        SqliteStore::in_memory().unwrap(),
-        Keyring::new(Kek::new(1, &[7; 32])),
-        VaultConfig::default(),
-    )
-    .unwrap();
-    let worker = Worker::spawn(Box::new(vault), "ng-test", Duration::from_secs(30)).unwrap();
-    let config = EngineConfig {
+    start(ng, config(ports, threads))
+}
+
+/// [`relay`]'s settings.
+pub fn config(ports: (u16, u16), threads: usize) -> EngineConfig {
+    EngineConfig {
         interfaces: vec![Interface { name: "default".into(), addr: "127.0.0.1".parse().unwrap() }],
         ports,
         threads,
@@ -39,7 +37,18 @@ pub fn relay_at(ng: SocketAddr, ports: (u16, u16), threads: usize) -> NgRelay {
         stream: RtpStreamConfig::default(),
         capture: CaptureConfig { fields: [Some(Field::Pan), None, None], ..CaptureConfig::standard(8000, (2026, 12)) },
         allow_unmasked: false,
-    };
+    }
+}
+
+/// A relay with `config` and an in-memory vault, its ng socket at `ng`.
+pub fn start(ng: SocketAddr, config: EngineConfig) -> NgRelay {
+    let vault = StoreVault::open(
+        SqliteStore::in_memory().unwrap(),
+        Keyring::new(Kek::new(1, &[7; 32])),
+        VaultConfig::default(),
+    )
+    .unwrap();
+    let worker = Worker::spawn(Box::new(vault), "ng-test", Duration::from_secs(30)).unwrap();
     NgRelay::start(ng, config, Some(worker)).unwrap()
 }
 

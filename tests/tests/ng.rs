@@ -12,11 +12,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use cardveil_cli::ng::bencode::Value;
+use cardveil_cli::ng::engine::EngineConfig;
 use cardveil_core::codec::ulaw;
 use cardveil_core::dtmf::{Key, ToneGenerator, amplitude_for_dbm0};
 use cardveil_core::rtp::{RtpHeader, TelephoneEvent};
 use cardveil_tests::masking::decode_cardveil;
-use cardveil_tests::ngcall::{Party, Proxy, no_key_readable, relay, result, s};
+use cardveil_tests::ngcall::{Party, Proxy, config, no_key_readable, relay, result, s, start};
 use cardveil_tests::tools;
 
 /// The card keyed (a test PAN, then `#`).
@@ -323,5 +324,34 @@ fn rtpengine_ng_client_drives_the_relay() {
     assert!(ok, "{out}");
     let (ok, out) = client(&["query", "--call-id=ngc"]);
     assert!(!ok && out.contains("Unknown call-id"), "{out}");
+    relay.stop();
+}
+
+#[test]
+fn calls_without_media_time_out_and_media_keeps_them() {
+    let ports = port_range(2, 4);
+    let relay =
+        start("127.0.0.1:0".parse().unwrap(), EngineConfig { timeout: Duration::from_secs(1), ..config(ports, 1) });
+    let mut proxy = Proxy::new(relay.addr);
+    let mut quiet = set_up(&mut proxy, "quiet");
+    let mut talking = set_up(&mut proxy, "talking");
+    // Two and a half seconds: the quiet call expires, the one with media stays.
+    let packets = keyed_packets("", 0x4444);
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    for p in packets.iter().cycle() {
+        if Instant::now() > deadline {
+            break;
+        }
+        talking.caller.socket.send_to(p, relay_addr(talking.ports[0])).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let list = proxy.ok("list", &[]);
+    let ids: Vec<&str> = list.get("calls").and_then(Value::as_list).unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(ids, ["talking"], "the quiet call was deleted after its timeout");
+    let lines: Vec<String> = relay.lines.try_iter().collect();
+    assert!(lines.iter().any(|l| l.contains("\"call-id\":\"quiet\"") && l.contains("timeout")), "{lines:?}");
+    // Its ports are free again: two new calls fit.
+    let _ = (quiet.caller.received_all(), talking.callee.received_all());
+    set_up(&mut proxy, "after");
     relay.stop();
 }
