@@ -222,3 +222,79 @@ fn call_frames_allocate_nothing_while_a_capture_runs_and_the_worker_tokenizes() 
     assert_eq!(captures, 3, "three cards captured while frames flowed");
     assert_eq!(in_frames, 0, "{in_frames} allocations in the frame path during capture and tokenization");
 }
+
+#[test]
+fn the_ng_relays_packet_path_allocates_nothing() {
+    use std::net::UdpSocket;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+    use std::time::{Duration, Instant};
+
+    use cardveil_cli::ng::media::{CALLEE, CALLER, CallEvent, CallStats, FromMedia, MediaCall, MediaLoop, ToMedia};
+    use cardveil_core::capture::CaptureConfig;
+    use cardveil_core::pcap::net::find_udp;
+    use cardveil_core::rtp::RtpStreamConfig;
+    use cardveil_tests::rtpcall::keyed_call;
+
+    // The relay's four sockets and the two parties, on loopback.
+    let bind = || UdpSocket::bind("127.0.0.1:0").unwrap();
+    let relay = [[bind(), bind()], [bind(), bind()]];
+    let facing: Vec<_> = relay.iter().map(|s| s[0].local_addr().unwrap()).collect();
+    let (caller, callee) = (bind(), bind());
+    for p in [&caller, &callee] {
+        p.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+    let mut media = MediaLoop::new(1, tx, Arc::new(AtomicU64::new(0)), Instant::now()).unwrap();
+    let stats = Arc::new(CallStats::default());
+    let call = MediaCall::new(
+        1,
+        relay,
+        RtpStreamConfig::default(),
+        CaptureConfig::standard(8000, (2026, 12)),
+        Arc::clone(&stats),
+    )
+    .unwrap();
+    media.obey(ToMedia::Add(0, Box::new(call)));
+    for (side, party) in [(CALLER, &caller), (CALLEE, &callee)] {
+        let a = party.local_addr().unwrap();
+        media.obey(ToMedia::Remote(0, side, a, std::net::SocketAddr::new(a.ip(), a.port() + 1)));
+    }
+    // The keyed call (in band and as telephone-events), both ways.
+    let k = keyed_call(false, false);
+    let packets: Vec<Vec<u8>> = k.frames.iter().map(|(_, f)| f[find_udp(1, f).unwrap().payload].to_vec()).collect();
+    let handled = || {
+        let n = |a: &AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        stats.sides.iter().map(|s| n(&s.packets) + n(&s.dropped)).sum::<u64>()
+    };
+    let (mut during, mut sent) = (0, 0);
+    let mut buf = [0u8; 2048];
+    for (i, p) in packets.iter().enumerate() {
+        // Warm-up: the first packets (latching, the first events) before counting.
+        let counted = i >= 20;
+        for (from, to, at) in [(&caller, &callee, facing[CALLER]), (&callee, &caller, facing[CALLEE])] {
+            from.send_to(p, at).unwrap();
+            sent += 1;
+            // Turns until the relay has handled it (bounded).
+            for _ in 0..100 {
+                let before = allocations();
+                media.turn(Duration::from_millis(2)).unwrap();
+                if counted {
+                    during += allocations() - before;
+                }
+                if handled() >= sent {
+                    break;
+                }
+            }
+            let _ = to.recv_from(&mut buf);
+        }
+    }
+    assert_eq!(during, 0, "{during} allocations on the relay's packet path");
+    let events: Vec<FromMedia> = rx.try_iter().collect();
+    let keys = events.iter().filter(|e| matches!(e, FromMedia::Event(_, CallEvent::Key(CALLER, ..)))).count();
+    let masked = events.iter().filter(|e| matches!(e, FromMedia::Event(_, CallEvent::Masked(CALLEE, ..)))).count();
+    assert_eq!(keys, 16, "every key of the caller's card seen");
+    assert!(masked >= 16, "the callee's copy of the card masked too ({masked} spans)");
+    let relayed = stats.sides.iter().map(|s| s.packets.load(std::sync::atomic::Ordering::Relaxed)).sum::<u64>();
+    assert_eq!(relayed, 2 * packets.len() as u64, "every packet relayed both ways");
+}

@@ -23,7 +23,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel};
+use std::sync::mpsc::{Sender, SyncSender, TrySendError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -329,11 +329,18 @@ fn send(out: &SyncSender<FromMedia>, lost: &AtomicU64, m: FromMedia) {
     }
 }
 
-/// A media thread's packet buffers (allocated once).
+/// A media thread's packet buffers (allocated once; `Debug` shows their
+/// size, never what they hold).
 struct Buffers {
     packet: Box<[u8]>,
     /// The packet as it came, for calls that pass it unmasked.
     original: Box<[u8]>,
+}
+
+impl std::fmt::Debug for Buffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Buffers({} bytes each)", self.packet.len())
+    }
 }
 
 /// A running media thread.
@@ -345,9 +352,8 @@ pub struct MediaThread {
 }
 
 impl MediaThread {
-    /// Starts a thread that can serve `slots` calls at once. Its events go
-    /// to `out` (a full channel counts into `lost`); it ends when `stop` is
-    /// set. `epoch` is the clock of [`CallStats::last_media`].
+    /// Starts a thread that can serve `slots` calls at once (see
+    /// [`MediaLoop::new`]); it ends when `stop` is set.
     ///
     /// # Errors
     /// The poller or the thread cannot be created.
@@ -359,11 +365,19 @@ impl MediaThread {
         stop: Arc<AtomicBool>,
         epoch: Instant,
     ) -> io::Result<MediaThread> {
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let (inbox, rx) = channel();
+        let mut media = MediaLoop::new(slots, out, lost, epoch)?;
+        let waker = Arc::new(media.waker()?);
+        let (inbox, rx) = channel::<ToMedia>();
         let thread = std::thread::Builder::new().name(format!("cardveil-ng-media-{index}")).spawn(move || {
-            Thread { poll, calls: (0..slots).map(|_| None).collect(), rx, out, lost, stop, epoch }.run()
+            while !stop.load(Ordering::Acquire) {
+                if media.turn(TICK).is_err() {
+                    break;
+                }
+                while let Ok(m) = rx.try_recv() {
+                    media.obey(m);
+                }
+            }
+            media.release_all();
         })?;
         Ok(MediaThread { inbox, waker, thread: Some(thread) })
     }
@@ -390,56 +404,92 @@ impl Drop for MediaThread {
     }
 }
 
-/// A media thread's state.
-struct Thread {
+/// One media thread's work, on whichever thread runs it: the calls' sockets
+/// polled, their packets relayed, the control thread's messages obeyed.
+/// Everything is allocated in [`MediaLoop::new`]; [`MediaLoop::turn`]
+/// allocates nothing.
+#[derive(Debug)]
+pub struct MediaLoop {
     poll: Poll,
+    events: Events,
+    io: Buffers,
     calls: Box<[Option<Box<MediaCall>>]>,
-    rx: Receiver<ToMedia>,
     out: SyncSender<FromMedia>,
     lost: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
     epoch: Instant,
 }
 
-impl Thread {
-    fn run(mut self) {
-        let mut events = Events::with_capacity(1024);
-        let mut io = Buffers {
-            packet: vec![0; MAX_DATAGRAM].into_boxed_slice(),
-            original: vec![0; MAX_DATAGRAM].into_boxed_slice(),
-        };
-        while !self.stop.load(Ordering::Acquire) {
-            if let Err(e) = self.poll.poll(&mut events, Some(TICK))
-                && e.kind() != io::ErrorKind::Interrupted
-            {
-                break;
+impl MediaLoop {
+    /// A loop for up to `slots` calls at once. Its events go to `out` (a
+    /// full channel counts into `lost`); `epoch` is the clock of
+    /// [`CallStats::last_media`].
+    ///
+    /// # Errors
+    /// The poller cannot be created.
+    pub fn new(
+        slots: usize,
+        out: SyncSender<FromMedia>,
+        lost: Arc<AtomicU64>,
+        epoch: Instant,
+    ) -> io::Result<MediaLoop> {
+        Ok(MediaLoop {
+            poll: Poll::new()?,
+            events: Events::with_capacity(1024),
+            io: Buffers {
+                packet: vec![0; MAX_DATAGRAM].into_boxed_slice(),
+                original: vec![0; MAX_DATAGRAM].into_boxed_slice(),
+            },
+            calls: (0..slots).map(|_| None).collect(),
+            out,
+            lost,
+            epoch,
+        })
+    }
+
+    /// A waker that ends a [`MediaLoop::turn`] early.
+    ///
+    /// # Errors
+    /// The poller refuses it.
+    pub fn waker(&self) -> io::Result<Waker> {
+        Waker::new(self.poll.registry(), WAKER)
+    }
+
+    /// Waits up to `timeout` for datagrams and relays every one waiting.
+    ///
+    /// # Errors
+    /// The poller failed (not for an interrupted wait).
+    pub fn turn(&mut self, timeout: Duration) -> io::Result<()> {
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+            _ => {}
+        }
+        let now_ms = (self.epoch.elapsed().as_millis() as u64).max(1);
+        for event in &self.events {
+            let Token(t) = event.token();
+            if t == WAKER.0 {
+                continue;
             }
-            let now_ms = (self.epoch.elapsed().as_millis() as u64).max(1);
-            for event in &events {
-                let Token(t) = event.token();
-                if t == WAKER.0 {
-                    continue;
-                }
-                let (slot, socket) = (t / SOCKETS_PER_CALL, t % SOCKETS_PER_CALL);
-                let Some(Some(call)) = self.calls.get_mut(slot) else { continue };
-                let (side, rtcp) = (socket / 2, socket % 2 == 1);
-                if rtcp {
-                    call.relay_rtcp(side, &mut io, now_ms);
-                } else {
-                    call.relay_rtp(side, &mut io, now_ms, &self.out, &self.lost);
-                }
-            }
-            while let Ok(m) = self.rx.try_recv() {
-                self.obey(m);
+            let (slot, socket) = (t / SOCKETS_PER_CALL, t % SOCKETS_PER_CALL);
+            let Some(Some(call)) = self.calls.get_mut(slot) else { continue };
+            let (side, rtcp) = (socket / 2, socket % 2 == 1);
+            if rtcp {
+                call.relay_rtcp(side, &mut self.io, now_ms);
+            } else {
+                call.relay_rtp(side, &mut self.io, now_ms, &self.out, &self.lost);
             }
         }
-        // Hand every call back to be freed by the control thread.
+        Ok(())
+    }
+
+    /// Hands every call back to the control thread (to be freed there).
+    pub fn release_all(&mut self) {
         for slot in 0..self.calls.len() {
             self.obey(ToMedia::Remove(slot));
         }
     }
 
-    fn obey(&mut self, m: ToMedia) {
+    /// Carries out one of the control thread's messages.
+    pub fn obey(&mut self, m: ToMedia) {
         match m {
             ToMedia::Add(slot, mut call) => {
                 if slot < self.calls.len() && self.calls[slot].is_none() && call.register(&self.poll, slot).is_ok() {
