@@ -143,7 +143,7 @@ fn tear_down(target: &Target, calls: usize, run: usize) {
 }
 
 /// Sends the load for `warm + seconds`, measuring over the last `seconds`.
-fn measure(target: &Target, calls: usize, seconds: f64, run: usize) -> Row {
+fn measure(target: &Target, calls: usize, seconds: f64, run: usize, drain: &dyn Fn()) -> Row {
     let rss_before = rss(target.pid);
     let load = set_up(target, calls, run);
     let rss_after = rss(target.pid);
@@ -207,6 +207,7 @@ fn measure(target: &Target, calls: usize, seconds: f64, run: usize) -> Row {
                 }
             }
         }
+        drain();
         let due = epoch + Duration::from_micros((tick + 1) * 1_000_000 / RATE);
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
     }
@@ -320,7 +321,9 @@ fn main() {
     let mut rows = Vec::new();
     for (run, &calls) in counts.iter().enumerate() {
         for (t, target) in targets.iter().enumerate() {
-            let row = measure(target, calls, seconds, run * 10 + t);
+            // The relay's event lines are read (and dropped) as the CLI's printer would.
+            let drain = || while cardveil.lines.try_recv().is_ok() {};
+            let row = measure(target, calls, seconds, run * 10 + t, &drain);
             eprintln!(
                 "{} × {calls}: {:.0} packets/s, {:.0} per CPU-second, p50 {} µs, p99 {} µs, loss {:.2} %",
                 row.target,

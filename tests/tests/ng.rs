@@ -316,6 +316,9 @@ fn rtpengine_ng_client_drives_the_relay() {
     let (ok, out) =
         client(&["offer", "--from-tag=a", "--call-id=x", "--flags=teleport", &format!("--sdp={offer_sdp}")]);
     assert!(!ok && out.contains("unknown flag"), "{out}");
+    let srtp = offer_sdp.replace("RTP/AVP", "RTP/SAVP");
+    let (ok, out) = client(&["offer", "--from-tag=a", "--call-id=y", &format!("--sdp={srtp}")]);
+    assert!(!ok && out.contains("SRTP"), "encrypted media is refused: {out}");
     let (ok, out) = client(&["frobnicate", "--call-id=ngc"]);
     assert!(!ok && out.contains("unknown command"), "{out}");
     let (ok, out) = client(&["list"]);

@@ -245,7 +245,8 @@ fn the_ng_relays_packet_path_allocates_nothing() {
         p.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
     }
     let (tx, rx) = std::sync::mpsc::sync_channel(4096);
-    let mut media = MediaLoop::new(1, tx, Arc::new(AtomicU64::new(0)), Instant::now()).unwrap();
+    let (returns, _returned) = std::sync::mpsc::channel();
+    let mut media = MediaLoop::new(1, tx, returns, Arc::new(AtomicU64::new(0)), Instant::now()).unwrap();
     let stats = Arc::new(CallStats::default());
     let call = MediaCall::new(
         1,

@@ -17,7 +17,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel, sync_channel};
 use std::time::{Duration, Instant};
 
 use cardveil_core::call::CaptureDriver;
@@ -151,6 +151,8 @@ pub struct Engine {
     returning: HashMap<u64, [u16; 2]>,
     next_serial: u64,
     from_media: Receiver<FromMedia>,
+    /// Calls the media threads let go of.
+    returns: Receiver<Box<MediaCall>>,
     lost: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     worker: Option<Worker>,
@@ -184,11 +186,22 @@ impl Engine {
         let max_calls = (pool.free.len() / 2).max(1);
         let per_thread = max_calls.div_ceil(config.threads);
         let (tx, from_media) = sync_channel(EVENT_SLOTS);
+        let (give_back, returns) = channel();
         let lost = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let epoch = Instant::now();
         let threads = (0..config.threads)
-            .map(|i| MediaThread::spawn(i, per_thread, tx.clone(), Arc::clone(&lost), Arc::clone(&stop), epoch))
+            .map(|i| {
+                MediaThread::spawn(
+                    i,
+                    per_thread,
+                    tx.clone(),
+                    give_back.clone(),
+                    Arc::clone(&lost),
+                    Arc::clone(&stop),
+                    epoch,
+                )
+            })
             .collect::<io::Result<Vec<_>>>()?;
         let default_security =
             Security { mode: config.stream.masker.mode, events: config.stream.event_action, unmasked: false };
@@ -203,6 +216,7 @@ impl Engine {
             returning: HashMap::new(),
             next_serial: 1,
             from_media,
+            returns,
             lost,
             stop,
             worker,
@@ -237,6 +251,9 @@ impl Engine {
         }
         while let Ok(m) = self.from_media.try_recv() {
             self.take(m);
+        }
+        while let Ok(call) = self.returns.try_recv() {
+            self.returned(call);
         }
         while let Some(done) = self.worker.as_ref().and_then(Worker::poll) {
             self.tokenized(&done);
@@ -285,12 +302,22 @@ impl Engine {
                     self.tokenized(&Done::Failed { tag: serial, error });
                 }
             }
-            FromMedia::Removed(call) => {
-                if let Some(ports) = self.returning.remove(&call.serial()) {
-                    drop(call); // closes its sockets first
-                    ports.into_iter().for_each(|p| self.pool.give_back(p));
-                }
-            }
+        }
+    }
+
+    /// A call its media thread let go of: its sockets closed, its ports back in the pool.
+    fn returned(&mut self, call: Box<MediaCall>) {
+        let serial = call.serial();
+        drop(call); // closes its sockets first
+        if let Some(ports) = self.returning.remove(&serial) {
+            ports.into_iter().for_each(|p| self.pool.give_back(p));
+        } else if let Some(&i) = self.by_serial.get(&serial) {
+            // Its media thread could not take it (its sockets would not
+            // register): the call is over before it began.
+            let call = self.unlist(i);
+            call.ports.into_iter().for_each(|p| self.pool.give_back(p));
+            let line = Obj::event("call").str("call-id", &call.call_id).str("status", "failed").finish();
+            self.lines.push(line);
         }
     }
 
@@ -351,23 +378,29 @@ impl Engine {
     /// Takes call `i` off its media thread; its ports return to the pool
     /// when the thread hands it back (waited for, briefly).
     fn remove(&mut self, i: usize) {
+        let call = self.unlist(i);
+        self.returning.insert(call.serial, call.ports);
+        let (thread, at) = self.thread_of(call.slot);
+        thread.tell(ToMedia::Remove(at));
+        let deadline = Instant::now() + RETURN_WAIT;
+        while self.returning.contains_key(&call.serial) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.returns.recv_timeout(left) {
+                Ok(c) => self.returned(c),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Takes call `i` out of the table (its slot is free again).
+    fn unlist(&mut self, i: usize) -> Call {
         let call = self.calls.swap_remove(i);
         if let Some(moved) = self.calls.get(i) {
             self.by_serial.insert(moved.serial, i);
         }
         self.by_serial.remove(&call.serial);
-        self.returning.insert(call.serial, call.ports);
-        let (thread, at) = self.thread_of(call.slot);
-        thread.tell(ToMedia::Remove(at));
         self.free_slots.push(call.slot);
-        let deadline = Instant::now() + RETURN_WAIT;
-        while self.returning.contains_key(&call.serial) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.from_media.recv_timeout(left) {
-                Ok(m) => self.take(m),
-                Err(_) => break,
-            }
-        }
+        call
     }
 
     /// The interfaces `direction` names (facing the caller, the callee).
@@ -404,6 +437,10 @@ impl Engine {
         let Some(audio) = media.iter().position(|m| m.kind == "audio" && m.port != 0) else {
             return error("the SDP offers no audio stream");
         };
+        // Fail closed: encrypted media cannot be inspected, so it is not relayed.
+        if media[audio].proto.to_ascii_uppercase().contains("SAVP") {
+            return error("SRTP (RTP/SAVP, DTLS-SRTP) cannot be inspected for keys: offer plain RTP/AVP to cardveil");
+        }
         let flags: Vec<&str> =
             body.get("flags").and_then(Value::as_list).unwrap_or(&[]).iter().filter_map(Value::as_str).collect();
         // rtpengine spells flags with spaces or dashes, in any case.

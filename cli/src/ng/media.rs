@@ -105,8 +105,6 @@ pub enum FromMedia {
     Event(u64, CallEvent),
     /// A call's completed card, for the tokenization worker.
     Card(u64, Box<Card>),
-    /// A call taken off its thread, to be freed there.
-    Removed(Box<MediaCall>),
 }
 
 /// What the control thread tells a media thread (slot: the call's index on it).
@@ -361,11 +359,12 @@ impl MediaThread {
         index: usize,
         slots: usize,
         out: SyncSender<FromMedia>,
+        returns: Sender<Box<MediaCall>>,
         lost: Arc<AtomicU64>,
         stop: Arc<AtomicBool>,
         epoch: Instant,
     ) -> io::Result<MediaThread> {
-        let mut media = MediaLoop::new(slots, out, lost, epoch)?;
+        let mut media = MediaLoop::new(slots, out, returns, lost, epoch)?;
         let waker = Arc::new(media.waker()?);
         let (inbox, rx) = channel::<ToMedia>();
         let thread = std::thread::Builder::new().name(format!("cardveil-ng-media-{index}")).spawn(move || {
@@ -415,20 +414,23 @@ pub struct MediaLoop {
     io: Buffers,
     calls: Box<[Option<Box<MediaCall>>]>,
     out: SyncSender<FromMedia>,
+    /// Calls handed back (never lost, unlike events: their ports return to the pool).
+    returns: Sender<Box<MediaCall>>,
     lost: Arc<AtomicU64>,
     epoch: Instant,
 }
 
 impl MediaLoop {
     /// A loop for up to `slots` calls at once. Its events go to `out` (a
-    /// full channel counts into `lost`); `epoch` is the clock of
-    /// [`CallStats::last_media`].
+    /// full channel counts into `lost`), the calls it lets go of to
+    /// `returns`; `epoch` is the clock of [`CallStats::last_media`].
     ///
     /// # Errors
     /// The poller cannot be created.
     pub fn new(
         slots: usize,
         out: SyncSender<FromMedia>,
+        returns: Sender<Box<MediaCall>>,
         lost: Arc<AtomicU64>,
         epoch: Instant,
     ) -> io::Result<MediaLoop> {
@@ -441,6 +443,7 @@ impl MediaLoop {
             },
             calls: (0..slots).map(|_| None).collect(),
             out,
+            returns,
             lost,
             epoch,
         })
@@ -496,7 +499,7 @@ impl MediaLoop {
                     self.calls[slot] = Some(call);
                 } else {
                     call.deregister(&self.poll);
-                    send(&self.out, &self.lost, FromMedia::Removed(call));
+                    let _ = self.returns.send(call);
                 }
             }
             ToMedia::Remote(slot, side, rtp, rtcp) => {
@@ -526,7 +529,7 @@ impl MediaLoop {
             ToMedia::Remove(slot) => {
                 if let Some(mut call) = self.calls.get_mut(slot).and_then(Option::take) {
                     call.deregister(&self.poll);
-                    send(&self.out, &self.lost, FromMedia::Removed(call));
+                    let _ = self.returns.send(call);
                 }
             }
         }
