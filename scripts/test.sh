@@ -8,6 +8,8 @@
 # audio must defeat), sip-tester (RTP captures with telephone-events; sipp
 # for the relay test), tshark (checks scrubbed captures; editcap and mergecap
 # make the pcapng ones), GNU time (peak memory of the streaming tests),
+# kamailio, rtpengine-daemon and rtpengine-utils (the ng relay driven by a real
+# Kamailio, compared with rtpengine, and spoken to by rtpengine-ng-client),
 # postgresql (the shared vault store: this script starts a
 # throwaway server on loopback unless CARDVEIL_TEST_POSTGRES names one). Run as
 # root, this script installs whichever are missing; otherwise those tests print
@@ -26,6 +28,9 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 [[ -e /usr/share/sip-tester/dtmf_2833_0.pcap ]] || need+=(sip-tester)
 command -v tshark >/dev/null || need+=(tshark)
 [[ -x /usr/bin/time ]] || need+=(time)
+command -v kamailio >/dev/null || need+=(kamailio)
+command -v rtpengine >/dev/null || need+=(rtpengine-daemon)
+command -v rtpengine-ng-client >/dev/null || need+=(rtpengine-utils)
 if ((${#need[@]})); then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
         echo "installing test tools: ${need[*]}"

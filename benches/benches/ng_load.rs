@@ -293,7 +293,7 @@ fn main() {
     let seconds: f64 = arg("--seconds").map_or(if smoke { 1.0 } else { 5.0 }, |v| v.parse().expect("--seconds S"));
     let max = *counts.iter().max().unwrap();
     // Two RTP/RTCP pairs per call, below the kernel's ephemeral ports.
-    let cardveil = start("127.0.0.1:0".parse().unwrap(), config((10_000, 10_000 + 4 * max as u16 + 8), 2));
+    let cardveil = start("127.0.0.1:0".parse().unwrap(), config((10_000, 10_000 + 4 * max as u16 + 400), 2));
     let me = std::process::id();
     let mut targets = vec![Target {
         name: "cardveil relay --ng (2 media threads, masking on)".into(),

@@ -187,22 +187,23 @@ pub struct NgArgs {
     /// loopback or a private network.
     #[arg(long, value_name = "ADDR")]
     pub ng: Option<std::net::SocketAddr>,
-    /// Media port range for --ng (RTP on even ports, RTCP on the next; two pairs per call).
-    #[arg(long, value_name = "MIN-MAX", default_value = "30000-39999", requires = "ng")]
-    pub ports: String,
+    /// Media port range for --ng (RTP on even ports, RTCP on the next; two pairs per call)
+    /// [default: 30000-39999].
+    #[arg(long, value_name = "MIN-MAX")]
+    pub ports: Option<String>,
     /// Media interface for --ng, [NAME/]ADDR (repeatable; rtpengine's `direction` picks by
     /// NAME; default: the --ng address).
-    #[arg(long, value_name = "[NAME/]ADDR", requires = "ng")]
+    #[arg(long, value_name = "[NAME/]ADDR")]
     pub interface: Vec<String>,
     /// Media threads for --ng (default: one per core).
-    #[arg(long, value_name = "N", requires = "ng")]
+    #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Delete --ng calls that carried no media for this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "ng")]
-    pub timeout: u64,
+    /// Delete --ng calls that carried no media for this many seconds [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
     /// Let ng's `DTMF-security=off` and `unblock DTMF` turn masking off for a call
     /// (refused without this).
-    #[arg(long, requires = "ng")]
+    #[arg(long)]
     pub allow_unmasked: bool,
 }
 
@@ -404,9 +405,9 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                 ng::serve::NgArgs {
                     ng: n.ng.expect("the guard checked it"),
                     interfaces: n.interface,
-                    ports: &n.ports,
+                    ports: n.ports.as_deref().unwrap_or("30000-39999"),
                     threads: n.threads,
-                    timeout: n.timeout,
+                    timeout: n.timeout.unwrap_or(60),
                     allow_unmasked: n.allow_unmasked,
                     stream: telephone_events.stream_config(masking.config()?)?,
                     capture: capture.as_deref(),
@@ -414,6 +415,15 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                 },
                 out,
             )
+        }
+        Command::Relay { ng: n, .. }
+            if n.ports.is_some()
+                || !n.interface.is_empty()
+                || n.threads.is_some()
+                || n.timeout.is_some()
+                || n.allow_unmasked =>
+        {
+            Err(CliError::Usage("--ports, --interface, --threads, --timeout and --allow-unmasked need --ng".into()))
         }
         Command::Relay {
             listen: Some(listen),

@@ -223,3 +223,52 @@ fn without_capture_the_control_socket_says_so_and_bad_addresses_fail() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_ng_form_serves_the_ng_protocol_and_refuses_bad_settings() {
+    let vault = tmp("relay", "ng-vault.db");
+    let vault = vault.to_str().unwrap();
+    let base = 62_500 + (std::process::id() % 100) as u16 * 10;
+    let ports = format!("{base}-{}", base + 8);
+    let mut relay = start(&["--ng", "127.0.0.1:0", "--ports", &ports, "--threads", "1", "--vault", vault]);
+    assert!(relay.first.contains("\"event\":\"relay\"") && relay.first.contains("\"threads\":1"), "{}", relay.first);
+    let ng = addr(&relay.first, "ng");
+    let proxy = UdpSocket::bind("127.0.0.1:0").unwrap();
+    proxy.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let ask = |datagram: &[u8]| {
+        proxy.send_to(datagram, ng).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, _) = proxy.recv_from(&mut buf).expect("an ng reply");
+        buf[..n].to_vec()
+    };
+    assert_eq!(ask(b"c1 d7:command4:pinge"), b"c1 d6:result4:ponge");
+    let sdp = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\n";
+    let offer = format!("d7:call-id1:x8:from-tag1:a3:sdp{}:{sdp}7:command5:offere", sdp.len());
+    let reply = String::from_utf8(ask(format!("c2 {offer}").as_bytes())).unwrap();
+    assert!(reply.starts_with("c2 d6:result2:ok3:sdp"), "{reply}");
+    let port: u16 = reply.split("m=audio ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!((base..base + 8).contains(&port), "{reply}");
+    let random = String::from_utf8(ask(b"c3 d7:command10:block DTMF7:call-id1:x13:DTMF-security6:randome")).unwrap();
+    assert!(random.contains("6:result5:error") && random.contains("refused"), "{random}");
+    let deleted = String::from_utf8(ask(b"c4 d7:command6:delete7:call-id1:xe")).unwrap();
+    assert!(deleted.starts_with("c4 d7:createdi") && deleted.contains("6:result2:ok"), "{deleted}");
+    let gone = String::from_utf8(ask(b"c5 d7:command5:query7:call-id1:xe")).unwrap();
+    assert!(gone.contains("Unknown call-id"), "{gone}");
+    relay.child.kill().unwrap();
+    relay.child.wait().unwrap();
+    let _ = relay.lines.try_iter().count();
+
+    // Bad settings: one line, exit 2.
+    for args in [
+        &["relay", "--ng", "127.0.0.1:0", "--ports", "5-3"][..],
+        &["relay", "--ng", "0.0.0.0:0"],
+        &["relay", "--ng", "127.0.0.1:0", "--interface", "internal/nowhere"],
+        &["relay", "--ng", "127.0.0.1:0", "--listen", "127.0.0.1:4000", "--forward", "127.0.0.1:4002"],
+        &["relay", "--ports", "30000-30010", "--listen", "127.0.0.1:4000", "--forward", "127.0.0.1:4002"],
+    ] {
+        let out = bin().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("cardveil: error:") && err.trim().lines().count() == 1, "{args:?}: {err}");
+    }
+}

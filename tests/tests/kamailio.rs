@@ -31,13 +31,45 @@ fn dir() -> PathBuf {
     d
 }
 
-/// A child process killed (and waited for) when the test lets go of it.
+/// A child process in a process group of its own, stopped (and waited
+/// for) when the test lets go of it: the whole group gets SIGTERM —
+/// Kamailio's main process forks its workers, which a kill of the main
+/// process alone would leave running — then SIGKILL if it is still there
+/// after 5 s.
 struct Process(Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let group = format!("-{}", self.0.id());
+        let signal = |s: &str| {
+            let _ = Command::new("kill").args([s, "--", &group]).stderr(Stdio::null()).status();
+        };
+        signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal("-KILL");
         let _ = self.0.wait();
+    }
+}
+
+/// Spawns `cmd` as the leader of a new process group.
+fn spawn(cmd: &mut Command) -> Child {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0).spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Waits (bounded) until no process runs with `needle` in its command line.
+fn gone(needle: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = Command::new("pgrep").arg("-f").arg(needle).output().expect("pgrep");
+        if out.stdout.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "processes left running: {}", String::from_utf8_lossy(&out.stdout));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -93,19 +125,19 @@ onreply_route[MANAGE] {{
     let path = d.join("kamailio.cfg");
     std::fs::write(&path, cfg).unwrap();
     let log = std::fs::File::create(d.join("kamailio.log")).unwrap();
-    let child = Command::new("kamailio")
-        .arg("-f")
-        .arg(&path)
-        .args(["-DD", "-E", "-m", "32", "-M", "8"])
-        .arg("-Y")
-        .arg(&d)
-        .arg("-w")
-        .arg(&d)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("run kamailio");
+    let child = spawn(
+        Command::new("kamailio")
+            .arg("-f")
+            .arg(&path)
+            .args(["-DD", "-E", "-m", "32", "-M", "8"])
+            .arg("-Y")
+            .arg(&d)
+            .arg("-w")
+            .arg(&d)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log),
+    );
     let p = Process(child);
     // Up once its SIP port is taken (bounded wait).
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -130,16 +162,16 @@ fn scenario(name: &str) -> PathBuf {
 /// One sipp call through Kamailio at `sip`: the callee sipp on `uas`
 /// answering with media at `media`, the caller sipp on `uac` playing `pcap`.
 fn sipp_call(sip: u16, uas: u16, uac: u16, media: u16, pcap: &Path, seconds: f64, call_id: &str) {
-    let callee = Command::new("sipp")
-        .arg("-sf")
-        .arg(scenario("uas.xml"))
-        .args(["-i", "127.0.0.1", "-p", &uas.to_string(), "-m", "1", "-timeout", "60"])
-        .args(["-key", "relay_port", &media.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sipp");
+    let callee = spawn(
+        Command::new("sipp")
+            .arg("-sf")
+            .arg(scenario("uas.xml"))
+            .args(["-i", "127.0.0.1", "-p", &uas.to_string(), "-m", "1", "-timeout", "60"])
+            .args(["-key", "relay_port", &media.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let callee = Process(callee);
     std::thread::sleep(Duration::from_millis(300));
     let ms = ((seconds * 1000.0) as u64 + 500).to_string();
@@ -244,6 +276,7 @@ fn kamailio_with_sipp_calls_through_the_ng_relay() {
         let inside: Vec<i16> = call.tones.iter().flat_map(|&(s, e)| pcm[s + 160 + 80..e + 160 - 80].to_vec()).collect();
         masked_runs.push(inside.iter().filter(|&&x| x.abs() > 64).count() as f64 / inside.len() as f64);
         drop(k);
+        gone(&dir().join(format!("run{run}")));
         relay.stop();
     }
     assert!(masked_runs[0] < 0.01, "silence in place of the keys: {:.3} loud", masked_runs[0]);
@@ -287,13 +320,13 @@ struct RelayProcess {
 
 fn relay_process(ng: u16, ports: (u16, u16)) -> RelayProcess {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ng_relay"))
-        .args([format!("127.0.0.1:{ng}"), ports.0.to_string(), ports.1.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("run ng_relay");
+    let mut child = spawn(
+        Command::new(env!("CARGO_BIN_EXE_ng_relay"))
+            .args([format!("127.0.0.1:{ng}"), ports.0.to_string(), ports.1.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+    );
     let mut first = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
     let addr = first.trim().strip_prefix("ng ").unwrap_or_else(|| panic!("ng_relay said {first:?}")).parse().unwrap();
@@ -356,4 +389,6 @@ fn kamailio_spreads_calls_over_two_relays_and_survives_losing_one() {
     eprintln!("relays serving the calls (1x: stopped): {served:?}");
     drop(k);
     drop(relays);
+    gone(&dir().join("scale-out"));
+    gone(Path::new(env!("CARGO_BIN_EXE_ng_relay")));
 }
