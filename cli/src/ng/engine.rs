@@ -796,6 +796,91 @@ impl Commands for Engine {
 mod tests {
     use super::*;
 
+    /// An engine on 127.0.0.1 (and `::1` as `v6`) with `pairs` port pairs from `base`.
+    fn engine(base: u16, pairs: u16) -> Engine {
+        let config = EngineConfig {
+            interfaces: vec![
+                Interface { name: "default".into(), addr: [127, 0, 0, 1].into() },
+                Interface { name: "v6".into(), addr: "::1".parse().unwrap() },
+            ],
+            ports: (base, base + 2 * pairs),
+            threads: 1,
+            timeout: Duration::from_secs(60),
+            stream: RtpStreamConfig::default(),
+            capture: CaptureConfig::standard(8000, (2026, 12)),
+            allow_unmasked: true,
+        };
+        Engine::start(config, None).unwrap()
+    }
+
+    fn request(fields: &[(&str, Value)]) -> Value {
+        Value::Dict(fields.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.clone())).collect())
+    }
+
+    fn sdp_of(r: &Value) -> &str {
+        assert_eq!(r.get("result").and_then(Value::as_str), Some("ok"), "{:?}", r.get("error-reason"));
+        r.get("sdp").and_then(Value::as_str).unwrap()
+    }
+
+    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+
+    #[test]
+    fn re_offers_keep_the_ports_and_direction_picks_the_interfaces() {
+        let base = 63_500 + (std::process::id() % 300) as u16 * 4;
+        let mut e = engine(base, 2);
+        let s = Value::str;
+        let offer = |e: &mut Engine, extra: &[(&str, Value)]| {
+            let mut f = vec![("call-id", s("c")), ("from-tag", s("a")), ("sdp", s(OFFER))];
+            f.extend_from_slice(extra);
+            e.run("offer", &request(&f))
+        };
+        // No address in the SDP (0.0.0.0): received-from is taken.
+        let no_address = offer(&mut e, &[]);
+        assert_eq!(no_address.get("result").and_then(Value::as_str), Some("error"), "no address at all");
+        let from = Value::List(vec![s("IP4"), s("192.0.2.9")]);
+        let first =
+            offer(&mut e, &[("received-from", from.clone()), ("direction", Value::List(vec![s("default"), s("v6")]))]);
+        let sdp = sdp_of(&first).to_owned();
+        assert!(sdp.contains("c=IN IP6 ::1\r\n"), "the callee's side is on the v6 interface: {sdp}");
+        assert!(sdp.contains("o=- 1 1 IN IP4 10.0.0.1"), "origin untouched without replace: {sdp}");
+        assert_eq!(e.calls[0].endpoints[CALLER], Some("192.0.2.9:4000".parse().unwrap()));
+        // A re-offer (a re-INVITE) keeps the call and its ports; replace-origin now.
+        let again = offer(&mut e, &[("received-from", from.clone()), ("replace", Value::List(vec![s("origin")]))]);
+        assert_eq!(sdp_of(&again).split("m=audio ").nth(1), sdp.split("m=audio ").nth(1), "same port");
+        assert!(sdp_of(&again).contains("o=- 1 1 IN IP6 ::1"), "{}", sdp_of(&again));
+        assert_eq!((e.calls(), e.free_ports()), (1, 0));
+        // An unknown interface, a stranger's tag, an answer without a to-tag.
+        let bad = offer(&mut e, &[("received-from", from), ("direction", Value::List(vec![s("dmz"), s("v6")]))]);
+        assert_eq!(bad.get("result").and_then(Value::as_str), Some("ok"), "direction is read for new calls only");
+        let addressed = OFFER.replace("0.0.0.0", "192.0.2.1");
+        let stranger = e.run("offer", &request(&[("call-id", s("c")), ("from-tag", s("z")), ("sdp", s(&addressed))]));
+        assert_eq!(
+            stranger.get("error-reason").and_then(Value::as_str),
+            Some("offer: from-tag is neither party of this call")
+        );
+        let answer = e.run("answer", &request(&[("call-id", s("c")), ("from-tag", s("a")), ("sdp", s(&addressed))]));
+        assert_eq!(answer.get("error-reason").and_then(Value::as_str), Some("answer needs a to-tag"));
+        let new = e.run(
+            "offer",
+            &request(&[
+                ("call-id", s("d")),
+                ("from-tag", s("a")),
+                ("sdp", s(&addressed)),
+                ("direction", Value::List(vec![s("dmz")])),
+            ]),
+        );
+        assert_eq!(new.get("error-reason").and_then(Value::as_str), Some("direction: no interface named \"dmz\""));
+        // unblock DTMF is allowed here (allow_unmasked), and shows in query.
+        assert_eq!(
+            e.run("unblock DTMF", &request(&[("call-id", s("c"))])).get("result").and_then(Value::as_str),
+            Some("ok")
+        );
+        let q = e.run("query", &request(&[("call-id", s("c"))]));
+        assert_eq!(q.get("cardveil").and_then(|c| c.get("DTMF-security")).and_then(Value::as_str), Some("off"));
+        e.run("delete", &request(&[("call-id", s("c"))]));
+        assert_eq!((e.calls(), e.free_ports()), (0, 2), "the ports are back");
+    }
+
     #[test]
     fn interfaces_are_addresses_with_optional_names() {
         assert_eq!(
