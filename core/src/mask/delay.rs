@@ -55,8 +55,9 @@ impl Masker {
     }
 
     /// Replaces masked audio with `mode` from the next call on (a media
-    /// proxy told to change its DTMF replacement mid-call). Audio already
-    /// masked in the delay line keeps its replacement. No allocation.
+    /// proxy told to change its DTMF replacement mid-call): the replacement
+    /// is made as audio leaves, so what the delay line holds leaves with
+    /// the new one too. No allocation.
     pub fn set_mode(&mut self, mode: super::MaskMode) {
         self.replacer.set_mode(mode);
     }
