@@ -26,6 +26,9 @@ mod ops;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+// The schema and the head codec serve the SQLite and PostgreSQL stores,
+// unused in a build with neither.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) mod store;
 pub(crate) mod time;
 pub mod token;
