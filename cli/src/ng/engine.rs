@@ -479,7 +479,13 @@ impl Engine {
             let c = &mut self.calls[i];
             let to_tag = text("to-tag");
             if command == "answer" {
+                // The answering party is the to-tag's: the callee, or the
+                // caller answering the callee's re-offer.
                 match to_tag {
+                    Some(t) if c.tags[CALLER] == t && c.tags[CALLEE] == from_tag => CALLER,
+                    Some(_) if c.tags[CALLER] != from_tag => {
+                        return error("answer: from-tag is not the offer's");
+                    }
                     Some(t) if c.tags[CALLEE].is_empty() || c.tags[CALLEE] == t => {
                         c.tags[CALLEE] = t.to_owned();
                         CALLEE
@@ -870,6 +876,20 @@ mod tests {
             ]),
         );
         assert_eq!(new.get("error-reason").and_then(Value::as_str), Some("direction: no interface named \"dmz\""));
+        // The callee answers, then re-offers (a re-INVITE from its side) and the caller answers that.
+        let callee = |tag: &str, to: Option<&str>, cmd: &str, e: &mut Engine| {
+            let mut f = vec![("call-id", s("c")), ("from-tag", s(tag)), ("sdp", s(&addressed))];
+            if let Some(t) = to {
+                f.push(("to-tag", s(t)));
+            }
+            e.run(cmd, &request(&f))
+        };
+        sdp_of(&callee("a", Some("b"), "answer", &mut e));
+        let wrong = callee("x", Some("b"), "answer", &mut e);
+        assert_eq!(wrong.get("error-reason").and_then(Value::as_str), Some("answer: from-tag is not the offer's"));
+        sdp_of(&callee("b", None, "offer", &mut e));
+        sdp_of(&callee("b", Some("a"), "answer", &mut e));
+        assert_eq!(e.calls[0].tags, ["a".to_owned(), "b".to_owned()]);
         // unblock DTMF is allowed here (allow_unmasked), and shows in query.
         assert_eq!(
             e.run("unblock DTMF", &request(&[("call-id", s("c"))])).get("result").and_then(Value::as_str),
