@@ -53,12 +53,17 @@ impl Interface {
     /// `ADDR` or `NAME/ADDR`.
     ///
     /// # Errors
-    /// The address does not parse, or the name is empty.
+    /// The address does not parse or is unspecified (`0.0.0.0`, `::`: the
+    /// SDP must name an address the parties reach), or the name is empty.
     pub fn parse(s: &str) -> Result<Interface, String> {
         let (name, addr) = s.rsplit_once('/').unwrap_or(("default", s));
-        let addr = addr.parse().map_err(|_| format!("--interface {s:?}: not an IP address (NAME/ADDR or ADDR)"))?;
+        let addr: IpAddr =
+            addr.parse().map_err(|_| format!("--interface {s:?}: not an IP address (NAME/ADDR or ADDR)"))?;
         if name.is_empty() {
             return Err(format!("--interface {s:?}: empty name"));
+        }
+        if addr.is_unspecified() {
+            return Err(format!("--interface {s:?}: the SDP needs an address the parties can reach, not {addr}"));
         }
         Ok(Interface { name: name.to_owned(), addr })
     }
@@ -911,6 +916,7 @@ mod tests {
         assert_eq!((named.name.as_str(), named.addr), ("internal", "::1".parse().unwrap()));
         assert!(Interface::parse("internal/nowhere").is_err());
         assert!(Interface::parse("/127.0.0.1").is_err());
+        assert!(Interface::parse("0.0.0.0").is_err() && Interface::parse("any/::").is_err(), "not advertisable");
     }
 
     #[test]
