@@ -358,3 +358,42 @@ fn calls_without_media_time_out_and_media_keeps_them() {
     set_up(&mut proxy, "after");
     relay.stop();
 }
+
+#[test]
+fn rtcp_goes_between_the_parties_rtcp_ports_and_nothing_else_does() {
+    let relay = relay(port_range(3, 2), 1);
+    let mut proxy = Proxy::new(relay.addr);
+    let (caller, mut caller_rtcp, mut callee, mut callee_rtcp) =
+        (Party::new(), Party::new(), Party::new(), Party::new());
+    let with_rtcp = |rtp: u16, rtcp: u16| sdp(rtp) + &format!("a=rtcp:{rtcp}\r\n");
+    let offer = proxy.ok(
+        "offer",
+        &[("call-id", s("rtcp")), ("from-tag", s("a")), ("sdp", s(&with_rtcp(caller.port(), caller_rtcp.port())))],
+    );
+    let to_callee = sdp_port(&offer);
+    let answer = proxy.ok(
+        "answer",
+        &[
+            ("call-id", s("rtcp")),
+            ("from-tag", s("a")),
+            ("to-tag", s("b")),
+            ("sdp", s(&with_rtcp(callee.port(), callee_rtcp.port()))),
+        ],
+    );
+    let to_caller = sdp_port(&answer);
+    let body = answer.get("sdp").and_then(Value::as_str).unwrap();
+    assert!(body.contains(&format!("a=rtcp:{} IN IP4 127.0.0.1", to_caller + 1)), "{body}");
+    // A sender report from the caller's RTCP socket; junk and RTP on the RTCP port.
+    let mut sr = vec![0x80, 200, 0, 6];
+    sr.extend_from_slice(&[0x11; 24]);
+    let rtcp_port = relay_addr(to_caller + 1);
+    caller_rtcp.socket.send_to(&sr, rtcp_port).unwrap();
+    caller_rtcp.socket.send_to(b"not RTCP at all", rtcp_port).unwrap();
+    caller_rtcp.socket.send_to(&keyed_packets("5", 0x5555)[20], rtcp_port).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let got = callee_rtcp.received(relay_addr(to_callee + 1));
+    assert_eq!(got, [sr], "only the RTCP reaches the callee's RTCP port, from the relay's RTCP port facing it");
+    assert!(callee.received_all().is_empty(), "nothing of it reaches the callee's RTP port");
+    let _ = caller_rtcp.received_all();
+    relay.stop();
+}

@@ -207,8 +207,12 @@ impl MediaCall {
     fn destination(&self, i: usize, rtcp: bool) -> Option<SocketAddr> {
         let side = &self.sides[i];
         match (side.latch.peer(), side.remote) {
-            (Some(a), Some((rtp, c))) if rtcp => Some(if a == rtp { c } else { SocketAddr::new(a.ip(), a.port() | 1) }),
-            (Some(a), None) if rtcp => Some(SocketAddr::new(a.ip(), a.port().wrapping_add(1))),
+            // Latched where its SDP said: its SDP's RTCP address; moved
+            // (NAT): the port after the one it sends RTP from.
+            (Some(a), r) if rtcp => Some(match r {
+                Some((rtp, c)) if rtp == a => c,
+                _ => SocketAddr::new(a.ip(), a.port().wrapping_add(1)),
+            }),
             (Some(a), _) => Some(a),
             (None, r) => r.map(|(rtp, c)| if rtcp { c } else { rtp }),
         }
