@@ -123,7 +123,9 @@ pub enum Command {
         file: PathBuf,
     },
     /// Relay RTP over UDP both ways, scrubbing the media path (G.711 masked, telephone-events
-    /// neutralised or dropped); capture controlled over --control; JSON lines on stdout.
+    /// neutralised or dropped): one call (--listen, --forward; capture controlled over
+    /// --control), or many driven by a SIP proxy over rtpengine's ng protocol (--ng); JSON lines
+    /// on stdout.
     Relay {
         /// Address the caller's RTP arrives at (e.g. 127.0.0.1:40000).
         #[arg(long, value_name = "ADDR", required_unless_present = "ng", conflicts_with = "ng")]
