@@ -753,22 +753,14 @@ impl Drop for Engine {
     }
 }
 
-/// Flags accepted in `offer` / `answer` (lower case). Those that change
-/// nothing here are the module's usual ones; unknown flags are refused.
-const KNOWN_FLAGS: &[&str] = &[
-    "sip-source-address",
-    "trust-address",
-    "symmetric",
-    "asymmetric",
-    "port-latching",
-    "no-rtcp-attribute",
-    "full-rtcp-attribute",
-    "loop-protect",
-    "record-call",
-    "strict-source",
-    "media-handover",
-    "all",
-];
+/// Flags accepted in `offer` / `answer` (lower case): `sip-source-address`
+/// (see `received-from`) and those that describe what cardveil does anyway
+/// (it trusts the SDP's address, latches symmetrically, writes `a=rtcp` in
+/// full and never adds one). A flag asking for what cardveil does not do —
+/// `asymmetric`, `strict-source`, `media-handover`, `record-call`,
+/// `loop-protect`, … — is refused rather than silently ignored.
+const KNOWN_FLAGS: &[&str] =
+    &["sip-source-address", "trust-address", "symmetric", "port-latching", "no-rtcp-attribute", "full-rtcp-attribute"];
 
 fn dict(fields: Vec<(&str, Value)>) -> Value {
     Value::Dict(fields.into_iter().map(|(k, v)| (k.as_bytes().to_vec(), v)).collect())
@@ -881,6 +873,17 @@ mod tests {
             ]),
         );
         assert_eq!(new.get("error-reason").and_then(Value::as_str), Some("direction: no interface named \"dmz\""));
+        // A flag asking for what cardveil does not do is refused.
+        let strict = offer(&mut e, &[("flags", Value::List(vec![s("strict source")]))]);
+        assert_eq!(strict.get("error-reason").and_then(Value::as_str), Some("unknown flag \"strict source\""));
+        let usual = offer(
+            &mut e,
+            &[
+                ("received-from", Value::List(vec![s("IP4"), s("192.0.2.9")])),
+                ("flags", Value::List(vec![s("trust address"), s("SIP-source-address")])),
+            ],
+        );
+        sdp_of(&usual);
         // The callee answers, then re-offers (a re-INVITE from its side) and the caller answers that.
         let callee = |tag: &str, to: Option<&str>, cmd: &str, e: &mut Engine| {
             let mut f = vec![("call-id", s("c")), ("from-tag", s(tag)), ("sdp", s(&addressed))];
