@@ -511,12 +511,11 @@ impl Engine {
         let other = 1 - side;
         let addr = self.config.interfaces[c.interfaces[other]].addr;
         let ports: Vec<u16> = (0..media.len()).map(|k| if k == audio { c.ports[other] } else { 0 }).collect();
-        let (slot, serial) = (c.slot, c.serial);
+        let slot = c.slot;
         match sdp::rewrite(sdp_body, addr, &ports, how) {
             Ok(out) => {
                 let (thread, at) = self.thread_of(slot);
                 thread.tell(ToMedia::Remote(at, side, endpoint.0, endpoint.1));
-                let _ = serial;
                 ok(vec![("sdp", Value::str(&out))])
             }
             Err(e) => error(&e.to_string()),
