@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,7 +24,7 @@ use std::time::{Duration, Instant};
 use cardveil_benches::keyed_input;
 use cardveil_cli::ng::bencode::Value;
 use cardveil_core::codec::ulaw;
-use cardveil_tests::ngcall::{Proxy, config, s, start};
+use cardveil_tests::ngcall::{Proxy, config, rtpengine, s, sdp_port, start};
 
 /// Packets per stream per second (20 ms packets).
 const RATE: u64 = 50;
@@ -78,11 +77,6 @@ fn sdp(addr: SocketAddr) -> String {
         ip = addr.ip(),
         port = addr.port()
     )
-}
-
-fn sdp_port(reply: &Value) -> u16 {
-    let body = reply.get("sdp").and_then(Value::as_str).expect("an SDP body");
-    body.lines().find(|l| l.starts_with("m=audio ")).and_then(|m| m.split(' ').nth(1)).unwrap().parse().unwrap()
 }
 
 /// One row of the table.
@@ -246,40 +240,6 @@ fn measure(target: &Target, calls: usize, seconds: f64, run: usize, drain: &dyn 
     }
 }
 
-/// rtpengine in user space, killed when dropped.
-struct Rtpengine(Child);
-
-impl Drop for Rtpengine {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rtpengine(ng: u16, ports: (u16, u16)) -> Option<Rtpengine> {
-    let child = Command::new("rtpengine")
-        .args(["--config-file=none", "--table=-1", "--interface=127.0.0.1", "--foreground", "--log-level=3"])
-        .arg(format!("--listen-ng=127.0.0.1:{ng}"))
-        .arg(format!("--port-min={}", ports.0))
-        .arg(format!("--port-max={}", ports.1))
-        .arg("--num-threads=2")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let r = Rtpengine(child);
-    let mut proxy = Proxy::new(SocketAddr::new([127, 0, 0, 1].into(), ng));
-    proxy.set_timeout(Duration::from_millis(200));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while proxy.try_ask("ping", &[]).is_none() {
-        if Instant::now() > deadline {
-            return None;
-        }
-    }
-    Some(r)
-}
-
 fn arg(name: &str) -> Option<String> {
     std::env::args().skip_while(|a| a != name).nth(1)
 }
@@ -303,7 +263,7 @@ fn main() {
         threads: "cardveil-ng-",
         block: None,
     }];
-    let rtpe = rtpengine(9_990, (34_000, 34_000 + 8 * max as u16 + 16));
+    let rtpe = rtpengine(9_990, (34_000, 34_000 + 8 * max as u16 + 16), None);
     match &rtpe {
         Some(r) => {
             let ng = SocketAddr::new([127, 0, 0, 1].into(), 9_990);

@@ -2,10 +2,12 @@
 //! the ng socket, and call parties as UDP sockets of the test.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cardveil_cli::ng::bencode::Value;
 use cardveil_cli::ng::engine::{EngineConfig, Interface};
@@ -189,4 +191,120 @@ pub fn no_key_readable(pcm: &[i16], tag: &str) {
     for d in [decode_spandsp(pcm), decode_spandsp_sensitive(pcm)].into_iter().flatten() {
         assert_eq!(d, "", "{tag}: spandsp");
     }
+}
+
+/// A child process (of a test) in a process group of its own, stopped (and waited
+/// for) when the test lets go of it: the whole group gets SIGTERM —
+/// Kamailio's main process forks its workers, which a kill of the main
+/// process alone would leave running — then SIGKILL if it is still there
+/// after 5 s.
+#[derive(Debug)]
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let signal = |s: &str| {
+            let _ = Command::new("kill").args([s, "--", &group]).stderr(Stdio::null()).status();
+        };
+        signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal("-KILL");
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawns `cmd` as the leader of a new process group.
+pub fn spawn(cmd: &mut Command) -> Child {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0).spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Waits (bounded) until no process runs with `needle` in its command line.
+pub fn gone(needle: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = Command::new("pgrep").arg("-f").arg(needle).output().expect("pgrep");
+        if out.stdout.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "processes left running: {}", String::from_utf8_lossy(&out.stdout));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Debian's rtpengine in user space (`--table=-1`) on 127.0.0.1, its ng
+/// socket at `ng`, media ports from `ports`, two threads, logging to `log`
+/// (or nowhere); `None` if it cannot be run or does not answer a ping
+/// within 10 s.
+pub fn rtpengine(ng: u16, ports: (u16, u16), log: Option<&Path>) -> Option<Process> {
+    let mut cmd = Command::new("rtpengine");
+    cmd.args(["--config-file=none", "--table=-1", "--interface=127.0.0.1", "--foreground", "--num-threads=2"])
+        .arg(format!("--listen-ng=127.0.0.1:{ng}"))
+        .arg(format!("--port-min={}", ports.0))
+        .arg(format!("--port-max={}", ports.1))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    match log {
+        Some(path) => cmd.arg("--log-stderr").stderr(std::fs::File::create(path).ok()?),
+        None => cmd.arg("--log-level=3").stderr(Stdio::null()),
+    };
+    use std::os::unix::process::CommandExt;
+    let r = Process(cmd.process_group(0).spawn().ok()?);
+    let mut proxy = Proxy::new(SocketAddr::new([127, 0, 0, 1].into(), ng));
+    proxy.set_timeout(Duration::from_millis(200));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy.try_ask("ping", &[]).is_none() {
+        if Instant::now() > deadline {
+            return None;
+        }
+    }
+    Some(r)
+}
+
+/// The audio port the SDP of an offer's or answer's reply points at.
+pub fn sdp_port(reply: &Value) -> u16 {
+    let body = reply.get("sdp").and_then(Value::as_str).expect("an SDP body");
+    let m = body.lines().find(|l| l.starts_with("m=audio ")).expect("an audio stream");
+    m.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// 8 kHz audio keying `keys` the way the ng tests' callers do: 300 ms of
+/// quiet, each key 60 ms on (−10 dBm0 per tone, starting phases `phases`)
+/// and 60 ms off, 300 ms of quiet; with each key's span (samples).
+pub fn keyed_pcm(keys: &str, phases: [f64; 2]) -> (Vec<i16>, Vec<(char, usize, usize)>) {
+    use cardveil_core::dtmf::{Key, ToneGenerator, amplitude_for_dbm0};
+    let mut pcm = vec![0i16; 2400];
+    let mut spans = Vec::new();
+    for ch in keys.chars() {
+        let (lo, hi) = Key::from_char(ch).unwrap().frequencies();
+        let a = amplitude_for_dbm0(-10.0);
+        let start = pcm.len();
+        pcm.resize(start + 480, 0);
+        ToneGenerator::new(8000, [lo, hi], [a, a], phases).fill(&mut pcm[start..]);
+        spans.push((ch, start, start + 480));
+        pcm.resize(pcm.len() + 480, 0);
+    }
+    pcm.resize(pcm.len() + 2400, 0);
+    (pcm, spans)
+}
+
+/// The G.711 payloads of payload type `audio_pt` and the telephone-event
+/// codes (payload type 101) in what a party received; any other payload
+/// type reaching it fails the test.
+pub fn audio_and_events(packets: &[Vec<u8>], audio_pt: u8) -> (Vec<u8>, Vec<u8>) {
+    use cardveil_core::rtp::{RtpHeader, TelephoneEvent};
+    let (mut audio, mut codes) = (Vec::new(), Vec::new());
+    for p in packets {
+        let h = RtpHeader::parse(p).unwrap();
+        match h.payload_type {
+            pt if pt == audio_pt => audio.extend_from_slice(h.payload(p)),
+            101 => codes.push(TelephoneEvent::parse(h.payload(p)).unwrap().event),
+            other => panic!("payload type {other} reached a party"),
+        }
+    }
+    (audio, codes)
 }

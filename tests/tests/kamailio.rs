@@ -12,14 +12,13 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cardveil_cli::ng::bencode::Value;
 use cardveil_core::codec::alaw;
-use cardveil_core::rtp::{RtpHeader, TelephoneEvent};
 use cardveil_tests::masking::decode_cardveil;
-use cardveil_tests::ngcall::{Party, Proxy, no_key_readable, relay};
+use cardveil_tests::ngcall::{Party, Process, Proxy, audio_and_events, gone, keyed_pcm, no_key_readable, relay, spawn};
 use cardveil_tests::rtpcall::{DIR, PAN, keyed_call, write_pcap};
 use cardveil_tests::tools;
 
@@ -29,48 +28,6 @@ fn dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("cardveil-kamailio-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// A child process in a process group of its own, stopped (and waited
-/// for) when the test lets go of it: the whole group gets SIGTERM —
-/// Kamailio's main process forks its workers, which a kill of the main
-/// process alone would leave running — then SIGKILL if it is still there
-/// after 5 s.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.0.id());
-        let signal = |s: &str| {
-            let _ = Command::new("kill").args([s, "--", &group]).stderr(Stdio::null()).status();
-        };
-        signal("-TERM");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        signal("-KILL");
-        let _ = self.0.wait();
-    }
-}
-
-/// Spawns `cmd` as the leader of a new process group.
-fn spawn(cmd: &mut Command) -> Child {
-    use std::os::unix::process::CommandExt;
-    cmd.process_group(0).spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-/// Waits (bounded) until no process runs with `needle` in its command line.
-fn gone(needle: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let out = Command::new("pgrep").arg("-f").arg(needle).output().expect("pgrep");
-        if out.stdout.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "processes left running: {}", String::from_utf8_lossy(&out.stdout));
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Kamailio on 127.0.0.1:`sip`, sending every request on to the callee at
@@ -202,20 +159,6 @@ fn sipp_call(sip: u16, uas: u16, uac: u16, media: u16, pcap: &Path, seconds: f64
     }
 }
 
-/// The A-law audio and the event codes of what reached the callee.
-fn audio_and_events(packets: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
-    let (mut audio, mut codes) = (Vec::new(), Vec::new());
-    for p in packets {
-        let h = RtpHeader::parse(p).unwrap();
-        match h.payload_type {
-            8 => audio.extend_from_slice(h.payload(p)),
-            101 => codes.push(TelephoneEvent::parse(h.payload(p)).unwrap().event),
-            other => panic!("payload type {other} reached the callee"),
-        }
-    }
-    (audio, codes)
-}
-
 #[test]
 fn kamailio_with_sipp_calls_through_the_ng_relay() {
     if !Path::new(DIR).join("g711a.pcap").exists() {
@@ -261,7 +204,7 @@ fn kamailio_with_sipp_calls_through_the_ng_relay() {
         assert!(from.ip().is_loopback() && (media..media + 16).contains(&from.port()), "{from}");
         assert!(got.iter().all(|(f, _)| *f == from));
         let packets: Vec<Vec<u8>> = got.into_iter().map(|(_, p)| p).collect();
-        let (audio, codes) = audio_and_events(&packets);
+        let (audio, codes) = audio_and_events(&packets, 8);
         assert!(
             audio.len() + 400 >= call.audio.len(),
             "{run}: the audio arrived ({} of {})",
@@ -290,18 +233,8 @@ fn kamailio_with_sipp_calls_through_the_ng_relay() {
 /// A short call in libpcap form: 300 ms of quiet, `keys` keyed in band
 /// (A-law, 60 ms on, 60 ms off, −10 dBm0 per tone), 300 ms of quiet.
 fn short_keyed_pcap(keys: &str, path: &Path) -> Vec<u8> {
-    use cardveil_core::dtmf::{Key, ToneGenerator, amplitude_for_dbm0};
     use cardveil_tests::rtpcall::{frame, rtp};
-    let mut pcm = vec![0i16; 2400];
-    for ch in keys.chars() {
-        let (lo, hi) = Key::from_char(ch).unwrap().frequencies();
-        let a = amplitude_for_dbm0(-10.0);
-        let start = pcm.len();
-        pcm.resize(start + 480, 0);
-        ToneGenerator::new(8000, [lo, hi], [a, a], [0.4, 1.3]).fill(&mut pcm[start..]);
-        pcm.resize(pcm.len() + 480, 0);
-    }
-    pcm.resize(pcm.len() + 2400, 0);
+    let (pcm, _) = keyed_pcm(keys, [0.4, 1.3]);
     let audio: Vec<u8> = pcm.iter().map(|&x| alaw::encode(x)).collect();
     let frames: Vec<(f64, Vec<u8>)> = audio
         .chunks(160)
@@ -377,7 +310,7 @@ fn kamailio_spreads_calls_over_two_relays_and_survives_losing_one() {
         assert!(got.iter().all(|(f, _)| *f == from), "call {n}: one relay port");
         let which = ranges.iter().position(|&(lo, hi)| (lo..hi).contains(&from.port())).expect("a relay's port");
         let packets: Vec<Vec<u8>> = got.into_iter().map(|(_, p)| p).collect();
-        let (audio, _) = audio_and_events(&packets);
+        let (audio, _) = audio_and_events(&packets, 8);
         let pcm: Vec<i16> = audio.iter().map(|&a| alaw::decode(a)).collect();
         no_key_readable(&pcm, &format!("scale-out call {n}"));
         served.push(which);

@@ -14,10 +14,8 @@ use std::time::{Duration, Instant};
 use cardveil_cli::ng::bencode::Value;
 use cardveil_cli::ng::engine::EngineConfig;
 use cardveil_core::codec::ulaw;
-use cardveil_core::dtmf::{Key, ToneGenerator, amplitude_for_dbm0};
-use cardveil_core::rtp::{RtpHeader, TelephoneEvent};
 use cardveil_tests::masking::decode_cardveil;
-use cardveil_tests::ngcall::{Party, Proxy, config, no_key_readable, relay, result, s, start};
+use cardveil_tests::ngcall::{Party, Proxy, config, keyed_pcm, no_key_readable, relay, result, s, start};
 use cardveil_tests::tools;
 
 /// The card keyed (a test PAN, then `#`).
@@ -41,31 +39,19 @@ fn sdp(port: u16) -> String {
     )
 }
 
-/// The audio port an SDP reply points at.
+/// The audio port an SDP reply points at, the other lines kept.
 fn sdp_port(reply: &Value) -> u16 {
     let body = reply.get("sdp").and_then(Value::as_str).expect("an SDP body");
     assert!(body.contains("c=IN IP4 127.0.0.1\r\n"), "{body}");
     assert!(body.contains("a=sendrecv\r\n") && body.contains("telephone-event/8000"), "other lines kept: {body}");
-    let m = body.lines().find(|l| l.starts_with("m=audio ")).unwrap();
-    m.split(' ').nth(1).unwrap().parse().unwrap()
+    cardveil_tests::ngcall::sdp_port(reply)
 }
 
 /// μ-law packets (20 ms) of `keys` keyed in band (60 ms on, 60 ms off
 /// after 300 ms of quiet, −10 dBm0 per tone) with each key also sent as
 /// RFC 4733 events, in the order a phone sends them.
 fn keyed_packets(keys: &str, ssrc: u32) -> Vec<Vec<u8>> {
-    let mut pcm = vec![0i16; 2400];
-    let mut spans = Vec::new();
-    for ch in keys.chars() {
-        let (lo, hi) = Key::from_char(ch).unwrap().frequencies();
-        let a = amplitude_for_dbm0(-10.0);
-        let start = pcm.len();
-        pcm.resize(start + 480, 0);
-        ToneGenerator::new(8000, [lo, hi], [a, a], [0.2, 0.9]).fill(&mut pcm[start..]);
-        spans.push((ch, start, start + 480));
-        pcm.resize(pcm.len() + 480, 0);
-    }
-    pcm.resize(pcm.len() + 2400, 0);
+    let (pcm, spans) = keyed_pcm(keys, [0.2, 0.9]);
     let rtp = |pt: u8, seq: u16, ts: u32, payload: &[u8]| {
         let mut p = vec![0x80, pt, 0, 0, 0, 0, 0, 0];
         p[2..4].copy_from_slice(&seq.to_be_bytes());
@@ -98,18 +84,10 @@ fn keyed_packets(keys: &str, ssrc: u32) -> Vec<Vec<u8>> {
     out
 }
 
-/// The μ-law audio and the event codes in what a party received.
+/// The μ-law audio, decoded, and the event codes in what a party received.
 fn audio_and_events(packets: &[Vec<u8>]) -> (Vec<i16>, Vec<u8>) {
-    let (mut audio, mut codes) = (Vec::new(), Vec::new());
-    for p in packets {
-        let h = RtpHeader::parse(p).unwrap();
-        match h.payload_type {
-            0 => audio.extend(h.payload(p).iter().map(|&c| ulaw::decode(c))),
-            EVENT_PT => codes.push(TelephoneEvent::parse(h.payload(p)).unwrap().event),
-            other => panic!("payload type {other} reached a party"),
-        }
-    }
-    (audio, codes)
+    let (audio, codes) = cardveil_tests::ngcall::audio_and_events(packets, 0);
+    (audio.iter().map(|&c| ulaw::decode(c)).collect(), codes)
 }
 
 /// A call set up through the relay: its parties and the relay's port facing each.

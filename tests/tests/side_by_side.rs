@@ -12,59 +12,20 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cardveil_cli::ng::bencode::Value;
 use cardveil_core::codec::ulaw;
 use cardveil_core::rtp::{RtpHeader, RtpStream, RtpStreamConfig};
 use cardveil_tests::masking::{decode_cardveil, decode_dtmf2num, decode_multimon, decode_spandsp_sensitive};
-use cardveil_tests::ngcall::{Party, Proxy, relay, s};
+use cardveil_tests::ngcall::{Party, Proxy, relay, rtpengine, s, sdp_port};
 use cardveil_tests::tools;
-
-/// rtpengine, killed and waited for when the test lets go of it.
-struct Rtpengine(Child);
-
-impl Drop for Rtpengine {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rtpengine(ng: u16, ports: (u16, u16), log: &Path) -> Rtpengine {
-    let child = Command::new("rtpengine")
-        .args(["--config-file=none", "--table=-1", "--interface=127.0.0.1", "--foreground", "--log-stderr"])
-        .arg(format!("--listen-ng=127.0.0.1:{ng}"))
-        .arg(format!("--port-min={}", ports.0))
-        .arg(format!("--port-max={}", ports.1))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("run rtpengine");
-    let r = Rtpengine(child);
-    // Up once it answers a ping (bounded).
-    let mut proxy = Proxy::new(SocketAddr::new([127, 0, 0, 1].into(), ng));
-    proxy.set_timeout(Duration::from_millis(200));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while proxy.try_ask("ping", &[]).is_none() {
-        assert!(Instant::now() < deadline, "rtpengine did not start: {}", log.display());
-    }
-    r
-}
 
 fn sdp(port: u16) -> String {
     format!(
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
          m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
     )
-}
-
-fn sdp_port(reply: &Value) -> u16 {
-    let body = reply.get("sdp").and_then(Value::as_str).expect("an SDP body");
-    let m = body.lines().find(|l| l.starts_with("m=audio ")).expect("an audio stream");
-    m.split(' ').nth(1).unwrap().parse().unwrap()
 }
 
 /// One call set up through the media proxy at `proxy`, blocked with
@@ -154,7 +115,8 @@ fn the_same_keyed_call_through_rtpengine_and_cardveil() {
     let (ng_port, rtpe_ports, cv_ports) =
         (10_000 + pid, (62_000 + pid * 20, 62_019 + pid * 20), (63_500 + pid * 20, 63_516 + pid * 20));
     let log = std::env::temp_dir().join(format!("cardveil-rtpengine-{}.log", std::process::id()));
-    let engine = rtpengine(ng_port, rtpe_ports, &log);
+    let engine = rtpengine(ng_port, rtpe_ports, Some(&log))
+        .unwrap_or_else(|| panic!("rtpengine did not start: {}", log.display()));
     let cardveil = relay(cv_ports, 1);
     let mut rtpe = Proxy::new(SocketAddr::new([127, 0, 0, 1].into(), ng_port));
     let mut cv = Proxy::new(cardveil.addr);
