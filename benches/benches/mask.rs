@@ -28,7 +28,9 @@ fn mask(c: &mut Criterion) {
     }
     let m = Masker::new(MaskerConfig::default()).unwrap();
     let (state, delay) = m.memory();
-    eprintln!("masker per channel: {state} bytes of state + {delay} bytes of delay line (20 ms look-ahead)");
+    eprintln!(
+        "masker per channel: {state} bytes of state + {delay} bytes of look-ahead buffers (delay line and window history, 20 ms look-ahead)"
+    );
 }
 
 fn mask_on(c: &mut Criterion, name: &str, input: &[i16]) {

@@ -134,7 +134,7 @@ fn masker_state_is_small() {
     let m = Masker::new(MaskerConfig::default()).unwrap();
     let (state, delay_line) = m.memory();
     println!(
-        "masker state per 8 kHz channel: {state} bytes, plus a {delay_line}-byte delay line (20 ms look-ahead + 60 ms)"
+        "masker state per 8 kHz channel: {state} bytes, plus {delay_line} bytes of look-ahead buffers (the delay line: 20 ms look-ahead + 60 ms; the window history)"
     );
     assert!(state <= 1024, "{state} bytes");
 }

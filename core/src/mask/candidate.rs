@@ -26,7 +26,7 @@
 //! pure tones that hold still (see [`CHAIN_FREE`]) and keys held within
 //! tighter limits ([`HOLD_LONG`]).
 
-use crate::dtmf::{Hit, Key, Params, Profile, SubBlock, Window, best_two};
+use crate::dtmf::{Hit, Key, Params, Profile, SubBlock, TONES, Window, best_two};
 
 /// The loose first stage of the candidate test: tones up to ±6 % off per
 /// window, ±16 dB twist, down to −80 dBm0 (a key's line echo 45 dB down,
@@ -154,6 +154,11 @@ pub(crate) struct Verdict {
     /// The background's AC energy per sub-block (the policy's floor
     /// estimate; 0 in digital silence), for the spans' quiet test.
     pub background: f32,
+    /// A chain just became sure of its key and its pair was there before
+    /// the chain began (see [`REACH_SHARE`]): the span should reach back to
+    /// this many sub-blocks before the window's newest (0: no reach-back;
+    /// the spans bound it by the look-ahead).
+    pub reach: u64,
 }
 
 /// The candidate policy's state for one stream. No allocation.
@@ -164,11 +169,12 @@ pub(crate) struct Candidates {
     /// The loose measurement of the previous window and of the one before
     /// it: key and signed relative offsets of both tones (see [`SETTLED_OFFSET`]).
     loose_history: [Option<(Key, [f32; 2])>; 2],
-    /// The current chain of candidate windows: its first and its latest
-    /// window (see [`CHAIN_FREE`]).
-    /// (`first > last`: none yet; not an `Option`, whose tag would cost
-    /// eight bytes of per-channel state.)
-    chain: (u64, u64),
+    /// The current chain of candidate windows: its latest window and how
+    /// many windows before that its first was (see [`CHAIN_FREE`]).
+    /// (`u32::MAX`: none yet; not an `Option`, whose tag would cost eight
+    /// bytes of per-channel state. A chain of 2³² windows is 248 days.)
+    chain_last: u64,
+    chain_len: u32,
     /// The background: the smallest recent sub-block AC energy, rising by
     /// [`FLOOR_RISE`] per sub-block (minimum statistics).
     floor: f32,
@@ -177,18 +183,46 @@ pub(crate) struct Candidates {
     prev_purity: Option<(Key, [f32; 2])>,
     /// Tier H's reference (its power also tier T's, after the hold ended).
     hold: Hold,
+    /// |X|² of the eight bins of the latest windows, by window index modulo
+    /// its length: as many windows as the look-ahead holds and a few (see
+    /// [`REACH_SHARE`]).
+    history: Box<[[f32; TONES]]>,
 }
 
-impl Default for Candidates {
-    fn default() -> Self {
+/// Reach-back: once a chain is sure of its key — the strict detector
+/// confirmed it, or the chain outlived [`CHAIN_FREE`] (rare in speech
+/// without keys: 0.077 % of the time is masked there at all) — its span
+/// reaches back over the windows before the chain's first in which both
+/// bins of its pair (|X|² as measured) were already at least this share
+/// of the loudest the chain measured the tones (corrected), as far as the
+/// look-ahead allows. Other audio on top of a key keeps every tier silent
+/// for the key's first tens of milliseconds (under speech at +6 dB per-tone
+/// SNR, onsets of 10–60 ms were left unmasked), but the pair is in its bins
+/// from the first window; with a look-ahead longer than that delay (files,
+/// jitter buffers), the onset is masked too.
+const REACH_SHARE: f32 = 0.25;
+
+impl Candidates {
+    /// The policy for a masker that looks `lookahead_ms` ahead.
+    pub fn new(lookahead_ms: u32) -> Candidates {
+        // Windows hop 5 ms at every rate; two more for the sub-blocks a
+        // span reaches before its window, two for frame rounding.
+        let windows = (lookahead_ms / 5 + 4) as usize;
         Candidates {
             prev_pure: false,
             loose_history: [None; 2],
-            chain: (1, 0),
+            chain_last: 0,
+            chain_len: u32::MAX,
             floor: f32::MAX,
             prev_purity: None,
             hold: Hold::NONE,
+            history: vec![[0.0; TONES]; windows].into_boxed_slice(),
         }
+    }
+
+    /// Bytes of history.
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.history)
     }
 }
 
@@ -206,6 +240,17 @@ const HOLD: (f32, f32, f32) = (0.1, 1.995, 20.0);
 /// to 3 dB above, within 10 Hz. A key's tail through other audio holds
 /// that; voiced speech that started a chain drifts out of it.
 const HOLD_LONG: (f32, f32, f32) = (0.251, 1.995, 10.0);
+
+/// Tier H for a key the strict detector confirmed (no speech is ever
+/// confirmed, so over-masking is no concern): after a window that fails
+/// [`HOLD`] or [`HOLD_LONG`], the hold goes on for up to
+/// [`HOLD_CONFIRMED_MISSES`] windows in a row while each tone is 15 dB
+/// below to 6 dB above its reference and within 30 Hz. Speech on top of
+/// a held key beats with it: one window in a few falls out of the tight
+/// limits while the key is still there, and the hold ended part-way
+/// through (tails of 30–90 ms left at +6 dB per-tone SNR).
+const HOLD_CONFIRMED: (f32, f32, f32) = (0.0316, 3.98, 30.0);
+const HOLD_CONFIRMED_MISSES: u8 = 3;
 
 /// Tier T: a window right after a candidate one (the chain's key held)
 /// whose strongest pair, at the nominal bins, holds less than this share of
@@ -237,12 +282,31 @@ struct Hold {
     /// The pair's corrected power and offsets (Hz) when it was masked.
     power: [f32; 2],
     hz: [f32; 2],
+    /// The chain's span has reached back (see [`REACH_SHARE`]; once per chain).
+    reached: bool,
+    /// The strict detector confirmed this key during the hold (see [`HOLD_CONFIRMED`]).
+    confirmed: bool,
+    /// Windows in a row that missed [`HOLD_CONFIRMED`]'s limits.
+    misses: u8,
 }
 
 impl Hold {
     /// No hold (no bin has this index; not an `Option`, whose tag would
     /// cost four bytes of per-channel state).
-    const NONE: Hold = Hold { tones: [u8::MAX; 2], live: false, power: [0.0; 2], hz: [0.0; 2] };
+    const NONE: Hold = Hold {
+        tones: [u8::MAX; 2],
+        live: false,
+        power: [0.0; 2],
+        hz: [0.0; 2],
+        reached: false,
+        confirmed: false,
+        misses: 0,
+    };
+
+    /// Whether `key` is the held pair's.
+    fn keys(&self, key: Key) -> bool {
+        key.row() == self.tones[0] as usize && 4 + key.col() == self.tones[1] as usize
+    }
 
     fn is(&self, h: &Hit) -> bool {
         self.live && h.tones[0] == self.tones[0] as usize && h.tones[1] == self.tones[1] as usize
@@ -281,14 +345,20 @@ impl Candidates {
     /// is still a candidate while tier H holds the chain's key.
     pub fn judge(&mut self, w: &Window<'_>) -> Verdict {
         let loose = w.loose;
+        let k = w.index();
+        let slots = self.history.len() as u64;
+        self.history[(k % slots) as usize] = w.x.norm_sqr();
         // A strict hit is a candidate when it continues one (single strict
         // hits are common in speech; real keys go on).
         let strict = w.continued_run().is_some_and(|hits| hits + 1 >= STRICT_CANDIDATE_HITS)
             && w.run_is_steady(RUN_COHERENCE_SLACK);
         let (verdict, mut measured, late) = self.candidate_test(w, strict);
         let previous = self.prev_purity.take();
-        let k = w.index();
         let first = self.chain_continued(k).unwrap_or(k);
+        if first == k {
+            // A new chain reaches back anew.
+            self.hold.reached = false;
+        }
         let ok = verdict
             && (k - first <= CHAIN_FREE
                 || w.confirmed().is_some_and(|key| loose.is_some_and(|h| h.key == key))
@@ -312,23 +382,52 @@ impl Candidates {
             (true, true)
         } else {
             // Tier T, for the first windows after the chain's latest.
-            (k - self.chain.1 <= TAIL_WINDOWS && self.outlasting(w), false)
+            (k - self.chain_last <= TAIL_WINDOWS && self.outlasting(w), false)
         };
         // Held windows continue the chain: its rule bounds their spans too.
         // Tier T's do not (they would keep it going for as long as any
         // quieter pair dominates): it reaches only [`TAIL_WINDOWS`] past it.
         if ok && chained {
-            self.chain = (first, k);
+            (self.chain_last, self.chain_len) = (k, (k - first).min(u64::from(u32::MAX - 1)) as u32);
         }
+        let reach = if ok && chained { self.reach_back(w, first) } else { 0 };
         self.floor = (self.floor * FLOOR_RISE).min(w.ac);
-        Verdict { candidate: ok, late: ok && verdict && late, background: self.floor }
+        Verdict { candidate: ok, late: ok && verdict && late, background: self.floor, reach }
+    }
+
+    /// Reach-back (see [`REACH_SHARE`]) for window `w` of the chain that
+    /// began at window `first`: the sub-blocks before `w`'s newest the span
+    /// should reach, or 0.
+    fn reach_back(&mut self, w: &Window<'_>, first: u64) -> u64 {
+        let k = w.index();
+        let held = self.hold;
+        let sure = k - first > CHAIN_FREE || w.confirmed().is_some_and(|key| held.keys(key));
+        if !sure || held.reached || !held.live {
+            return 0;
+        }
+        self.hold.reached = true;
+        let [r, c] = held.tones.map(usize::from);
+        let slots = self.history.len() as u64;
+        // Windows before `first` still in the history (k − slots + 1 is the oldest).
+        let oldest = (k + 1).saturating_sub(slots).max(1);
+        let mut earliest = first;
+        while earliest > oldest {
+            let p = &self.history[((earliest - 1) % slots) as usize];
+            if p[r] < REACH_SHARE * held.power[0] || p[c] < REACH_SHARE * held.power[1] {
+                break;
+            }
+            earliest -= 1;
+        }
+        // Window `earliest` (sub-blocks earliest − 1 and earliest) holds the
+        // pair; the tone may begin in the sub-block before it.
+        if earliest == first { 0 } else { k - earliest + 2 }
     }
 
     /// The first window of the chain that window `k` would continue (one
     /// with a candidate window no more than [`CHAIN_GAP`] before it).
     fn chain_continued(&self, k: u64) -> Option<u64> {
-        let (first, last) = self.chain;
-        (first <= last && k - last <= CHAIN_GAP).then_some(first)
+        let (last, len) = (self.chain_last, self.chain_len);
+        (len != u32::MAX && k - last <= CHAIN_GAP).then(|| last - u64::from(len))
     }
 
     /// Tier H's reference from a candidate window's measurement `h`: its
@@ -343,14 +442,22 @@ impl Candidates {
             held.hz = h.offset;
         } else {
             // Bank indices are below 8.
-            *held = Hold { tones: [h.tones[0] as u8, h.tones[1] as u8], live: true, power: h.power, hz: h.offset };
+            *held = Hold {
+                tones: [h.tones[0] as u8, h.tones[1] as u8],
+                live: true,
+                power: h.power,
+                hz: h.offset,
+                reached: false,
+                confirmed: false,
+                misses: 0,
+            };
         }
     }
 
     /// Tier H: whether the pair of the key just masked is still there, at
     /// its level and frequencies, though other audio now fails the tiers'
     /// energy-share tests; ends the hold when it is not.
-    fn held(&mut self, w: &Window<'_>, (below, above, hz): (f32, f32, f32)) -> bool {
+    fn held(&mut self, w: &Window<'_>, limits: (f32, f32, f32)) -> bool {
         let held = self.hold;
         if !held.live {
             return false;
@@ -362,14 +469,24 @@ impl Candidates {
         let (yr, yc) = bank.unmix(pw, pm, r, c);
         let off = [bank.offset_hz(xr.mul_conj(yr), r), bank.offset_hz(xc.mul_conj(yc), c)];
         let p = [xr.norm_sqr() * bank.gain_correction(off[0]), xc.norm_sqr() * bank.gain_correction(off[1])];
-        let there = (0..2).all(|i| {
-            p[i] >= below * held.power[i] && p[i] <= above * held.power[i] && (off[i] - held.hz[i]).abs() <= hz
-        });
-        if !there {
-            // The hold ends; the reference stays for tier T.
-            self.hold.live = false;
+        let within = |(below, above, hz): (f32, f32, f32)| {
+            (0..2).all(|i| {
+                p[i] >= below * held.power[i] && p[i] <= above * held.power[i] && (off[i] - held.hz[i]).abs() <= hz
+            })
+        };
+        let confirmed = held.confirmed || w.confirmed().is_some_and(|key| held.keys(key));
+        self.hold.confirmed = confirmed;
+        if within(limits) {
+            self.hold.misses = 0;
+            return true;
         }
-        there
+        if confirmed && held.misses < HOLD_CONFIRMED_MISSES && within(HOLD_CONFIRMED) {
+            self.hold.misses += 1;
+            return true;
+        }
+        // The hold ends; the reference stays for tier T.
+        self.hold.live = false;
+        false
     }
 
     /// Tier T (see [`TAIL_DROP`]): after a chain's window (the caller

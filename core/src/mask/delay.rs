@@ -21,16 +21,16 @@ pub struct Masker {
     analyser: Analyser,
     replacer: Replacer,
     encoding: Encoding,
-    /// Look-ahead in samples.
-    delay: u64,
+    /// Look-ahead in samples (at most 200 ms).
+    delay: u32,
     /// Stored samples, indexed by stream position modulo its length.
     ring: Box<[i16]>,
     /// Input samples taken so far.
     written: u64,
     /// `written` modulo the ring's length (kept, not divided out per call).
-    write_at: usize,
+    write_at: u32,
     /// Largest piece processed at once (the ring holds delay + chunk).
-    chunk: usize,
+    chunk: u32,
     /// Stored representation of digital silence.
     silence: i16,
 }
@@ -45,11 +45,11 @@ impl Masker {
             analyser,
             replacer: Replacer::new(config.mode, config.sample_rate),
             encoding: config.encoding,
-            delay: delay as u64,
+            delay: delay as u32,
             ring: vec![encode(config.encoding, 0); delay + chunk].into_boxed_slice(),
             written: 0,
             write_at: 0,
-            chunk,
+            chunk: chunk as u32,
             silence: encode(config.encoding, 0),
         })
     }
@@ -83,12 +83,14 @@ impl Masker {
         self.delay as usize
     }
 
-    /// Per-stream memory in bytes: `(state, delay line)`. The state is
-    /// this struct, the detector and the span queue; the delay line holds the
-    /// look-ahead plus one 60 ms chunk.
+    /// Per-stream memory in bytes: `(state, look-ahead buffers)`. The state
+    /// is this struct, the detector and the span queue; the look-ahead
+    /// buffers are the delay line (the look-ahead plus one 60 ms chunk) and
+    /// the candidate policy's history of the look-ahead's windows (32 bytes
+    /// per 5 ms).
     pub fn memory(&self) -> (usize, usize) {
         let state = std::mem::size_of::<Masker>() + self.analyser.heap_bytes();
-        (state, std::mem::size_of_val(&*self.ring))
+        (state, std::mem::size_of_val(&*self.ring) + self.analyser.history_bytes())
     }
 
     /// Input samples taken so far.
@@ -137,7 +139,7 @@ impl Masker {
     /// [`Masker::process`] without the frame type check (the RTP streams
     /// set the law themselves).
     pub(crate) fn process_frame<C: Sample, F: FnMut(MaskerEvent)>(&mut self, frame: &mut [C], on_event: &mut F) {
-        let chunk = self.chunk;
+        let chunk = self.chunk as usize;
         for piece in frame.chunks_mut(chunk) {
             self.step(piece, on_event);
         }
@@ -148,13 +150,14 @@ impl Masker {
     fn step<C: Sample, F: FnMut(MaskerEvent)>(&mut self, piece: &mut [C], on_event: &mut F) {
         let n = piece.len() as u64;
         let pos0 = self.written;
-        ring_write(&mut self.ring, self.write_at, piece);
+        ring_write(&mut self.ring, self.write_at as usize, piece);
         // Output positions pos0 + i carry input positions pos0 + i − delay.
         let first_out = pos0 as i64 - self.delay as i64;
         let floor = first_out.max(0) as u64;
-        self.analyser.feed(piece, Bounds { floor, reach: self.delay }, on_event);
+        self.analyser.feed(piece, Bounds { floor, reach: self.delay as u64 }, on_event);
         self.written += n;
-        self.write_at = wrap(self.write_at + piece.len(), self.ring.len());
+        // The ring is shorter than 260 ms of 48 kHz samples.
+        self.write_at = wrap(self.write_at as usize + piece.len(), self.ring.len()) as u32;
 
         // The first `delay` outputs of the stream are silence.
         let lead = (-first_out).clamp(0, n as i64) as usize;
@@ -162,7 +165,7 @@ impl Masker {
             *c = C::load(self.silence);
         }
         let mut src = floor;
-        let end = (pos0 + n).saturating_sub(self.delay);
+        let end = (pos0 + n).saturating_sub(self.delay as u64);
         let mut out = lead;
         while src < end {
             let (masked, until) = self.analyser.spans.segment(src, end);
@@ -173,7 +176,7 @@ impl Masker {
             } else {
                 // `src` is within the ring's length behind `written`.
                 let back = (self.written - src) as usize;
-                ring_read(&self.ring, wrap(self.write_at + self.ring.len() - back, self.ring.len()), dst);
+                ring_read(&self.ring, wrap(self.write_at as usize + self.ring.len() - back, self.ring.len()), dst);
                 observe(&mut self.replacer, self.encoding, dst);
             }
             src = until;

@@ -419,12 +419,20 @@ impl Analyser {
             &candidate::loose_params(),
         )?;
         let spans = Spans::new(detector.block_len(), config.sample_rate, window_ms);
-        Ok(Analyser { detector, candidates: Candidates::default(), spans, encoding: config.encoding, offset: 0 })
+        let candidates = Candidates::new(config.lookahead_ms);
+        Ok(Analyser { detector, candidates, spans, encoding: config.encoding, offset: 0 })
     }
 
-    /// Bytes allocated besides the struct itself.
+    /// Bytes allocated besides the struct itself, but for the candidate
+    /// policy's window history (see [`Self::history_bytes`]).
     fn heap_bytes(&self) -> usize {
         self.detector.heap_bytes() + self.spans.heap_bytes()
+    }
+
+    /// Bytes of the candidate policy's window history, which grows with the
+    /// look-ahead (32 bytes per 5 ms): a look-ahead buffer like the delay line.
+    fn history_bytes(&self) -> usize {
+        self.candidates.heap_bytes()
     }
 
     /// Stream position of the next sample to analyse.

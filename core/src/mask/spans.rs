@@ -127,7 +127,7 @@ impl Spans {
         floor: u64,
         on_event: &mut F,
     ) {
-        let Verdict { candidate, late, background } = verdict;
+        let Verdict { candidate, late, background, reach } = verdict;
         let quiet = |e: f32, reference: f32| e < ONSET_SHARE * reference && e <= QUIET_OVER_BACKGROUND * background;
         // Sub-blocks are counted, not derived from `end`: stream positions
         // need not be multiples of the sub-block length.
@@ -150,9 +150,9 @@ impl Spans {
             // How many of the two sub-blocks before the window's newest
             // (three for a verdict made a window late) are loud enough,
             // going back without a gap.
-            let reach = if late { 3 } else { 2 };
+            let most = if late { 3 } else { 2 };
             let mut back = 0;
-            while back < reach && !quiet(block_energy(self, k - 1 - back), reference) {
+            while back < most && !quiet(block_energy(self, k - 1 - back), reference) {
                 back += 1;
             }
             let mut start = end.saturating_sub((back + 1) * self.block + self.guard);
@@ -160,6 +160,14 @@ impl Spans {
                 // The extra sub-block of a late verdict: no further back than
                 // the look-ahead allows whatever the frame sizes (`late_floor`).
                 start = start.max(late_floor).min(end.saturating_sub(3 * self.block + self.guard));
+            }
+            if reach > 0 {
+                // A sure chain's reach-back, within the look-ahead like a
+                // late verdict's, and from the end of any span already
+                // reported (that stays as it was reported; the union is masked).
+                let reported = self.live().iter().filter(|s| s.reported && s.candidate).map(|s| s.end).max();
+                let back = end.saturating_sub((reach + 1) * self.block + self.guard).max(late_floor);
+                start = start.min(back.max(reported.unwrap_or(0)));
             }
             let start = start.max(floor);
             let stop = if quiet(energy, reference) {
@@ -171,7 +179,18 @@ impl Spans {
                 end + self.block + self.guard
             };
             match self.newest_mut() {
-                Some(s) if s.candidate && start <= s.end => s.end = s.end.max(stop),
+                Some(s) if s.candidate && !s.reported && start <= s.end => {
+                    s.end = s.end.max(stop);
+                    s.start = s.start.min(start);
+                }
+                // Only a reach-back meets a reported span, at its end: the
+                // new one begins there.
+                Some(s) if s.candidate && start <= s.end => {
+                    let from = s.end;
+                    if stop > from {
+                        self.push(Span { start: from, end: stop, candidate: true, reported: false });
+                    }
+                }
                 _ => self.push(Span { start, end: stop, candidate: true, reported: false }),
             }
         }
@@ -259,7 +278,7 @@ mod tests {
             let k = k as u64;
             s.window(
                 40 * (k + 1),
-                Verdict { candidate: candidates.contains(&k), late: false, background: 1.0 },
+                Verdict { candidate: candidates.contains(&k), late: false, background: 1.0, reach: 0 },
                 0,
                 e,
                 floor,
@@ -301,7 +320,7 @@ mod tests {
             let mut s = Spans::new(40, 8000, 500);
             for (k, &e) in energies.iter().enumerate() {
                 let k = k as u64;
-                let verdict = Verdict { candidate: k == 11 || k == 12, late: false, background };
+                let verdict = Verdict { candidate: k == 11 || k == 12, late: false, background, reach: 0 };
                 s.window(40 * (k + 1), verdict, 0, e, 0, &mut |_| {});
             }
             collect(&s, 0, 800)[1]
@@ -322,7 +341,7 @@ mod tests {
                 let k = k as u64;
                 s.window(
                     40 * (k + 1),
-                    Verdict { candidate: k == 10, late, background: 1.0 },
+                    Verdict { candidate: k == 10, late, background: 1.0, reach: 0 },
                     late_floor,
                     e,
                     0,
@@ -338,6 +357,71 @@ mod tests {
         // The look-ahead bounds the extra reach, never the usual one.
         assert_eq!(window(true, 440 - 160), (true, 440 - 160, 12 * 40 + 21));
         assert_eq!(window(true, 440 - 100), (true, 440 - 3 * 40 - 21, 12 * 40 + 21));
+    }
+
+    #[test]
+    fn a_sure_chains_reach_back_opens_the_span_earlier_within_the_lookahead() {
+        let energies = [1000.0f32; 30];
+        // Candidate windows 10–20; window 20 asks to reach 16 sub-blocks back.
+        let span = |reach: u64, late_floor: u64| {
+            let mut s = Spans::new(40, 8000, 500);
+            let mut events = Vec::new();
+            for (k, &e) in energies.iter().enumerate() {
+                let k = k as u64;
+                let verdict = Verdict {
+                    candidate: (10..=20).contains(&k),
+                    late: false,
+                    background: 1.0,
+                    reach: if k == 20 { reach } else { 0 },
+                };
+                s.window(40 * (k + 1), verdict, if k == 20 { late_floor } else { 0 }, e, 0, &mut |ev| events.push(ev));
+            }
+            (collect(&s, 0, 1200)[1], events)
+        };
+        // Without it: from window 10's reach (sub-block 8) to after window 20.
+        let (plain, _) = span(0, 0);
+        assert_eq!(plain, (true, 8 * 40 - 21, 22 * 40 + 21));
+        // Window 20 ends at 840: 16 sub-blocks and the newest back, and a guard.
+        let (reached, events) = span(16, 0);
+        assert_eq!(reached, (true, 840 - 17 * 40 - 21, 22 * 40 + 21));
+        assert_eq!(events, vec![MaskerEvent::Masked(MaskedSpan { start: 840 - 17 * 40 - 21, end: 22 * 40 + 21 })]);
+        // The look-ahead bounds it.
+        assert_eq!(span(16, 840 - 600).0, (true, 840 - 600, 22 * 40 + 21));
+    }
+
+    #[test]
+    fn a_reach_back_into_a_reported_span_leaves_that_span_as_reported() {
+        let mut energies = [1000.0f32; 40];
+        // Quiet between two tones, so the first span ends and is reported.
+        for e in &mut energies[14..18] {
+            *e = 0.0;
+        }
+        let mut s = Spans::new(40, 8000, 500);
+        let mut events = Vec::new();
+        for (k, &e) in energies.iter().enumerate() {
+            let k = k as u64;
+            let verdict = Verdict {
+                candidate: (10..=12).contains(&k) || (19..=25).contains(&k),
+                late: false,
+                background: 0.0,
+                reach: if k == 25 { 20 } else { 0 },
+            };
+            s.window(40 * (k + 1), verdict, 0, e, 0, &mut |ev| events.push(ev));
+        }
+        s.report_final(u64::MAX, &mut |ev| events.push(ev));
+        let spans: Vec<MaskedSpan> = events
+            .iter()
+            .map(|e| match e {
+                MaskerEvent::Masked(m) => *m,
+                MaskerEvent::Key(_) => unreachable!(),
+            })
+            .collect();
+        // The first span as it was reported; the reach-back begins where it ends.
+        assert_eq!(spans.len(), 2, "{spans:?} {:?}", collect(&s, 0, 1600));
+        assert_eq!(spans[1].start, spans[0].end);
+        assert!(spans[0].start < 10 * 40 && spans[1].end > 26 * 40);
+        // Every position between them is masked.
+        assert!((spans[0].start..spans[1].end).all(|p| s.segment(p, u64::MAX).0));
     }
 
     #[test]
@@ -359,7 +443,14 @@ mod tests {
         s.gap(100, 200);
         // A candidate window ending at 400 in loud audio: 259..461.
         for k in 0..10u64 {
-            s.window(40 * (k + 1), Verdict { candidate: k == 9, late: false, background: 1.0 }, 0, 1000.0, 0, &mut ev);
+            s.window(
+                40 * (k + 1),
+                Verdict { candidate: k == 9, late: false, background: 1.0, reach: 0 },
+                0,
+                1000.0,
+                0,
+                &mut ev,
+            );
         }
         s.gap(300, 500);
         assert_eq!(
