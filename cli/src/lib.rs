@@ -215,21 +215,32 @@ pub struct MaskingArgs {
     /// Replacement: silence, noise (comfort noise at the surrounding level) or tone (one flat tone for every key).
     #[arg(long, default_value = "silence")]
     pub mode: String,
-    /// Look-ahead in ms (0-200; 18 or more masks from 2 ms before each tone).
-    #[arg(long, default_value_t = cardveil_core::mask::DEFAULT_LOOKAHEAD_MS)]
-    pub lookahead_ms: u32,
+    /// Look-ahead in ms (0-200; 18 or more masks from 2 ms before each tone; default: 200 for
+    /// files and captures, 20 for the relay). Longer lets a key under other audio be masked from
+    /// its onset once the masker is sure of it.
+    #[arg(long)]
+    pub lookahead_ms: Option<u32>,
     /// Detector profile for the keys reported: q24 (default), etsi or ntt.
     #[arg(long, default_value = "q24")]
     pub profile: String,
 }
 
+/// The look-ahead of the commands that mask files and captures (`mask`,
+/// `pcap`, `scrub`), ms: the longest, as latency costs nothing there. A
+/// key that other audio on the line hides from the candidate tests for its
+/// first tens of milliseconds is masked from its onset once the masker is
+/// sure of it, if the look-ahead still holds that onset (README, "Under
+/// other audio").
+pub const FILE_LOOKAHEAD_MS: u32 = cardveil_core::mask::MAX_LOOKAHEAD_MS;
+
 impl MaskingArgs {
-    /// The masker settings (8 kHz PCM16; callers set rate and encoding).
+    /// The masker settings (8 kHz PCM16; callers set rate and encoding),
+    /// with `lookahead_ms` unless `--lookahead-ms` was given.
     ///
     /// # Errors
     /// [`CliError::Usage`] for an unknown mode or profile, or a look-ahead over 200 ms.
-    pub fn config(&self) -> Result<cardveil_core::mask::MaskerConfig, CliError> {
-        mask::masker_config(&self.mode, self.lookahead_ms, &self.profile)
+    pub fn config(&self, lookahead_ms: u32) -> Result<cardveil_core::mask::MaskerConfig, CliError> {
+        mask::masker_config(&self.mode, self.lookahead_ms.unwrap_or(lookahead_ms), &self.profile)
     }
 }
 
@@ -287,7 +298,7 @@ impl CaptureArgs {
     /// # Errors
     /// [`CliError::Usage`] as [`MaskingArgs::config`] and [`EventArgs::stream_config`] say.
     pub fn options(&self) -> Result<(cardveil_core::rtp::RtpStreamConfig, Vec<u16>), CliError> {
-        Ok((self.telephone_events.stream_config(self.masking.config()?)?, self.rtp_ports.clone()))
+        Ok((self.telephone_events.stream_config(self.masking.config(FILE_LOOKAHEAD_MS)?)?, self.rtp_ports.clone()))
     }
 }
 
@@ -381,7 +392,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
             &mask::MaskArgs {
                 input: &input,
                 output: &output,
-                masker: masking.config()?,
+                masker: masking.config(FILE_LOOKAHEAD_MS)?,
                 capture: capture.as_deref(),
                 vault: vault::VaultLocation::new(vault.vault, vault.key_file),
             },
@@ -411,7 +422,8 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                     threads: n.threads,
                     timeout: n.timeout.unwrap_or(60),
                     allow_unmasked: n.allow_unmasked,
-                    stream: telephone_events.stream_config(masking.config()?)?,
+                    stream: telephone_events
+                        .stream_config(masking.config(cardveil_core::mask::DEFAULT_LOOKAHEAD_MS)?)?,
                     capture: capture.as_deref(),
                     vault: vault::VaultLocation::new(vault.vault, vault.key_file),
                 },
@@ -447,7 +459,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), CliError> {
                 control,
                 control_peer,
                 control_socket,
-                stream: telephone_events.stream_config(masking.config()?)?,
+                stream: telephone_events.stream_config(masking.config(cardveil_core::mask::DEFAULT_LOOKAHEAD_MS)?)?,
                 capture: capture.as_deref(),
                 vault: vault::VaultLocation::new(vault.vault, vault.key_file),
             },
