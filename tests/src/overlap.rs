@@ -204,6 +204,7 @@ pub struct RowResult {
     pub snr_db: f64,
     pub encoding: Encoding,
     pub rate: u32,
+    pub lookahead_ms: u32,
     pub reads: Vec<Read>,
     /// The matched filter over each tone, and over each 5 ms and 10 ms piece.
     pub tone: Guesses,
@@ -214,12 +215,17 @@ pub struct RowResult {
 }
 
 impl RowResult {
-    /// `Pcm16`, `Ulaw`, … and the rate if it is not 8 kHz.
+    /// `Pcm16`, `Ulaw`, …, the rate if it is not 8 kHz and the look-ahead
+    /// if it is not the default.
     pub fn format(&self) -> String {
-        match self.rate {
+        let mut f = match self.rate {
             8000 => format!("{:?}", self.encoding),
             r => format!("{:?} {} kHz", self.encoding, r / 1000),
+        };
+        if self.lookahead_ms != cardveil_core::mask::DEFAULT_LOOKAHEAD_MS {
+            f += &format!(", {} ms look-ahead", self.lookahead_ms);
         }
+        f
     }
 
     /// Whether the row meets SPEC's bar: no decoder reads more keys from the
@@ -435,6 +441,7 @@ pub fn measure(
         snr_db,
         encoding: config.encoding,
         rate,
+        lookahead_ms: config.lookahead_ms,
         reads,
         tone: guesses[0],
         piece5: guesses[1],
