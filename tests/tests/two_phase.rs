@@ -36,7 +36,12 @@ fn config(mode: MaskMode) -> MaskerConfig {
 /// lost), and frame `i` is played out once `depth` later packets have
 /// arrived. Lost frames are concealed by repeating the previous frame.
 fn play(x: &[i16], ts0: u32, arrivals: &[usize], depth: usize, mode: MaskMode) -> (Vec<i16>, String) {
-    let mut m = TwoPhaseMasker::new(config(mode)).unwrap();
+    play_with(config(mode), x, ts0, arrivals, depth)
+}
+
+/// [`play`] with the masker set up by `config`.
+fn play_with(config: MaskerConfig, x: &[i16], ts0: u32, arrivals: &[usize], depth: usize) -> (Vec<i16>, String) {
+    let mut m = TwoPhaseMasker::new(config).unwrap();
     let frames = x.len() / FRAME;
     let mut keys = String::new();
     let mut arrived = vec![false; frames];
@@ -87,6 +92,48 @@ fn in_order_it_matches_the_look_ahead_masker_with_no_delay() {
             assert!(out == delay_line.codes, "{mode:?}, ts0 {ts0}, depth {depth}: differs from the look-ahead masker");
         }
     }
+}
+
+/// Under speech, with the files' 200 ms look-ahead (a chain sure of its
+/// key reaches back to where its pair began): the two-phase masker whose
+/// jitter buffer is as deep as the look-ahead masks exactly what the
+/// look-ahead masker does — and both mask more than with 20 ms.
+#[test]
+fn under_speech_with_a_long_look_ahead_it_matches_the_look_ahead_masker() {
+    use cardveil_tests::talkoff::{speech, voices};
+    if !cardveil_tests::tools::require("espeak-ng", "two-phase under speech")
+        || !cardveil_tests::tools::require("sox", "two-phase under speech")
+    {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("cardveil-two-phase-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = card_call(5);
+    let talk = speech(&voices()[2], keys.len() as f64 / RATE as f64 + 1.0, RATE, 55, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    // The speech at a quarter of its level: keys at −25…−5 dBm0 over it.
+    let x: Vec<i16> =
+        keys.iter().zip(talk.iter().chain(std::iter::repeat(&0))).map(|(&k, &t)| k.saturating_add(t / 4)).collect();
+    let frames = x.len() / FRAME;
+    let order: Vec<usize> = (0..frames).collect();
+    let long = MaskerConfig { lookahead_ms: 200, ..config(MaskMode::Silence) };
+    let delay_line = mask_linear(long, &x, || FRAME);
+    let short = mask_linear(config(MaskMode::Silence), &x, || FRAME);
+    // 200 ms of 20 ms frames ahead.
+    let (out, keys_read) = play_with(long, &x, 99, &order, 10);
+    assert!(out == delay_line.codes, "differs from the look-ahead masker");
+    assert!(
+        delay_line.masked_samples() > short.masked_samples(),
+        "200 ms masked {} samples, 20 ms {}: no chain reached back",
+        delay_line.masked_samples(),
+        short.masked_samples()
+    );
+    println!(
+        "under speech: {} samples masked with 200 ms, {} with 20 ms; keys read {}",
+        delay_line.masked_samples(),
+        short.masked_samples(),
+        keys_read.len()
+    );
 }
 
 #[test]
