@@ -1,7 +1,7 @@
 //! G.711 A-law (PCMA).
 //!
-//! Decoding uses a 256-entry table built at compile time; encoding is a few
-//! integer operations. Every A-law code decodes to a distinct value, so all
+//! Decoding uses a 256-entry table built at compile time, encoding an
+//! 8 KiB one (the sample rounded to 13 bits). Every A-law code decodes to a distinct value, so all
 //! 256 codes round-trip.
 
 const fn decode_slow(code: u8) -> i16 {
@@ -33,9 +33,9 @@ pub fn decode(code: u8) -> i16 {
     DECODE[code as usize]
 }
 
-/// Encodes one linear 16-bit sample to A-law.
-#[inline]
-pub fn encode(sample: i16) -> u8 {
+/// Encodes one linear 16-bit sample to A-law by arithmetic: the reference
+/// [`ENCODE`] is built from (and tested against, over every input).
+const fn encode_slow(sample: i16) -> u8 {
     // Round to the nearest 13-bit value first (as sox does).
     let v = (sample as i32 + 4) >> 3;
     let (magnitude, mask) = if v >= 0 { (v, 0xD5u8) } else { (-v - 1, 0x55u8) };
@@ -49,6 +49,21 @@ pub fn encode(sample: i16) -> u8 {
         ((segment as u8) << 4) | ((magnitude >> segment) & 0x0F) as u8
     };
     code ^ mask
+}
+
+/// The encoder only looks at the sample rounded to 13 bits, −4096 ..= 4096.
+const ENCODE_LEN: usize = 8193;
+
+/// The A-law code of every 13-bit value (the sample rounded as [`encode`]
+/// rounds it), offset by 4096: 8 KiB, built at compile time.
+static ENCODE: [u8; ENCODE_LEN] = super::encode_table!(encode_slow, 3, ENCODE_LEN);
+
+/// Encodes one linear 16-bit sample to A-law.
+#[inline]
+pub fn encode(sample: i16) -> u8 {
+    // Round to the nearest 13-bit value (as sox does): −4096 ..= 4096 for
+    // every i16, so the index is in range.
+    ENCODE[(((sample as i32 + 4) >> 3) + 4096) as usize]
 }
 
 /// Decodes a buffer of A-law codes into `out`. The slices must have equal length.
@@ -72,6 +87,13 @@ pub fn encode_into(samples: &[i16], out: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_encodes_every_sample_as_the_arithmetic_does() {
+        for s in i16::MIN..=i16::MAX {
+            assert_eq!(encode(s), encode_slow(s), "at {s}");
+        }
+    }
 
     #[test]
     fn every_code_round_trips() {

@@ -31,6 +31,28 @@ impl Encoding {
     }
 }
 
+/// The table of a G.711 encoder that first rounds the sample to
+/// `16 − $shift` bits ((sample + 2^($shift−1)) >> $shift: −2^(15−$shift)
+/// ..= 2^(15−$shift) for every i16): `$slow`'s code for each of those
+/// values, offset by 2^(15−$shift), built at compile time. (A macro: a
+/// `const fn` cannot call the encoder through a pointer.)
+macro_rules! encode_table {
+    ($slow:ident, $shift:expr, $len:expr) => {{
+        let half = 1i32 << (15 - $shift);
+        let mut t = [0u8; $len];
+        let mut i = 0;
+        while i < $len {
+            // A sample that rounds to value i − half (clamped into i16 at the top).
+            let v = (i as i32 - half) << $shift;
+            let s = if v > i16::MAX as i32 { i16::MAX } else { v as i16 };
+            t[i] = $slow(s);
+            i += 1;
+        }
+        t
+    }};
+}
+pub(crate) use encode_table;
+
 /// Converts `src` into `dst` sample by sample with `f` (equal lengths).
 ///
 /// # Panics
