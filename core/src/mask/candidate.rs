@@ -24,7 +24,10 @@
 //!
 //! A long chain of candidate windows goes on only through confirmed keys,
 //! pure tones that hold still (see [`CHAIN_FREE`]) and keys held within
-//! tighter limits ([`HOLD_LONG`]).
+//! tighter limits ([`HOLD_LONG`]; [`HOLD`]'s for a chain with [`VOTES`],
+//! and a confirmed key survives a few spoilt windows, [`HOLD_CONFIRMED`]).
+//! Once a chain is sure of its key, its span reaches back to where the
+//! pair began, as far as the look-ahead allows ([`REACH_SHARE`]).
 
 use crate::dtmf::{Hit, Key, Params, Profile, SubBlock, TONES, Window, best_two};
 
