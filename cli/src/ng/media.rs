@@ -373,11 +373,13 @@ impl MediaThread {
         let (inbox, rx) = channel::<ToMedia>();
         let thread = std::thread::Builder::new().name(format!("cardveil-ng-media-{index}")).spawn(move || {
             while !stop.load(Ordering::Acquire) {
-                if media.turn(TICK).is_err() {
+                let obey_all = |media: &mut MediaLoop| {
+                    while let Ok(m) = rx.try_recv() {
+                        media.obey(m);
+                    }
+                };
+                if media.turn_after(TICK, obey_all).is_err() {
                     break;
-                }
-                while let Ok(m) = rx.try_recv() {
-                    media.obey(m);
                 }
             }
             media.release_all();
@@ -466,10 +468,22 @@ impl MediaLoop {
     /// # Errors
     /// The poller failed (not for an interrupted wait).
     pub fn turn(&mut self, timeout: Duration) -> io::Result<()> {
+        self.turn_after(timeout, |_| {})
+    }
+
+    /// [`Self::turn`], calling `first` between the wait and the relaying:
+    /// the media thread carries out the control thread's messages there, so
+    /// that a packet sent after the control reply (e.g. the first RTCP after
+    /// an `answer`) meets the call as that reply described it.
+    ///
+    /// # Errors
+    /// The poller failed (not for an interrupted wait).
+    pub fn turn_after(&mut self, timeout: Duration, first: impl FnOnce(&mut Self)) -> io::Result<()> {
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
             _ => {}
         }
+        first(self);
         let now_ms = (self.epoch.elapsed().as_millis() as u64).max(1);
         for event in &self.events {
             let Token(t) = event.token();
