@@ -446,6 +446,20 @@ fn a_pan_keyed_fast_is_fully_masked_and_reported_exactly() {
 /// Seconds of speech per voice: 14 voices × 130 s ≈ 30 minutes.
 const SPEECH_SECONDS_PER_VOICE: f64 = 130.0;
 
+/// Masked samples and the longest span of `x` (8 kHz PCM16, silence), the
+/// worse of the default look-ahead's and the files' (a longer one lets a
+/// sure chain reach back: it must not mask audio without keys more).
+fn over_masking(x: &[i16]) -> (u64, u64) {
+    let mut worst = (0, 0);
+    for lookahead_ms in [DEFAULT_LOOKAHEAD_MS, MAX_LOOKAHEAD_MS] {
+        let c = MaskerConfig { lookahead_ms, ..config(RATE, Encoding::Pcm16, MaskMode::Silence) };
+        let m = mask_linear(c, x, || 160);
+        let longest = m.spans.iter().map(|s| s.end - s.start).max().unwrap_or(0);
+        worst = (worst.0.max(m.masked_samples()), worst.1.max(longest));
+    }
+    worst
+}
+
 /// SPEC's over-masking target: on ≥ 30 minutes of speech and music with no
 /// keys, ≤ 0.1 % of the time masked and no span longer than 60 ms — with the
 /// default look-ahead and with the files' (each voice's worse of the two).
@@ -459,9 +473,8 @@ fn speech_and_music_without_keys_are_hardly_masked() {
     let voices = voices();
     // Per voice: samples, then masked samples and longest span, clean and
     // under white noise at −30 dBm0 (a noisy line: the candidate test takes
-    // the background out of its purity measure there), each with the
-    // default look-ahead and with the files' (a longer one lets a sure
-    // chain reach back: it must not mask speech more).
+    // the background out of its purity measure there), each the worse of
+    // two look-aheads (`over_masking`).
     type Voice = (String, u64, [(u64, u64); 2]);
     let results: Vec<Voice> = std::thread::scope(|sc| {
         let handles: Vec<_> = voices
@@ -481,20 +494,7 @@ fn speech_and_music_without_keys_are_hardly_masked() {
                                 .iter()
                                 .map(|&s| (s as f64 + rng.gauss() * rms).round().clamp(-32768.0, 32767.0) as i16)
                                 .collect();
-                            let measure = |x: &[i16]| {
-                                let mut worst = (0, 0);
-                                for lookahead_ms in [DEFAULT_LOOKAHEAD_MS, MAX_LOOKAHEAD_MS] {
-                                    let c = MaskerConfig {
-                                        lookahead_ms,
-                                        ..config(RATE, Encoding::Pcm16, MaskMode::Silence)
-                                    };
-                                    let m = mask_linear(c, x, || 160);
-                                    let longest = m.spans.iter().map(|s| s.end - s.start).max().unwrap_or(0);
-                                    worst = (worst.0.max(m.masked_samples()), worst.1.max(longest));
-                                }
-                                worst
-                            };
-                            (v.voice.to_string(), pcm.len() as u64, [measure(&pcm), measure(&noisy)])
+                            (v.voice.to_string(), pcm.len() as u64, [over_masking(&pcm), over_masking(&noisy)])
                         })
                         .collect::<Vec<_>>()
                 })
@@ -525,13 +525,7 @@ fn speech_and_music_without_keys_are_hardly_masked() {
     let speech_total = total;
     for seed in 0..4u64 {
         let pcm = music(60.0, RATE, -6.0 - 6.0 * seed as f64, 40 + seed);
-        let (mut m_most, mut l) = (0, 0);
-        for lookahead_ms in [DEFAULT_LOOKAHEAD_MS, MAX_LOOKAHEAD_MS] {
-            let c = MaskerConfig { lookahead_ms, ..config(RATE, Encoding::Pcm16, MaskMode::Silence) };
-            let m = mask_linear(c, &pcm, || 160);
-            m_most = m_most.max(m.masked_samples());
-            l = l.max(m.spans.iter().map(|s| s.end - s.start).max().unwrap_or(0));
-        }
+        let (m_most, l) = over_masking(&pcm);
         println!("music {seed}: masked {:.3} %, longest span {} ms", 100.0 * m_most as f64 / pcm.len() as f64, l / 8);
         total += pcm.len() as u64;
         masked += m_most;

@@ -179,17 +179,11 @@ impl Spans {
                 end + self.block + self.guard
             };
             match self.newest_mut() {
+                // (A reported span is never grown: a reach-back begins at
+                // its end at the earliest, and then starts a span of its own.)
                 Some(s) if s.candidate && !s.reported && start <= s.end => {
                     s.end = s.end.max(stop);
                     s.start = s.start.min(start);
-                }
-                // Only a reach-back meets a reported span, at its end: the
-                // new one begins there.
-                Some(s) if s.candidate && start <= s.end => {
-                    let from = s.end;
-                    if stop > from {
-                        self.push(Span { start: from, end: stop, candidate: true, reported: false });
-                    }
                 }
                 _ => self.push(Span { start, end: stop, candidate: true, reported: false }),
             }
