@@ -16,7 +16,7 @@
 //! (valid keys: 40–200 ms, within ±1.5 %, under the same background).
 //!
 //! `cargo run --release -p cardveil-tests --bin overlap_leaks [-- --quick]
-//! [--per-key N] [--lookahead-ms N] [--rate HZ] [--echoes] [--gaps]` (needs espeak-ng, sox,
+//! [--per-key N] [--seed N] [--lookahead-ms N] [--rate HZ] [--echoes] [--gaps]` (needs espeak-ng, sox,
 //! multimon-ng, dtmf2num; prints a Markdown table; `--gaps` lists on
 //! stderr, per row and tone, the parts of the tone the masker left
 //! unmasked, in ms from its onset; `--rate` runs the rows at another
@@ -39,13 +39,16 @@ fn main() {
     let rate = arg("--rate").unwrap_or(8000);
     let dir = std::env::temp_dir().join(format!("cardveil-overlap-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let k = keyed(rate, Keys::masking(per_key), 13);
+    // The masking track's seed (the valid track's is the next): the test's
+    // rows are `--seed 1313` (backgrounds apart), its echoes `--seed 1315 --per-key 2`.
+    let seed = arg("--seed").map_or(13, u64::from);
+    let k = keyed(rate, Keys::masking(per_key), seed);
     if std::env::args().any(|a| a == "--echoes") {
         echoes(&k, lookahead_ms, &dir, gaps);
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
-    let valid = keyed(rate, Keys::valid(per_key), 14);
+    let valid = keyed(rate, Keys::valid(per_key), seed + 1);
     let mut bgs = backgrounds(k.samples.len().max(valid.samples.len()), rate, 100, &dir);
     if quick {
         bgs.truncate(2);
