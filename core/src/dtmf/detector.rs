@@ -100,6 +100,8 @@ pub(crate) struct Window<'a> {
     pub x: &'a Tones,
     pub mean: f32,
     pub cur: &'a SubBlock,
+    /// The newer sub-block's samples.
+    pub samples: &'a [i16],
     pub ac: f32,
     /// The measurement under the loose limits, if it passed them.
     pub loose: Option<&'a Hit>,
@@ -395,8 +397,8 @@ impl Detector {
             if self.fill == 0 && rest.len() >= len {
                 // A whole sub-block in the caller's buffer: analyse it in place.
                 let sb = self.bank.analyse(&rest[..len]);
+                self.block(sb, &rest[..len], sink);
                 rest = &rest[len..];
-                self.block(sb, sink);
                 continue;
             }
             let take = (len - self.fill).min(rest.len());
@@ -406,7 +408,11 @@ impl Detector {
             if self.fill == len {
                 self.fill = 0;
                 let sb = self.bank.analyse(&self.buf);
-                self.block(sb, sink);
+                // The buffer lent out while `block` takes `self` (an empty
+                // box in its place allocates nothing).
+                let buf = std::mem::take(&mut self.buf);
+                self.block(sb, &buf, sink);
+                self.buf = buf;
             }
         }
     }
@@ -425,7 +431,7 @@ impl Detector {
         self.prev_hit = None;
     }
 
-    fn block<S: Sink>(&mut self, sb: SubBlock, sink: &mut S) {
+    fn block<S: Sink>(&mut self, sb: SubBlock, samples: &[i16], sink: &mut S) {
         self.blocks += 1;
         if self.blocks >= 2 {
             // Window k = (blocks − 1) covers sub-blocks k−1 and k.
@@ -443,7 +449,7 @@ impl Detector {
                 let hit = loose.filter(|h| self.within(&self.limits, h));
                 let ac = sb.energy - sb.sum * sb.sum / self.bank.len as f32;
                 let strict = hit.is_some();
-                sink.window(&Window { det: self, x: &x, mean, cur: &sb, ac, loose: loose.as_ref(), strict });
+                sink.window(&Window { det: self, x: &x, mean, cur: &sb, samples, ac, loose: loose.as_ref(), strict });
                 (hit, loose)
             } else {
                 let hit = self.judge(&self.limits, &x, &sb);

@@ -21,6 +21,11 @@
 //!   fails the tiers' energy-share tests (see [`HOLD`]);
 //! * **T, a tone outlasting the key**: right after a key ends, a quieter
 //!   pair that dominates the window (see [`TAIL_DROP`]).
+//! * **L, two steady lines** (`lines.rs`): for the last 65 ms a pair of
+//!   bins whose phase turns at one steady rate and whose level holds,
+//!   each far above its group's other bins, with no harmonics of its own —
+//!   a key under speech, babble, music or noise as loud as its tones. A
+//!   chain with such a window is sure of its key (it reaches back).
 //!
 //! A long chain of candidate windows goes on only through confirmed keys,
 //! pure tones that hold still (see [`CHAIN_FREE`]) and keys held within
@@ -29,6 +34,7 @@
 //! Once a chain is sure of its key, its span reaches back to where the
 //! pair began, as far as the look-ahead allows ([`REACH_SHARE`]).
 
+use super::lines::{Line, Lines};
 use crate::dtmf::{Hit, Key, Params, Profile, SubBlock, TONES, Window, best_two};
 
 /// The loose first stage of the candidate test: tones up to ±6 % off per
@@ -189,7 +195,17 @@ pub(crate) struct Candidates {
     /// |X|² of the eight bins of the latest windows, by window index modulo
     /// its length: as many windows as the look-ahead holds and a few (see
     /// [`REACH_SHARE`]).
+    /// And tier L's windows (one allocation, so that the per-channel
+    /// state stays within 1 KiB: SPEC).
+    memory: Box<Memory>,
+}
+
+/// What the policy keeps of the latest windows, on the heap.
+#[derive(Debug)]
+struct Memory {
     history: Box<[[f32; TONES]]>,
+    /// Tier L.
+    lines: Lines,
 }
 
 /// Reach-back: once a chain is sure of its key — the strict detector
@@ -207,7 +223,7 @@ const REACH_SHARE: f32 = 0.25;
 
 impl Candidates {
     /// The policy for a masker that looks `lookahead_ms` ahead.
-    pub fn new(lookahead_ms: u32) -> Candidates {
+    pub fn new(lookahead_ms: u32, sample_rate: u32) -> Candidates {
         // Windows hop 5 ms at every rate; two more for the sub-blocks a
         // span reaches before its window, two for frame rounding.
         let windows = (lookahead_ms / 5 + 4) as usize;
@@ -219,13 +235,17 @@ impl Candidates {
             floor: f32::MAX,
             prev_purity: None,
             hold: Hold::NONE,
-            history: vec![[0.0; TONES]; windows].into_boxed_slice(),
+            memory: Box::new(Memory {
+                history: vec![[0.0; TONES]; windows].into_boxed_slice(),
+                lines: Lines::new(sample_rate),
+            }),
         }
     }
 
     /// Bytes of history.
     pub fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.history)
+        let m = &*self.memory;
+        std::mem::size_of::<Memory>() + std::mem::size_of_val(&*m.history) + m.lines.heap_bytes()
     }
 }
 
@@ -305,6 +325,8 @@ struct Hold {
     misses: u8,
     /// Windows of the chain that passed a tier of their own (not tier H).
     votes: u8,
+    /// Tier L found this pair.
+    lined: bool,
 }
 
 impl Hold {
@@ -319,6 +341,7 @@ impl Hold {
         confirmed: false,
         misses: 0,
         votes: 0,
+        lined: false,
     };
 
     /// Whether `key` is the held pair's.
@@ -364,12 +387,13 @@ impl Candidates {
     pub fn judge(&mut self, w: &Window<'_>) -> Verdict {
         let loose = w.loose;
         let k = w.index();
-        let slots = self.history.len() as u64;
-        self.history[(k % slots) as usize] = w.x.norm_sqr();
+        let slots = self.memory.history.len() as u64;
+        self.memory.history[(k % slots) as usize] = w.x.norm_sqr();
         // A strict hit is a candidate when it continues one (single strict
         // hits are common in speech; real keys go on).
         let strict = w.continued_run().is_some_and(|hits| hits + 1 >= STRICT_CANDIDATE_HITS)
             && w.run_is_steady(RUN_COHERENCE_SLACK);
+        let line = self.memory.lines.observe(w);
         let (verdict, mut measured, late) = self.candidate_test(w, strict);
         let previous = self.prev_purity.take();
         let first = self.chain_continued(k).unwrap_or(k);
@@ -389,7 +413,11 @@ impl Candidates {
                     (p.clean || p.in_noise) && steady
                 }));
         self.prev_purity = loose.zip(measured).map(|(h, p)| (h.key, p.hz));
-        let (ok, chained) = if ok {
+        let (ok, chained) = if let Some(l) = line {
+            self.refer_line(&l);
+            self.hold.votes = self.hold.votes.saturating_add(1);
+            (true, true)
+        } else if ok {
             if let Some(h) = loose {
                 self.refer(h);
             }
@@ -422,18 +450,18 @@ impl Candidates {
     fn reach_back(&mut self, w: &Window<'_>, first: u64) -> u64 {
         let k = w.index();
         let held = self.hold;
-        let sure = k - first > CHAIN_FREE || w.confirmed().is_some_and(|key| held.keys(key));
+        let sure = k - first > CHAIN_FREE || held.lined || w.confirmed().is_some_and(|key| held.keys(key));
         if !sure || held.reached || !held.live {
             return 0;
         }
         self.hold.reached = true;
         let [r, c] = held.tones.map(usize::from);
-        let slots = self.history.len() as u64;
+        let slots = self.memory.history.len() as u64;
         // Windows before `first` still in the history (k − slots + 1 is the oldest).
         let oldest = (k + 1).saturating_sub(slots).max(1);
         let mut earliest = first;
         while earliest > oldest {
-            let p = &self.history[((earliest - 1) % slots) as usize];
+            let p = &self.memory.history[((earliest - 1) % slots) as usize];
             if p[r] < REACH_SHARE * held.power[0] || p[c] < REACH_SHARE * held.power[1] {
                 break;
             }
@@ -472,8 +500,24 @@ impl Candidates {
                 confirmed: false,
                 misses: 0,
                 votes: 0,
+                lined: false,
             };
         }
+    }
+
+    /// Tier H's reference from tier L's pair.
+    fn refer_line(&mut self, l: &Line) {
+        let held = &mut self.hold;
+        if held.live && held.tones == l.tones {
+            for i in 0..2 {
+                held.power[i] = held.power[i].max(l.power[i]);
+            }
+            held.hz = l.hz;
+        } else {
+            *held = Hold { tones: l.tones, live: true, power: l.power, hz: l.hz, ..Hold::NONE };
+        }
+        held.lined = true;
+        held.confirmed = true;
     }
 
     /// Tier H: whether the pair of the key just masked is still there, at

@@ -23,6 +23,7 @@
 
 mod candidate;
 mod delay;
+mod lines;
 mod replace;
 mod spans;
 mod two_phase;
@@ -419,7 +420,7 @@ impl Analyser {
             &candidate::loose_params(),
         )?;
         let spans = Spans::new(detector.block_len(), config.sample_rate, window_ms);
-        let candidates = Candidates::new(config.lookahead_ms);
+        let candidates = Candidates::new(config.lookahead_ms, config.sample_rate);
         Ok(Analyser { detector, candidates, spans, encoding: config.encoding, offset: 0 })
     }
 
