@@ -429,7 +429,13 @@ pub fn measure(
                 i += 1;
             }
             if !open.is_empty() {
-                eprintln!("  {:?} {} ms: unmasked {}", t.key, (t.end - t.start) / ms, open.join(", "));
+                eprintln!(
+                    "  {:?} {} ms (from {} ms): unmasked {}",
+                    t.key,
+                    (t.end - t.start) / ms,
+                    t.start / ms,
+                    open.join(", ")
+                );
             }
         }
     }

@@ -34,7 +34,7 @@
 //! Once a chain is sure of its key, its span reaches back to where the
 //! pair began, as far as the look-ahead allows ([`REACH_SHARE`]).
 
-use super::lines::{Line, Lines};
+use super::lines::{LINE_WINDOWS, Line, Lines};
 use crate::dtmf::{Hit, Key, Params, Profile, SubBlock, TONES, Window, best_two};
 
 /// The loose first stage of the candidate test: tones up to ±6 % off per
@@ -393,7 +393,8 @@ impl Candidates {
         // hits are common in speech; real keys go on).
         let strict = w.continued_run().is_some_and(|hits| hits + 1 >= STRICT_CANDIDATE_HITS)
             && w.run_is_steady(RUN_COHERENCE_SLACK);
-        let line = self.memory.lines.observe(w);
+        let keep = (self.hold.live && self.hold.lined).then_some(self.hold.tones);
+        let line = self.memory.lines.observe(w, keep);
         let (verdict, mut measured, late) = self.candidate_test(w, strict);
         let previous = self.prev_purity.take();
         let first = self.chain_continued(k).unwrap_or(k);
@@ -413,14 +414,16 @@ impl Candidates {
                     (p.clean || p.in_noise) && steady
                 }));
         self.prev_purity = loose.zip(measured).map(|(h, p)| (h.key, p.hz));
-        let (ok, chained) = if let Some(l) = line {
-            self.refer_line(&l);
-            self.hold.votes = self.hold.votes.saturating_add(1);
-            (true, true)
-        } else if ok {
+        let (ok, chained) = if ok {
             if let Some(h) = loose {
                 self.refer(h);
             }
+            self.hold.votes = self.hold.votes.saturating_add(1);
+            (true, true)
+        } else if let Some(l) = line {
+            // Tier L, where no tier of the window's own spoke (on a clean
+            // line they do, and their reference is the exact one).
+            self.refer_line(&l);
             self.hold.votes = self.hold.votes.saturating_add(1);
             (true, true)
         } else if self.held(w, if k - first >= CHAIN_FREE && self.hold.votes < VOTES { HOLD_LONG } else { HOLD }) {
@@ -460,6 +463,10 @@ impl Candidates {
         // Windows before `first` still in the history (k − slots + 1 is the oldest).
         let oldest = (k + 1).saturating_sub(slots).max(1);
         let mut earliest = first;
+        if held.lined {
+            // Tier L saw the pair steady over its windows.
+            earliest = earliest.min((k + 1).saturating_sub(LINE_WINDOWS as u64).max(oldest));
+        }
         while earliest > oldest {
             let p = &self.memory.history[((earliest - 1) % slots) as usize];
             if p[r] < REACH_SHARE * held.power[0] || p[c] < REACH_SHARE * held.power[1] {

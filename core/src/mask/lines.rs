@@ -14,35 +14,59 @@ use crate::dtmf::{Cplx, TONES, Tones, Window};
 
 /// Windows (5 ms apart, 10 ms long) over which the lines must hold:
 /// 12 windows span 65 ms of audio.
-const LINE_WINDOWS: usize = 12;
+pub(crate) const LINE_WINDOWS: usize = 12;
 /// The long lag, in windows, whose phase advance must be steady: 30 ms.
 const LINE_LAG: usize = 6;
 
-/// Tier L: the coherence of each tone's phase advance over [`LINE_LAG`]
-/// (|Σ z| / Σ |z| of the advances over the windows): voiced speech that
-/// glides a few hertz over the lag falls below it. Measured with the other
-/// limits held (over-masking test and `overlap_leaks --quick --lookahead-ms
-/// 200`, before the level limit was final): 0.95 and 0.98 masked the same
-/// speech and music without keys; 0.95 kept more keys under babble at 0 dB
-/// per-tone SNR (79.5 against 76.4 % of their time masked).
-const LINE_COHERENCE: f32 = 0.95;
-/// Each tone's coherent power over every other bin's of its group (6 dB):
-/// a chord with two notes in a group is not a key.
-const LINE_DOMINANCE: f32 = 4.0;
-/// Each tone's weakest window power over its strongest across the
-/// windows (−5 dB): a key holds its level under other audio; a voice's
-/// harmonics swell and fade with its syllables. Measured on the
-/// over-masking test (34 minutes of speech and music, no keys): at 0.2 a
-/// high voice's harmonics made 90 ms spans, from 0.25 on nothing changed;
-/// speech at 0 dB per-tone SNR 84.1 % of the tones' time masked at 0.25
-/// and 0.3, babble 75.3 % at 0.3 (`overlap_leaks --quick --lookahead-ms 200`).
-const LINE_LEVEL: f32 = 0.3;
+/// Tier L's limits (see [`FIND`] and [`KEEP`]).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// The coherence of each tone's phase advance over [`LINE_LAG`]
+    /// (|Σ z| / Σ |z| of the advances over the windows): voiced speech that
+    /// glides a few hertz over the lag falls below it.
+    coherence: f32,
+    /// Each tone's coherent power over every other bin's of its group: a
+    /// chord with two notes in a group is not a key.
+    dominance: f32,
+    /// Each tone's weakest window power over its strongest across the
+    /// windows: a key holds its level under other audio; a voice's
+    /// harmonics swell and fade with its syllables.
+    level: f32,
+    /// Largest power at twice a tone's frequency over the tone's: a note
+    /// of music has its own harmonics (the second 6 dB down), a key's tones
+    /// have none. Without this test 7–15 % of the hold music was masked.
+    harmonic: f32,
+}
+
+/// The limits that find a pair: coherence 0.95, 6 dB over the group, level
+/// within 5 dB, second harmonic 13 dB down. Measured on the over-masking
+/// test (34 minutes of speech and music, no keys) and `overlap_leaks
+/// --quick --lookahead-ms 200`: coherence 0.95 and 0.98 masked the same
+/// speech and music without keys, 0.95 more keys under babble at 0 dB
+/// per-tone SNR (79.5 against 76.4 % of their time); a level limit of 0.2
+/// let a high voice's harmonics make 90 ms spans, from 0.25 on nothing was
+/// masked without keys (0.3 for a margin).
+const FIND: Limits = Limits { coherence: 0.95, dominance: 4.0, level: 0.3, harmonic: 0.05 };
+
+/// A pair is found only on a window in which each tone has at least this
+/// share of its loudest power over the windows.
+const FIND_WHOLE: f32 = 0.5;
+
+/// The limits within which the pair found in the previous window goes on
+/// (coherence 0.8, 3 dB over the group, level within 10 dB, second
+/// harmonic 10 dB down): other audio on top of a long key spoils a window
+/// now and then, and the chain's hold alone lost the key part-way (speech
+/// at 0 dB per-tone SNR, 200 ms look-ahead: 83.9 → 84.3 % of the tones'
+/// time masked, babble 81.1 → 81.9 %, at +6 dB 94.6 → 95.0 % and 95.6 →
+/// 96.0 %; `overlap_leaks --quick --per-key 4`).
+/// Only a pair found within [`FIND`] goes on, so audio without keys is
+/// never judged by these.
+const KEEP: Limits = Limits { coherence: 0.8, dominance: 2.0, level: 0.1, harmonic: 0.1 };
+
 /// Largest offset of each tone (the lenient decoders' ±3.5 %).
 const LINE_OFFSET: f32 = 0.035;
-/// Largest power at twice a tone's frequency over the tone's (−13 dB): a
-/// note of music has its own harmonics (the second 6 dB down), a key's
-/// tones have none. Without this test 7–15 % of the hold music was masked.
-const LINE_HARMONIC: f32 = 0.05;
+/// Two bins whose measured frequencies are this close hear one line (Hz).
+const SAME_LINE_HZ: f32 = 10.0;
 /// Twist within ±16 dB, as the loose limits.
 const LINE_TWIST: f32 = 39.8;
 
@@ -99,8 +123,10 @@ impl Lines {
     }
 
     /// Takes window `w` in; the pair of steady lines over the latest
-    /// [`LINE_WINDOWS`] windows, if there is one.
-    pub fn observe(&mut self, w: &Window<'_>) -> Option<Line> {
+    /// [`LINE_WINDOWS`] windows, if there is one. `keep`: the pair tier L
+    /// found in the previous window, which goes on within [`KEEP`]'s wider
+    /// limits.
+    pub fn observe(&mut self, w: &Window<'_>, keep: Option<[u8; 2]>) -> Option<Line> {
         let k = w.index();
         let n = LINE_WINDOWS as u64;
         self.x[(k % n) as usize] = *w.x;
@@ -112,6 +138,7 @@ impl Lines {
         }
         let bank = w.bank();
         let at = |j: u64, t: usize| self.x[(j % n) as usize].at(t);
+        let limits = if keep.is_some() { KEEP } else { FIND };
         // Each bin's level over the windows first (cheap): most audio
         // has no steady bin in one group or the other.
         let mut steady = [false; TONES];
@@ -122,7 +149,7 @@ impl Lines {
                 lo = lo.min(p);
                 hi = hi.max(p);
             }
-            *s = hi > 0.0 && lo >= LINE_LEVEL * hi;
+            *s = hi > 0.0 && lo >= limits.level * hi;
         }
         if !(steady[..4].iter().any(|&s| s) && steady[4..].iter().any(|&s| s)) {
             return None;
@@ -163,18 +190,30 @@ impl Lines {
             }
             b
         };
-        let (r, c) = (best(0), best(4));
+        let [r, c] = keep.map_or([best(0), best(4)], |p| p.map(usize::from));
         let good = |t: usize, from: usize| {
-            coherence[t] >= LINE_COHERENCE
+            coherence[t] >= limits.coherence
                 && steady[t]
                 && hz[t].abs() <= LINE_OFFSET * bank.freq[t]
-                && (from..from + 4).all(|u| u == t || coherent[t] >= LINE_DOMINANCE * coherent[u])
+                && (from..from + 4).all(|u| {
+                    // A bin that hears the same line (a tone off its own
+                    // bin leaks into the next, coherently) is no rival.
+                    let same = (bank.freq[u] + hz[u] - bank.freq[t] - hz[t]).abs() <= SAME_LINE_HZ;
+                    u == t || same || coherent[t] >= limits.dominance * coherent[u]
+                })
         };
         if !(good(r, 0) && good(c, 4)) {
             return None;
         }
         let power = |t: usize| (k + 1 - n..=k).map(|j| at(j, t).norm_sqr()).fold(0f32, f32::max);
         let p = [power(r), power(c)];
+        // A pair is found on a window that holds it whole: not on the
+        // window a key ends in, whose tail the spans' guard covers (a
+        // chain that went on there swallowed the key's line echo outlasting
+        // it, whose own windows then had to meet the long chain's rule).
+        if keep.is_none() && (at(k, r).norm_sqr() < FIND_WHOLE * p[0] || at(k, c).norm_sqr() < FIND_WHOLE * p[1]) {
+            return None;
+        }
         if p[1] > LINE_TWIST * p[0] || p[0] > LINE_TWIST * p[1] {
             return None;
         }
@@ -182,7 +221,7 @@ impl Lines {
         // harmonics; a key's tones have none.
         let rate = bank.sample_rate as f32;
         for f in [bank.freq[r] + hz[r], bank.freq[c] + hz[c]] {
-            if 2.0 * f < 0.5 * rate && self.power_at(k, rate, 2.0 * f) >= LINE_HARMONIC * self.power_at(k, rate, f) {
+            if 2.0 * f < 0.5 * rate && self.power_at(k, rate, 2.0 * f) >= limits.harmonic * self.power_at(k, rate, f) {
                 return None;
             }
         }
@@ -204,7 +243,7 @@ mod tests {
     impl Sink for Probe {
         fn event(&mut self, _: DetectorEvent) {}
         fn window(&mut self, w: &Window<'_>) {
-            self.found += self.lines.observe(w).is_some() as usize;
+            self.found += self.lines.observe(w, None).is_some() as usize;
         }
     }
 
