@@ -15,11 +15,11 @@
 //! keeps holding:
 //! * cardveil and spandsp (default and most sensitive) read nothing from
 //!   the masked output beyond the background at every SNR, multimon-ng at
-//!   ≥ +3 dB, dtmf2num at +30 dB (it reads keys from +15 dB down), and
-//!   with the files' 200 ms look-ahead (8 kHz PCM16 rows) at ≥ +15 dB
-//!   but under hold music; at
+//!   ≥ +3 dB, dtmf2num at ≥ +15 dB (it reads keys from +10 dB down); at
 //!   16 kHz cardveil at every SNR, multimon-ng and spandsp (the output
 //!   resampled to 8 kHz) at ≥ +6 dB;
+//! * from +6 dB up at least 85 % of the tones' time is masked (90 % with
+//!   the files' 200 ms look-ahead);
 //! * at ≥ +15 dB, the matched filter over each 5 and 10 ms piece of the
 //!   tones does no better than the best constant guess + 2 points; with
 //!   the files' look-ahead at ≥ +10 dB, and over whole tones at ≥ +15 dB;
@@ -71,11 +71,10 @@ fn check(row: &RowResult, detected: Option<&[&str]>) -> Vec<String> {
     let files = row.lookahead_ms == MAX_LOOKAHEAD_MS;
     for r in &row.reads {
         let bar = match (r.decoder, row.rate) {
-            // With the files' look-ahead dtmf2num reads nothing beyond the
-            // background from +15 dB up (with the default, from +30 dB).
-            // (Under hold music it reads one key at +15 dB.)
-            ("dtmf2num", _) if files && row.background != "music" => 15.0,
-            ("dtmf2num", _) => 30.0,
+            // dtmf2num reads nothing beyond the background from +15 dB up
+            // (before tier L: with the files' look-ahead but under hold
+            // music, with the default from +30 dB).
+            ("dtmf2num", _) => 15.0,
             ("multimon-ng", 8000) => 3.0,
             // At 16 kHz multimon-ng and spandsp (on the output resampled to
             // 8 kHz) read a key from +3 dB down (music +3, white noise 0 dB).
@@ -96,6 +95,13 @@ fn check(row: &RowResult, detected: Option<&[&str]>) -> Vec<String> {
     }
     if row.snr_db >= 15.0 || files && row.snr_db >= 10.0 {
         failures.extend(pieces_named(row, &what));
+    }
+    // The share of the tones' time masked from +6 dB up (tier L: before it,
+    // 78 % under hold music at +6 dB with the default look-ahead, 80 % with
+    // the files').
+    let floor = if files { 0.90 } else { 0.85 };
+    if row.snr_db >= 6.0 && row.covered < floor {
+        failures.push(format!("{what}: {:.1} % of the tones' time masked", 100.0 * row.covered));
     }
     if files && row.snr_db >= 15.0 && row.tone.excess_pct() > 2.0 {
         failures.push(format!(

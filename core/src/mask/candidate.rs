@@ -393,8 +393,7 @@ impl Candidates {
         // hits are common in speech; real keys go on).
         let strict = w.continued_run().is_some_and(|hits| hits + 1 >= STRICT_CANDIDATE_HITS)
             && w.run_is_steady(RUN_COHERENCE_SLACK);
-        let keep = (self.hold.live && self.hold.lined).then_some(self.hold.tones);
-        let line = self.memory.lines.observe(w, keep);
+        self.memory.lines.record(w);
         let (verdict, mut measured, late) = self.candidate_test(w, strict);
         let previous = self.prev_purity.take();
         let first = self.chain_continued(k).unwrap_or(k);
@@ -420,9 +419,12 @@ impl Candidates {
             }
             self.hold.votes = self.hold.votes.saturating_add(1);
             (true, true)
-        } else if let Some(l) = line {
+        } else if let Some(l) =
+            self.memory.lines.find(w, (self.hold.live && self.hold.lined).then_some(self.hold.tones))
+        {
             // Tier L, where no tier of the window's own spoke (on a clean
-            // line they do, and their reference is the exact one).
+            // line they do, and their reference is the exact one; and a
+            // clean key costs nothing here).
             self.refer_line(&l);
             self.hold.votes = self.hold.votes.saturating_add(1);
             (true, true)

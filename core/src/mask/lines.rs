@@ -105,21 +105,35 @@ pub(crate) struct Line {
 /// The latest windows' correlations.
 #[derive(Debug)]
 pub(crate) struct Lines {
-    /// By window index modulo [`LINE_WINDOWS`].
+    /// The windows' correlations and their |X|², by window index modulo
+    /// [`LINE_WINDOWS`].
     x: [Tones; LINE_WINDOWS],
+    p: [[f32; TONES]; LINE_WINDOWS],
+    /// The latest window's index, and its slot in `x` and `p` (the
+    /// samples' sub-block is `k` modulo [`HARMONIC_BLOCKS`]).
+    k: u64,
+    slot: usize,
     /// The latest [`HARMONIC_BLOCKS`] sub-blocks' samples, by sub-block
     /// index modulo that.
     samples: Box<[i16]>,
 }
 
-/// Sub-blocks over which the harmonics are measured: 40 ms.
+/// Sub-blocks over which the harmonics are measured: 40 ms (a power of
+/// two: the slot is the sub-block index's low bits).
 const HARMONIC_BLOCKS: usize = 8;
+const _: () = assert!(HARMONIC_BLOCKS.is_power_of_two());
 
 impl Lines {
     /// Tier L for a stream at `sample_rate`.
     pub fn new(sample_rate: u32) -> Lines {
         let len = (sample_rate / crate::dtmf::SUB_BLOCKS_PER_SECOND) as usize;
-        Lines { x: [Tones::default(); LINE_WINDOWS], samples: vec![0; HARMONIC_BLOCKS * len].into_boxed_slice() }
+        Lines {
+            x: [Tones::default(); LINE_WINDOWS],
+            p: [[0.0; TONES]; LINE_WINDOWS],
+            k: 0,
+            slot: 0,
+            samples: vec![0; HARMONIC_BLOCKS * len].into_boxed_slice(),
+        }
     }
 
     /// Bytes allocated besides the struct.
@@ -174,38 +188,49 @@ impl Lines {
         false
     }
 
-    /// Takes window `w` in; the pair of steady lines over the latest
-    /// [`LINE_WINDOWS`] windows, if there is one. `keep`: the pair tier L
-    /// found in the previous window, which goes on within [`KEEP`]'s wider
-    /// limits.
-    pub fn observe(&mut self, w: &Window<'_>, keep: Option<[u8; 2]>) -> Option<Line> {
+    /// Takes window `w` in (every window: cheap).
+    pub fn record(&mut self, w: &Window<'_>) {
         let k = w.index();
-        let n = LINE_WINDOWS as u64;
-        self.x[(k % n) as usize] = *w.x;
+        // Windows come one after the other (the slots need no division).
+        let slot = if self.slot + 1 == LINE_WINDOWS { 0 } else { self.slot + 1 };
+        self.x[slot] = *w.x;
+        self.p[slot] = w.x.norm_sqr();
+        (self.k, self.slot) = (k, slot);
         let len = w.samples.len();
-        let slot = (k % HARMONIC_BLOCKS as u64) as usize;
-        self.samples[slot * len..(slot + 1) * len].copy_from_slice(w.samples);
+        let block = (k as usize) & (HARMONIC_BLOCKS - 1);
+        self.samples[block * len..(block + 1) * len].copy_from_slice(w.samples);
+    }
+
+    /// The pair of steady lines over the latest [`LINE_WINDOWS`] windows
+    /// (up to window `w`, [`Lines::record`]ed), if there is one. `keep`:
+    /// the pair tier L found in the previous window, which goes on within
+    /// [`KEEP`]'s wider limits.
+    pub fn find(&self, w: &Window<'_>, keep: Option<[u8; 2]>) -> Option<Line> {
+        let k = self.k;
+        let n = LINE_WINDOWS as u64;
         if k < n {
             return None;
         }
         let bank = w.bank();
-        let at = |j: u64, t: usize| self.x[(j % n) as usize].at(t);
         let limits = if keep.is_some() { KEEP } else { FIND };
-        // Each bin's level over the windows first (cheap): most audio
-        // has no steady bin in one group or the other.
-        let mut steady = [false; TONES];
-        for (t, s) in steady.iter_mut().enumerate() {
-            let (mut lo, mut hi) = (f32::MAX, 0f32);
-            for j in k + 1 - n..=k {
-                let p = at(j, t).norm_sqr();
-                lo = lo.min(p);
-                hi = hi.max(p);
+        // Each bin's level over the windows first (cheap, in any order):
+        // most audio has no steady bin in one group or the other.
+        let (mut lo, mut hi) = ([f32::MAX; TONES], [0f32; TONES]);
+        for p in &self.p {
+            for t in 0..TONES {
+                // Selects, not `f32::min`/`max` (whose NaN rules keep the
+                // loop from vectorising; no NaN reaches here).
+                lo[t] = if p[t] < lo[t] { p[t] } else { lo[t] };
+                hi[t] = if p[t] > hi[t] { p[t] } else { hi[t] };
             }
-            *s = hi > 0.0 && lo >= limits.level * hi;
         }
+        let steady: [bool; TONES] = std::array::from_fn(|t| hi[t] > 0.0 && lo[t] >= limits.level * hi[t]);
         if !(steady[..4].iter().any(|&s| s) && steady[4..].iter().any(|&s| s)) {
             return None;
         }
+        // The windows oldest first.
+        let order: [usize; LINE_WINDOWS] = std::array::from_fn(|i| (self.slot + 1 + i) % LINE_WINDOWS);
+        let at = |i: usize, t: usize| self.x[order[i]].at(t);
         let mut coherent = [0f32; TONES];
         let mut coherence = [0f32; TONES];
         let mut hz = [0f32; TONES];
@@ -217,15 +242,13 @@ impl Lines {
                 rot_lag = rot_lag.mul(rot);
             }
             let (mut s1, mut s, mut a) = (Cplx::default(), Cplx::default(), 0f32);
-            for j in k + 1 - n..=k {
-                if j > k + 1 - n {
-                    s1 = s1.add(at(j, t).mul_conj(at(j - 1, t)));
-                }
-                if j >= k + 1 - n + LINE_LAG as u64 {
-                    let z = at(j, t).mul_conj(at(j - LINE_LAG as u64, t));
-                    s = s.add(z);
-                    a += z.norm_sqr().sqrt();
-                }
+            for i in 1..LINE_WINDOWS {
+                s1 = s1.add(at(i, t).mul_conj(at(i - 1, t)));
+            }
+            for i in LINE_LAG..LINE_WINDOWS {
+                let z = at(i, t).mul_conj(at(i - LINE_LAG, t));
+                s = s.add(z);
+                a += z.norm_sqr().sqrt();
             }
             let s = s.mul(rot_lag);
             let m = s.norm_sqr().sqrt();
@@ -257,13 +280,13 @@ impl Lines {
         if !(good(r, 0) && good(c, 4)) {
             return None;
         }
-        let power = |t: usize| (k + 1 - n..=k).map(|j| at(j, t).norm_sqr()).fold(0f32, f32::max);
-        let p = [power(r), power(c)];
+        let p = [hi[r], hi[c]];
         // A pair is found on a window that holds it whole: not on the
         // window a key ends in, whose tail the spans' guard covers (a
         // chain that went on there swallowed the key's line echo outlasting
         // it, whose own windows then had to meet the long chain's rule).
-        if keep.is_none() && (at(k, r).norm_sqr() < FIND_WHOLE * p[0] || at(k, c).norm_sqr() < FIND_WHOLE * p[1]) {
+        let now = &self.p[order[LINE_WINDOWS - 1]];
+        if keep.is_none() && (now[r] < FIND_WHOLE * p[0] || now[c] < FIND_WHOLE * p[1]) {
             return None;
         }
         if p[1] > LINE_TWIST * p[0] || p[0] > LINE_TWIST * p[1] {
@@ -298,7 +321,8 @@ mod tests {
     impl Sink for Probe {
         fn event(&mut self, _: DetectorEvent) {}
         fn window(&mut self, w: &Window<'_>) {
-            self.found += self.lines.observe(w, None).is_some() as usize;
+            self.lines.record(w);
+            self.found += self.lines.find(w, None).is_some() as usize;
         }
     }
 
