@@ -21,11 +21,12 @@
 //!   fails the tiers' energy-share tests (see [`HOLD`]);
 //! * **T, a tone outlasting the key**: right after a key ends, a quieter
 //!   pair that dominates the window (see [`TAIL_DROP`]).
-//! * **L, two steady lines** (`lines.rs`): for the last 65 ms a pair of
-//!   bins whose phase turns at one steady rate and whose level holds,
-//!   each far above its group's other bins, with no harmonics of its own —
-//!   a key under speech, babble, music or noise as loud as its tones. A
-//!   chain with such a window is sure of its key (it reaches back).
+//! * **L, two steady lines** (`lines.rs`), where no tier above spoke: for
+//!   the last 55 ms a pair of bins whose phase turns at one steady rate and
+//!   whose level holds, each far above its group's other bins, with no
+//!   harmonics of its own and not two harmonics of one voice — a key under
+//!   speech, babble, music or noise as loud as its tones. A chain with
+//!   such a window is sure of its key (it reaches back).
 //!
 //! A long chain of candidate windows goes on only through confirmed keys,
 //! pure tones that hold still (see [`CHAIN_FREE`]) and keys held within
@@ -192,17 +193,17 @@ pub(crate) struct Candidates {
     prev_purity: Option<(Key, [f32; 2])>,
     /// Tier H's reference (its power also tier T's, after the hold ended).
     hold: Hold,
-    /// |X|² of the eight bins of the latest windows, by window index modulo
-    /// its length: as many windows as the look-ahead holds and a few (see
-    /// [`REACH_SHARE`]).
-    /// And tier L's windows (one allocation, so that the per-channel
-    /// state stays within 1 KiB: SPEC).
+    /// What it keeps of the latest windows (one allocation: the
+    /// per-channel state stays within 1 KiB, SPEC).
     memory: Box<Memory>,
 }
 
 /// What the policy keeps of the latest windows, on the heap.
 #[derive(Debug)]
 struct Memory {
+    /// |X|² of the eight bins of the latest windows, by window index modulo
+    /// its length: as many windows as the look-ahead holds and a few (see
+    /// [`REACH_SHARE`]).
     history: Box<[[f32; TONES]]>,
     /// Tier L.
     lines: Lines,
@@ -242,7 +243,7 @@ impl Candidates {
         }
     }
 
-    /// Bytes of history.
+    /// Bytes of what it keeps of the latest windows.
     pub fn heap_bytes(&self) -> usize {
         let m = &*self.memory;
         std::mem::size_of::<Memory>() + std::mem::size_of_val(&*m.history) + m.lines.heap_bytes()
@@ -319,7 +320,8 @@ struct Hold {
     hz: [f32; 2],
     /// The chain's span has reached back (see [`REACH_SHARE`]; once per chain).
     reached: bool,
-    /// The strict detector confirmed this key during the hold (see [`HOLD_CONFIRMED`]).
+    /// The strict detector confirmed this key during the hold, or tier L
+    /// found it (see [`HOLD_CONFIRMED`]).
     confirmed: bool,
     /// Windows in a row that missed [`HOLD_CONFIRMED`]'s limits.
     misses: u8,

@@ -149,7 +149,7 @@ impl Lines {
         let coeff = 2.0 * w.cos();
         let (mut s1, mut s2) = (0f32, 0f32);
         for b in (k + 1 - HARMONIC_BLOCKS as u64)..=k {
-            let slot = (b % HARMONIC_BLOCKS as u64) as usize;
+            let slot = (b as usize) & (HARMONIC_BLOCKS - 1);
             for &v in &self.samples[slot * len..(slot + 1) * len] {
                 let s0 = v as f32 + coeff * s1 - s2;
                 s2 = s1;
@@ -159,13 +159,13 @@ impl Lines {
         s1 * s1 + s2 * s2 - coeff * s1 * s2
     }
 
-    /// Whether two lines at `hz` (row, column) with window powers `p` are
-    /// two harmonics of one voice: both multiples of a fundamental between
-    /// [`VOICE_F0`]'s bounds, and that fundamental's other harmonics next
-    /// to them there too.
-    fn voiced(&self, k: u64, rate: f32, hz: [f32; 2]) -> bool {
+    /// Whether two lines at `hz` (row, column), the weaker of which has
+    /// power `weaker` (as [`Lines::power_at`] measures it), are two
+    /// harmonics of one voice: both multiples of a fundamental between
+    /// [`VOICE_F0`]'s bounds, and that fundamental, or its harmonics next
+    /// to the two, there too.
+    fn voiced(&self, k: u64, rate: f32, hz: [f32; 2], weaker: f32) -> bool {
         let [fr, fc] = hz;
-        let weaker = self.power_at(k, rate, fr).min(self.power_at(k, rate, fc));
         for n in 1..=VOICE_MAX_HARMONIC {
             let f0 = fr / n as f32;
             if !VOICE_F0.contains(&f0) {
@@ -295,12 +295,14 @@ impl Lines {
         // A note of music, or a harmonic of a voice, has its own
         // harmonics; a key's tones have none.
         let rate = bank.sample_rate as f32;
-        for f in [bank.freq[r] + hz[r], bank.freq[c] + hz[c]] {
-            if 2.0 * f < 0.5 * rate && self.power_at(k, rate, 2.0 * f) >= limits.harmonic * self.power_at(k, rate, f) {
+        let tones = [bank.freq[r] + hz[r], bank.freq[c] + hz[c]];
+        let power = tones.map(|f| self.power_at(k, rate, f));
+        for (f, p) in tones.into_iter().zip(power) {
+            if 2.0 * f < 0.5 * rate && self.power_at(k, rate, 2.0 * f) >= limits.harmonic * p {
                 return None;
             }
         }
-        if keep.is_none() && self.voiced(k, rate, [bank.freq[r] + hz[r], bank.freq[c] + hz[c]]) {
+        if keep.is_none() && self.voiced(k, rate, tones, power[0].min(power[1])) {
             return None;
         }
         Some(Line { tones: [r as u8, c as u8], power: p, hz: [hz[r], hz[c]] })
