@@ -66,6 +66,18 @@ pub fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
 /// with `sip_info`, one SIP INFO `Signal=4` (port 5060) at 1.5 s. Ethernet
 /// and IPv4 10.1.3.143:5000 → 10.1.6.18:2006, or Linux cooked and IPv6.
 pub fn keyed_call(v6: bool, sip_info: bool) -> Call {
+    build(v6, sip_info, None)
+}
+
+/// [`keyed_call`] (IPv4, no SIP INFO) with the keys *added* to the call's
+/// audio instead of replacing it — a caller keying while the line carries
+/// speech — each tone `snr_db` above the audio's RMS level over the keyed
+/// part (per-tone SNR).
+pub fn keyed_over_audio(snr_db: f64) -> Call {
+    build(false, false, Some(snr_db))
+}
+
+fn build(v6: bool, sip_info: bool, over: Option<f64>) -> Call {
     let file = std::fs::read(Path::new(DIR).join("g711a.pcap")).unwrap();
     let c = Capture::parse(&file).unwrap();
     let mut audio: Vec<u8> = Vec::new();
@@ -77,14 +89,23 @@ pub fn keyed_call(v6: bool, sip_info: bool) -> Call {
     let mut pcm: Vec<i16> = audio.iter().map(|&a| alaw::decode(a)).collect();
     let mut tones = Vec::new();
     let mut at = 16_000;
+    // Over the audio: each tone's RMS `snr_db` above the keyed part's.
+    let keyed = &pcm[at..at + PAN.len() * 1200];
+    let rms = (keyed.iter().map(|&s| s as f64 * s as f64).sum::<f64>() / keyed.len() as f64).sqrt();
+    let a = over.map_or(amplitude_for_dbm0(-12.0), |snr| rms * std::f64::consts::SQRT_2 * 10f64.powf(snr / 20.0));
     for ch in PAN.chars() {
         let (lo, hi) = Key::from_char(ch).unwrap().frequencies();
-        let a = amplitude_for_dbm0(-12.0);
         let mut g = ToneGenerator::new(8000, [lo, hi], [a, a], [0.3, 1.1]);
         let (start, end) = (at, at + 560);
-        pcm[start - 400..start].fill(0);
-        g.fill(&mut pcm[start..end]);
-        pcm[end..end + 640].fill(0);
+        if over.is_some() {
+            for s in &mut pcm[start..end] {
+                *s = (*s as f64 + g.next_f64()).round().clamp(-32768.0, 32767.0) as i16;
+            }
+        } else {
+            pcm[start - 400..start].fill(0);
+            g.fill(&mut pcm[start..end]);
+            pcm[end..end + 640].fill(0);
+        }
         tones.push((start, end));
         at = end + 640;
     }
