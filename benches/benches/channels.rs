@@ -4,7 +4,8 @@
 //! the time its next frame comes — for detection (`Detector`, PCM16) and
 //! for masking (`Masker`, μ-law in place, silence, the default 20 ms
 //! look-ahead), on the `call` input (60 s of a card-entry call, every
-//! channel at its own offset in it). ns per frame per channel; one core
+//! channel at its own offset in it), and spandsp's `dtmf_rx` with as many
+//! states of its own, in the same run. ns per frame per channel; one core
 //! carries 20 ms / that many channels (one leg each).
 //!
 //! `cargo bench -p cardveil-benches --bench channels`
@@ -13,6 +14,7 @@ use cardveil_benches::call_input;
 use cardveil_core::codec::{Encoding, ulaw};
 use cardveil_core::dtmf::{Detector, DetectorConfig};
 use cardveil_core::mask::{Masker, MaskerConfig};
+use cardveil_tests::spandsp::Reference;
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
 
 /// Channel counts.
@@ -62,6 +64,20 @@ fn channels(c: &mut Criterion) {
                 }
             })
         });
+        drop(maskers);
+        let spandsp: Option<Vec<Reference>> = (0..n).map(|_| Reference::new()).collect();
+        if let Some(mut rx) = spandsp {
+            (next, t) = (0, 0);
+            g.bench_function(BenchmarkId::new("spandsp_detect", n), |b| {
+                b.iter(|| {
+                    rx[next].feed(black_box(pcm[frame_of(frames, next, t)]));
+                    next += 1;
+                    if next == n {
+                        (next, t) = (0, t + 1);
+                    }
+                })
+            });
+        }
         black_box(events);
     }
     g.finish();
