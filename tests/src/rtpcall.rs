@@ -98,9 +98,7 @@ fn build(v6: bool, sip_info: bool, over: Option<f64>) -> Call {
         let mut g = ToneGenerator::new(8000, [lo, hi], [a, a], [0.3, 1.1]);
         let (start, end) = (at, at + 560);
         if over.is_some() {
-            for s in &mut pcm[start..end] {
-                *s = (*s as f64 + g.next_f64()).round().clamp(-32768.0, 32767.0) as i16;
-            }
+            g.add_to(&mut pcm[start..end]);
         } else {
             pcm[start - 400..start].fill(0);
             g.fill(&mut pcm[start..end]);
