@@ -360,10 +360,6 @@ impl Hold {
     fn keys(&self, key: Key) -> bool {
         key.row() == self.tones[0] as usize && 4 + key.col() == self.tones[1] as usize
     }
-
-    fn is(&self, h: &Hit) -> bool {
-        self.live && h.tones[0] == self.tones[0] as usize && h.tones[1] == self.tones[1] as usize
-    }
 }
 
 /// Tier B's measurement of one window.
@@ -515,41 +511,30 @@ impl Candidates {
     /// key, at the loudest a window of the chain measured it (a tone's
     /// partial first window reads low), at its latest offsets.
     fn refer(&mut self, h: &Hit) {
-        let held = &mut self.hold;
-        if held.is(h) {
-            for i in 0..2 {
-                held.power[i] = held.power[i].max(h.power[i]);
-            }
-            held.hz = h.offset;
-        } else {
-            // Bank indices are below 8.
-            *held = Hold {
-                tones: [h.tones[0] as u8, h.tones[1] as u8],
-                live: true,
-                power: h.power,
-                hz: h.offset,
-                reached: false,
-                confirmed: false,
-                misses: 0,
-                votes: 0,
-                lined: false,
-            };
-        }
+        // Bank indices are below 8.
+        self.refer_pair([h.tones[0] as u8, h.tones[1] as u8], h.power, h.offset);
     }
 
-    /// Tier H's reference from tier L's pair.
+    /// Tier H's reference from tier L's pair (a key it is sure of).
     fn refer_line(&mut self, l: &Line) {
+        self.refer_pair(l.tones, l.power, l.hz);
+        self.hold.lined = true;
+        self.hold.confirmed = true;
+    }
+
+    /// Tier H's reference: the pair of bins `tones` at `power` and offsets
+    /// `hz` — the loudest the chain measured it, at its latest offsets — or
+    /// a new hold if the pair is not the one held.
+    fn refer_pair(&mut self, tones: [u8; 2], power: [f32; 2], hz: [f32; 2]) {
         let held = &mut self.hold;
-        if held.live && held.tones == l.tones {
+        if held.live && held.tones == tones {
             for i in 0..2 {
-                held.power[i] = held.power[i].max(l.power[i]);
+                held.power[i] = held.power[i].max(power[i]);
             }
-            held.hz = l.hz;
+            held.hz = hz;
         } else {
-            *held = Hold { tones: l.tones, live: true, power: l.power, hz: l.hz, ..Hold::NONE };
+            *held = Hold { tones, live: true, power, hz, ..Hold::NONE };
         }
-        held.lined = true;
-        held.confirmed = true;
     }
 
     /// Tier H: whether the pair of the key just masked is still there, at
