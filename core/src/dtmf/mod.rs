@@ -14,7 +14,7 @@ mod generator;
 mod key;
 mod profile;
 
-pub(crate) use bank::{Cplx, SUB_BLOCKS_PER_SECOND, SubBlock, TONES, Tones};
+pub(crate) use bank::{Bank, Cplx, SUB_BLOCKS_PER_SECOND, SubBlock, TONES, Tones};
 pub use detector::{Detector, DetectorConfig, DetectorEvent, KeyDown, KeyPress};
 pub(crate) use detector::{Hit, Sink, Window, best_two};
 pub use generator::{ToneGenerator, amplitude_for_dbm0};

@@ -188,6 +188,28 @@ impl Lines {
         false
     }
 
+    /// The power of a tone at bin `t`'s frequency plus `hz` over the latest
+    /// `m` windows (at most [`LINE_WINDOWS`]), summed coherently: the mean
+    /// of the windows' correlations, each turned back by the tone's phase
+    /// advance since, |·|², corrected for the window's response at `hz`. A
+    /// tone that goes on keeps its power; other audio in the bin, whose
+    /// phase does not turn at the tone's rate, averages down.
+    pub fn coherent_power(&self, bank: &crate::dtmf::Bank, t: usize, hz: f32, m: usize) -> f32 {
+        let m = m.min(LINE_WINDOWS);
+        // The tone's advance per window is conj(rot) · e^{j2π·hz·hop}: turn
+        // each window on by it as many times as it is old.
+        let (sin, cos) = (std::f32::consts::TAU * hz / crate::dtmf::SUB_BLOCKS_PER_SECOND as f32).sin_cos();
+        let advance = Cplx { re: cos, im: sin }.mul_conj(bank.rot.at(t));
+        let (mut turn, mut s) = (Cplx { re: 1.0, im: 0.0 }, Cplx::default());
+        let mut slot = self.slot;
+        for _ in 0..m {
+            s = s.add(self.x[slot].at(t).mul(turn));
+            turn = turn.mul(advance);
+            slot = if slot == 0 { LINE_WINDOWS - 1 } else { slot - 1 };
+        }
+        s.norm_sqr() / (m * m) as f32 * bank.gain_correction(hz)
+    }
+
     /// Takes window `w` in (every window: cheap).
     pub fn record(&mut self, w: &Window<'_>) {
         let k = w.index();
@@ -385,6 +407,41 @@ mod tests {
         assert!(n >= 30, "found in {n} windows");
         // The noise alone: never.
         assert_eq!(found(&pcm(noise(8000).into_iter())), 0);
+    }
+
+    /// Tier L's latest windows over `x` (8 kHz), and the bank.
+    fn recorded(x: &[i16]) -> (Lines, &'static crate::dtmf::Bank) {
+        struct Rec(Lines);
+        impl Sink for Rec {
+            fn event(&mut self, _: DetectorEvent) {}
+            fn window(&mut self, w: &Window<'_>) {
+                self.0.record(w);
+            }
+        }
+        let config = DetectorConfig { sample_rate: 8000, ..DetectorConfig::default() };
+        let mut d = crate::dtmf::Detector::with_candidates(config, &crate::mask::candidate::loose_params()).unwrap();
+        let mut rec = Rec(Lines::new(8000));
+        d.process_into(x, &mut rec);
+        (rec.0, crate::dtmf::Bank::for_rate(8000).unwrap())
+    }
+
+    #[test]
+    fn coherent_power_keeps_a_tone_and_averages_other_audio_down() {
+        // One tone at 697 Hz + 1.5 % (10.5 Hz), −10 dBm0: its power over
+        // six windows, summed coherently at its frequency, is its window
+        // power (the window's response corrected).
+        let a = amplitude_for_dbm0(-10.0);
+        let mut g = ToneGenerator::new(8000, [697.0 * 1.015, 0.0], [a, 0.0], [0.4, 0.0]);
+        let tone = pcm((0..800).map(|_| g.next_f64()));
+        let (lines, bank) = recorded(&tone);
+        let window = lines.x[lines.slot].at(0).norm_sqr() * bank.gain_correction(10.5);
+        let p = lines.coherent_power(bank, 0, 10.455, 6);
+        assert!((p / window - 1.0).abs() < 0.05, "{p} against {window}");
+        // Asked at the wrong frequency (30 Hz off), the windows cancel.
+        assert!(lines.coherent_power(bank, 0, 40.0, 6) < 0.2 * window);
+        // Noise as loud as the tone: far below the tone's power.
+        let (lines, bank) = recorded(&pcm(noise(800).into_iter()));
+        assert!(lines.coherent_power(bank, 0, 10.455, 6) < 0.25 * window);
     }
 
     #[test]

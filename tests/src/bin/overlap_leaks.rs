@@ -16,11 +16,12 @@
 //! (valid keys: 40–200 ms, within ±1.5 %, under the same background).
 //!
 //! `cargo run --release -p cardveil-tests --bin overlap_leaks [-- --quick]
-//! [--per-key N] [--seed N] [--lookahead-ms N] [--rate HZ] [--echoes] [--gaps]` (needs espeak-ng, sox,
+//! [--per-key N] [--seed N] [--lookahead-ms N] [--rate HZ] [--background NAME] [--echoes] [--gaps]` (needs espeak-ng, sox,
 //! multimon-ng, dtmf2num; prints a Markdown table; `--gaps` lists on
 //! stderr, per row and tone, the parts of the tone the masker left
 //! unmasked, in ms from its onset; `--rate` runs the rows at another
-//! sample rate; `--echoes` measures, instead of the backgrounds, the track's
+//! sample rate; `--background` runs one background's rows only, `--quick`
+//! without it speech's and babble's; `--echoes` measures, instead of the backgrounds, the track's
 //! line echo — 20, 35 and 50 dB down, 30…500 ms later — on a silent line).
 //! A measurement, not a test.
 
@@ -50,7 +51,10 @@ fn main() {
     }
     let valid = keyed(rate, Keys::valid(per_key), seed + 1);
     let mut bgs = backgrounds(k.samples.len().max(valid.samples.len()), rate, 100, &dir);
-    if quick {
+    if let Some(only) = std::env::args().skip_while(|a| a != "--background").nth(1) {
+        bgs.retain(|(name, _)| *name == only);
+        assert!(!bgs.is_empty(), "--background: one of speech, babble, music, agent leg, white noise, pink noise");
+    } else if quick {
         bgs.truncate(2);
     }
     let snrs: &[f64] = if quick { &[15.0, 6.0, 0.0] } else { &[30.0, 15.0, 10.0, 6.0, 3.0, 0.0, -3.0, -6.0] };
