@@ -367,6 +367,14 @@ pub fn exact_readers(keyed: &Keyed, background: (&'static str, &[f64]), snr_db: 
     decoders(keyed.rate, &pcm_in, dir, &tag).into_iter().filter(|(_, read)| *read == expected).map(|(d, _)| d).collect()
 }
 
+/// What cardveil's detector reads from `keyed` under `background` at
+/// `snr_db` per tone, and the keys it should read.
+pub fn cardveil_reads(keyed: &Keyed, background: (&'static str, &[f64]), snr_db: f64) -> (String, String) {
+    let (pcm_in, _) = mix(keyed, background.1, snr_db);
+    let expected: String = keyed.tones.iter().map(|t| t.key.as_char()).collect();
+    (decode_cardveil(keyed.rate, &pcm_in), expected)
+}
+
 /// Measures one row: `keyed` under `background` scaled to `snr_db` per
 /// tone, through `config` (its encoding and rate; the track's rate must
 /// match), 20 ms frames. With `gaps`, prints (stderr) the unmasked parts

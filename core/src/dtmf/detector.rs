@@ -32,6 +32,7 @@ use super::UnsupportedRate;
 use super::bank::{Bank, Cplx, SubBlock, TONES, Tones};
 use super::generator::amplitude_for_dbm0;
 use super::key::Key;
+use super::lines::Lines;
 use super::profile::{Params, Profile};
 
 /// Detector settings.
@@ -100,8 +101,6 @@ pub(crate) struct Window<'a> {
     pub x: &'a Tones,
     pub mean: f32,
     pub cur: &'a SubBlock,
-    /// The newer sub-block's samples.
-    pub samples: &'a [i16],
     pub ac: f32,
     /// The measurement under the loose limits, if it passed them.
     pub loose: Option<&'a Hit>,
@@ -142,6 +141,10 @@ impl Window<'_> {
     /// The key of the run, if confirmed.
     pub fn confirmed(&self) -> Option<Key> {
         self.det.key_active()
+    }
+    /// The latest windows' lines (this one recorded).
+    pub fn lines(&self) -> &Lines {
+        &self.det.lines
     }
 }
 
@@ -295,6 +298,9 @@ pub struct Detector {
     run: Option<Run>,
     /// The masker's permissive limits, if it asked for window measurements.
     candidate: Option<Limits>,
+    /// The latest windows, for keys under other audio (talk-down, see
+    /// [`Lines`]).
+    lines: Box<Lines>,
 }
 
 /// Where a window measured a key.
@@ -347,6 +353,7 @@ impl Detector {
             prev_hit: None,
             run: None,
             candidate: None,
+            lines: Box::new(Lines::new(config.sample_rate)),
         })
     }
 
@@ -374,6 +381,12 @@ impl Detector {
         self.blocks * self.bank.len as u64 + self.fill as u64
     }
 
+    /// The latest windows (talk-down).
+    #[cfg(test)]
+    pub(crate) fn lines(&self) -> &Lines {
+        &self.lines
+    }
+
     /// Whether a key is confirmed and still sounding.
     pub fn key_active(&self) -> Option<Key> {
         self.run.filter(|r| r.confirmed).map(|r| r.key)
@@ -384,9 +397,16 @@ impl Detector {
         self.process_into(samples, &mut EventFn(on_event));
     }
 
-    /// Bytes this detector allocated (its sub-block buffer).
+    /// Bytes this detector allocated for its state (its sub-block buffer).
     pub(crate) fn heap_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.buf)
+    }
+
+    /// Bytes of the history it keeps of the latest windows (55 ms of
+    /// correlations and 40 ms of samples, for keys under other audio): at
+    /// 8 kHz 1,608 bytes, at 48 kHz 4,808.
+    pub fn history_bytes(&self) -> usize {
+        self.lines.bytes()
     }
 
     /// [`Self::process`] with a [`Sink`].
@@ -436,6 +456,7 @@ impl Detector {
         if self.blocks >= 2 {
             // Window k = (blocks − 1) covers sub-blocks k−1 and k.
             let x = self.prev_block.y.join(&self.bank.rot, &sb.y);
+            self.lines.record(self.blocks, &x, samples);
             let mean = (self.prev_block.sum + sb.sum) * self.limits.inv_window;
             // The hit, and the measurement whose unmixed bins the next window
             // may reuse.
@@ -449,7 +470,7 @@ impl Detector {
                 let hit = loose.filter(|h| self.within(&self.limits, h));
                 let ac = sb.energy - sb.sum * sb.sum / self.bank.len as f32;
                 let strict = hit.is_some();
-                sink.window(&Window { det: self, x: &x, mean, cur: &sb, samples, ac, loose: loose.as_ref(), strict });
+                sink.window(&Window { det: self, x: &x, mean, cur: &sb, ac, loose: loose.as_ref(), strict });
                 (hit, loose)
             } else {
                 let hit = self.judge(&self.limits, &x, &sb);

@@ -12,9 +12,10 @@ mod bank;
 mod detector;
 mod generator;
 mod key;
+pub(crate) mod lines;
 mod profile;
 
-pub(crate) use bank::{Bank, Cplx, SUB_BLOCKS_PER_SECOND, SubBlock, TONES, Tones};
+pub(crate) use bank::{SubBlock, TONES};
 pub use detector::{Detector, DetectorConfig, DetectorEvent, KeyDown, KeyPress};
 pub(crate) use detector::{Hit, Sink, Window, best_two};
 pub use generator::{ToneGenerator, amplitude_for_dbm0};

@@ -21,7 +21,7 @@
 //!   fails the tiers' energy-share tests (see [`HOLD`]);
 //! * **T, a tone outlasting the key**: right after a key ends, a quieter
 //!   pair that dominates the window (see [`TAIL_DROP`]).
-//! * **L, two steady lines** (`lines.rs`), where no tier above spoke: for
+//! * **L, two steady lines** (`dtmf/lines.rs`), where no tier above spoke: for
 //!   the last 55 ms a pair of bins whose phase turns at one steady rate and
 //!   whose level holds, each far above its group's other bins, with no
 //!   harmonics of its own and not two harmonics of one voice — a key under
@@ -35,7 +35,7 @@
 //! Once a chain is sure of its key, its span reaches back to where the
 //! pair began, as far as the look-ahead allows ([`REACH_SHARE`]).
 
-use super::lines::{LINE_WINDOWS, Line, Lines};
+use crate::dtmf::lines::{LINE_WINDOWS, Line};
 use crate::dtmf::{Hit, Key, Params, Profile, SubBlock, TONES, Window, best_two};
 
 /// The loose first stage of the candidate test: tones up to ±6 % off per
@@ -205,8 +205,6 @@ struct Memory {
     /// its length: as many windows as the look-ahead holds and a few (see
     /// [`REACH_SHARE`]).
     history: Box<[[f32; TONES]]>,
-    /// Tier L.
-    lines: Lines,
 }
 
 /// Reach-back: once a chain is sure of its key — the strict detector
@@ -259,7 +257,7 @@ const RELINE: u64 = 20;
 
 impl Candidates {
     /// The policy for a masker that looks `lookahead_ms` ahead.
-    pub fn new(lookahead_ms: u32, sample_rate: u32) -> Candidates {
+    pub fn new(lookahead_ms: u32) -> Candidates {
         // Windows hop 5 ms at every rate; two more for the sub-blocks a
         // span reaches before its window, two for frame rounding.
         let windows = (lookahead_ms / 5 + 4) as usize;
@@ -271,17 +269,14 @@ impl Candidates {
             floor: f32::MAX,
             prev_purity: None,
             hold: Hold::NONE,
-            memory: Box::new(Memory {
-                history: vec![[0.0; TONES]; windows].into_boxed_slice(),
-                lines: Lines::new(sample_rate),
-            }),
+            memory: Box::new(Memory { history: vec![[0.0; TONES]; windows].into_boxed_slice() }),
         }
     }
 
     /// Bytes of what it keeps of the latest windows.
     pub fn heap_bytes(&self) -> usize {
         let m = &*self.memory;
-        std::mem::size_of::<Memory>() + std::mem::size_of_val(&*m.history) + m.lines.heap_bytes()
+        std::mem::size_of::<Memory>() + std::mem::size_of_val(&*m.history)
     }
 }
 
@@ -429,7 +424,6 @@ impl Candidates {
         // hits are common in speech; real keys go on).
         let strict = w.continued_run().is_some_and(|hits| hits + 1 >= STRICT_CANDIDATE_HITS)
             && w.run_is_steady(RUN_COHERENCE_SLACK);
-        self.memory.lines.record(w);
         let (verdict, mut measured, late) = self.candidate_test(w, strict);
         let previous = self.prev_purity.take();
         let first = self.chain_continued(k).unwrap_or(k);
@@ -509,7 +503,7 @@ impl Candidates {
         // Tier L saw the pair steady over its windows: it found the chain's
         // key, or would have now (a chain that a tier of its own began, late,
         // under other audio, never asked it).
-        let lined = held.lined || self.memory.lines.find(w, None).is_some_and(|l| l.tones == held.tones);
+        let lined = held.lined || w.lines().find(w.bank(), None).is_some_and(|l| l.tones == held.tones);
         if lined {
             earliest = earliest.min((k + 1).saturating_sub(LINE_WINDOWS as u64).max(oldest));
         }
@@ -613,12 +607,12 @@ impl Candidates {
     /// windows ago; else a pair found anew.
     fn line(&self, w: &Window<'_>) -> Option<Line> {
         let held = self.hold;
-        let lines = &self.memory.lines;
+        let (lines, bank) = (w.lines(), w.bank());
         if held.lined && held.live {
-            return lines.find(w, Some(held.tones));
+            return lines.find(bank, Some(held.tones));
         }
         let relined = held.lined && w.index() - self.chain_last <= RELINE;
-        relined.then(|| lines.find(w, Some(held.tones))).flatten().or_else(|| lines.find(w, None))
+        relined.then(|| lines.find(bank, Some(held.tones))).flatten().or_else(|| lines.find(bank, None))
     }
 
     /// The lined tail (see [`LINED_TAIL`]): window `w` follows a chain tier
@@ -631,7 +625,7 @@ impl Candidates {
         }
         let misses = if held.tail == 0 { 0 } else { held.misses };
         let [r, c] = held.tones.map(usize::from);
-        let lines = &self.memory.lines;
+        let lines = w.lines();
         let p = w.x.norm_sqr();
         let holds = (0..2).all(|i| {
             let t = [r, c][i];

@@ -21,9 +21,8 @@
 //! is replaced according to [`MaskMode`]; the replacement depends only on
 //! the stream position and on unmasked audio, never on the key.
 
-mod candidate;
+pub(crate) mod candidate;
 mod delay;
-mod lines;
 mod replace;
 mod spans;
 mod two_phase;
@@ -420,7 +419,7 @@ impl Analyser {
             &candidate::loose_params(),
         )?;
         let spans = Spans::new(detector.block_len(), config.sample_rate, window_ms);
-        let candidates = Candidates::new(config.lookahead_ms, config.sample_rate);
+        let candidates = Candidates::new(config.lookahead_ms);
         Ok(Analyser { detector, candidates, spans, encoding: config.encoding, offset: 0 })
     }
 
@@ -430,10 +429,12 @@ impl Analyser {
         self.detector.heap_bytes() + self.spans.heap_bytes()
     }
 
-    /// Bytes of the candidate policy's window history, which grows with the
-    /// look-ahead (32 bytes per 5 ms): a look-ahead buffer like the delay line.
+    /// Bytes of the window histories: the candidate policy's, which grows
+    /// with the look-ahead (32 bytes per 5 ms), a look-ahead buffer like the
+    /// delay line; and the detector's latest 55 ms (see
+    /// [`Detector::history_bytes`](crate::dtmf::Detector)).
     fn history_bytes(&self) -> usize {
-        self.candidates.heap_bytes()
+        self.candidates.heap_bytes() + self.detector.history_bytes()
     }
 
     /// Stream position of the next sample to analyse.

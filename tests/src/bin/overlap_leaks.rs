@@ -16,17 +16,20 @@
 //! (valid keys: 40–200 ms, within ±1.5 %, under the same background).
 //!
 //! `cargo run --release -p cardveil-tests --bin overlap_leaks [-- --quick]
-//! [--per-key N] [--seed N] [--lookahead-ms N] [--rate HZ] [--background NAME] [--echoes] [--gaps]` (needs espeak-ng, sox,
+//! [--per-key N] [--seed N] [--lookahead-ms N] [--rate HZ] [--background NAME] [--echoes] [--gaps] [--detect]` (needs espeak-ng, sox,
 //! multimon-ng, dtmf2num; prints a Markdown table; `--gaps` lists on
 //! stderr, per row and tone, the parts of the tone the masker left
 //! unmasked, in ms from its onset; `--rate` runs the rows at another
-//! sample rate; `--background` runs one background's rows only, `--quick`
+//! sample rate; `--detect` prints on stderr the valid track's keys and
+//! what cardveil's detector read from them; `--background` runs one background's rows only, `--quick`
 //! without it speech's and babble's; `--echoes` measures, instead of the backgrounds, the track's
 //! line echo — 20, 35 and 50 dB down, 30…500 ms later — on a silent line).
 //! A measurement, not a test.
 
 use cardveil_core::mask::{MaskMode, MaskerConfig};
-use cardveil_tests::overlap::{EchoRow, Keys, backgrounds, echo_rows, exact_readers, keyed, measure, names};
+use cardveil_tests::overlap::{
+    EchoRow, Keys, backgrounds, cardveil_reads, echo_rows, exact_readers, keyed, measure, names,
+};
 
 fn arg(name: &str) -> Option<u32> {
     std::env::args().skip_while(|a| a != name).nth(1).map(|v| v.parse().unwrap_or_else(|_| panic!("{name} N")))
@@ -35,6 +38,7 @@ fn arg(name: &str) -> Option<u32> {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let gaps = std::env::args().any(|a| a == "--gaps");
+    let detect = std::env::args().any(|a| a == "--detect");
     let lookahead_ms = arg("--lookahead-ms").unwrap_or(cardveil_core::mask::DEFAULT_LOOKAHEAD_MS);
     let per_key = arg("--per-key").unwrap_or(if quick { 2 } else { 4 }) as usize;
     let rate = arg("--rate").unwrap_or(8000);
@@ -67,6 +71,10 @@ fn main() {
         for &snr in snrs {
             let row = measure(&k, (name, bg), snr, config, &dir, gaps);
             let detected = exact_readers(&valid, (name, bg), snr, &dir);
+            if detect {
+                let (read, expected) = cardveil_reads(&valid, (name, bg), snr);
+                eprintln!("{name} {snr:+} dB: cardveil read\n  {read}\n  expected\n  {expected}");
+            }
             println!(
                 "| {name} | {snr:+} | {} | {} | {:.1} % | {} |",
                 row.reads_summary(),

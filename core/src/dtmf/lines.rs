@@ -11,7 +11,7 @@
 //! windows, with no harmonics of its own (music) and not two harmonics of
 //! one voice (see [`VOICE_F0`]), is a key whatever else is on the line.
 
-use crate::dtmf::{Cplx, TONES, Tones, Window};
+use super::bank::{Bank, Cplx, SUB_BLOCKS_PER_SECOND, TONES, Tones};
 
 /// Windows (5 ms apart, 10 ms long) over which the lines must hold:
 /// 10 windows span 55 ms of audio. (12, 65 ms, before the voice test:
@@ -103,7 +103,7 @@ pub(crate) struct Line {
 }
 
 /// The latest windows' correlations.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Lines {
     /// The windows' correlations and their |X|², by window index modulo
     /// [`LINE_WINDOWS`].
@@ -126,7 +126,7 @@ const _: () = assert!(HARMONIC_BLOCKS.is_power_of_two());
 impl Lines {
     /// Tier L for a stream at `sample_rate`.
     pub fn new(sample_rate: u32) -> Lines {
-        let len = (sample_rate / crate::dtmf::SUB_BLOCKS_PER_SECOND) as usize;
+        let len = (sample_rate / SUB_BLOCKS_PER_SECOND) as usize;
         Lines {
             x: [Tones::default(); LINE_WINDOWS],
             p: [[0.0; TONES]; LINE_WINDOWS],
@@ -136,9 +136,9 @@ impl Lines {
         }
     }
 
-    /// Bytes allocated besides the struct.
-    pub fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.samples)
+    /// Bytes it takes, allocations included.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<Lines>() + std::mem::size_of_val(&*self.samples)
     }
 
     /// |Σ x e^{−jωn}|² over the latest [`HARMONIC_BLOCKS`] sub-blocks, in
@@ -194,11 +194,11 @@ impl Lines {
     /// advance since, |·|², corrected for the window's response at `hz`. A
     /// tone that goes on keeps its power; other audio in the bin, whose
     /// phase does not turn at the tone's rate, averages down.
-    pub fn coherent_power(&self, bank: &crate::dtmf::Bank, t: usize, hz: f32, m: usize) -> f32 {
+    pub fn coherent_power(&self, bank: &Bank, t: usize, hz: f32, m: usize) -> f32 {
         let m = m.min(LINE_WINDOWS);
         // The tone's advance per window is conj(rot) · e^{j2π·hz·hop}: turn
         // each window on by it as many times as it is old.
-        let (sin, cos) = (std::f32::consts::TAU * hz / crate::dtmf::SUB_BLOCKS_PER_SECOND as f32).sin_cos();
+        let (sin, cos) = (std::f32::consts::TAU * hz / SUB_BLOCKS_PER_SECOND as f32).sin_cos();
         let advance = Cplx { re: cos, im: sin }.mul_conj(bank.rot.at(t));
         let (mut turn, mut s) = (Cplx { re: 1.0, im: 0.0 }, Cplx::default());
         let mut slot = self.slot;
@@ -210,30 +210,29 @@ impl Lines {
         s.norm_sqr() / (m * m) as f32 * bank.gain_correction(hz)
     }
 
-    /// Takes window `w` in (every window: cheap).
-    pub fn record(&mut self, w: &Window<'_>) {
-        let k = w.index();
+    /// Takes window `k` in — its correlations `x` and its newer sub-block's
+    /// `samples` — every window (cheap).
+    pub fn record(&mut self, k: u64, x: &Tones, samples: &[i16]) {
         // Windows come one after the other (the slots need no division).
         let slot = if self.slot + 1 == LINE_WINDOWS { 0 } else { self.slot + 1 };
-        self.x[slot] = *w.x;
-        self.p[slot] = w.x.norm_sqr();
+        self.x[slot] = *x;
+        self.p[slot] = x.norm_sqr();
         (self.k, self.slot) = (k, slot);
-        let len = w.samples.len();
+        let len = samples.len();
         let block = (k as usize) & (HARMONIC_BLOCKS - 1);
-        self.samples[block * len..(block + 1) * len].copy_from_slice(w.samples);
+        self.samples[block * len..(block + 1) * len].copy_from_slice(samples);
     }
 
     /// The pair of steady lines over the latest [`LINE_WINDOWS`] windows
     /// (up to window `w`, [`Lines::record`]ed), if there is one. `keep`:
     /// the pair tier L found in the previous window, which goes on within
     /// [`KEEP`]'s wider limits.
-    pub fn find(&self, w: &Window<'_>, keep: Option<[u8; 2]>) -> Option<Line> {
+    pub fn find(&self, bank: &Bank, keep: Option<[u8; 2]>) -> Option<Line> {
         let k = self.k;
         let n = LINE_WINDOWS as u64;
         if k < n {
             return None;
         }
-        let bank = w.bank();
         let limits = if keep.is_some() { KEEP } else { FIND };
         // Each bin's level over the windows first (cheap, in any order):
         // most audio has no steady bin in one group or the other.
@@ -338,15 +337,13 @@ mod tests {
 
     /// Counts the windows in which tier L finds a pair.
     struct Probe {
-        lines: Lines,
         found: usize,
     }
 
     impl Sink for Probe {
         fn event(&mut self, _: DetectorEvent) {}
         fn window(&mut self, w: &Window<'_>) {
-            self.lines.record(w);
-            self.found += self.lines.find(w, None).is_some() as usize;
+            self.found += w.lines().find(w.bank(), None).is_some() as usize;
         }
     }
 
@@ -354,7 +351,7 @@ mod tests {
     fn found(x: &[i16]) -> usize {
         let config = DetectorConfig { sample_rate: 8000, ..DetectorConfig::default() };
         let mut d = crate::dtmf::Detector::with_candidates(config, &crate::mask::candidate::loose_params()).unwrap();
-        let mut probe = Probe { lines: Lines::new(8000), found: 0 };
+        let mut probe = Probe { found: 0 };
         d.process_into(x, &mut probe);
         probe.found
     }
@@ -409,20 +406,12 @@ mod tests {
         assert_eq!(found(&pcm(noise(8000).into_iter())), 0);
     }
 
-    /// Tier L's latest windows over `x` (8 kHz), and the bank.
-    fn recorded(x: &[i16]) -> (Lines, &'static crate::dtmf::Bank) {
-        struct Rec(Lines);
-        impl Sink for Rec {
-            fn event(&mut self, _: DetectorEvent) {}
-            fn window(&mut self, w: &Window<'_>) {
-                self.0.record(w);
-            }
-        }
+    /// The detector's latest windows after `x` (8 kHz), and the bank.
+    fn recorded(x: &[i16]) -> (Lines, &'static super::super::bank::Bank) {
         let config = DetectorConfig { sample_rate: 8000, ..DetectorConfig::default() };
-        let mut d = crate::dtmf::Detector::with_candidates(config, &crate::mask::candidate::loose_params()).unwrap();
-        let mut rec = Rec(Lines::new(8000));
-        d.process_into(x, &mut rec);
-        (rec.0, crate::dtmf::Bank::for_rate(8000).unwrap())
+        let mut d = crate::dtmf::Detector::new(config).unwrap();
+        d.process(x, |_| {});
+        (d.lines().clone(), super::super::bank::Bank::for_rate(8000).unwrap())
     }
 
     #[test]
