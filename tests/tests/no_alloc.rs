@@ -54,11 +54,14 @@ fn the_counter_does_count() {
 
 #[test]
 fn detector_state_is_small() {
-    // The per-channel state: the struct itself plus its one sub-block buffer.
+    // The per-channel state: the struct itself; its history of the latest
+    // 55 ms (which also gathers the sub-block being filled) beside it.
     let det = Detector::new(DetectorConfig::default()).unwrap();
-    let bytes = std::mem::size_of::<Detector>() + det.block_len() * std::mem::size_of::<i16>();
-    println!("detector state per 8 kHz channel: {bytes} bytes");
+    let bytes = std::mem::size_of::<Detector>();
+    let history = det.history_bytes();
+    println!("detector state per 8 kHz channel: {bytes} bytes, plus {history} bytes of window history");
     assert!(bytes <= 1024, "{bytes} bytes");
+    assert!(history <= 2048, "{history} bytes of history");
 }
 
 /// A minute of keys (40–200 ms on, 40–300 ms off) and noise at `rate`: the

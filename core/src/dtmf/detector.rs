@@ -280,8 +280,8 @@ impl LevelRange {
 pub struct Detector {
     bank: &'static Bank,
     limits: Limits,
-    /// Current sub-block being filled.
-    buf: Box<[i16]>,
+    /// Samples of the current sub-block so far (the sub-block itself is
+    /// filled in place in the history's ring, see [`Lines::pending`]).
     fill: usize,
     /// Sub-blocks completed so far.
     blocks: u64,
@@ -343,7 +343,6 @@ impl Detector {
         Ok(Detector {
             bank,
             limits: Limits::new(&config.profile.params(), bank),
-            buf: vec![0i16; bank.len].into_boxed_slice(),
             fill: 0,
             blocks: 0,
             prev_block: SubBlock::default(),
@@ -397,14 +396,9 @@ impl Detector {
         self.process_into(samples, &mut EventFn(on_event));
     }
 
-    /// Bytes this detector allocated for its state (its sub-block buffer).
-    pub(crate) fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.buf)
-    }
-
     /// Bytes of the history it keeps of the latest windows (55 ms of
     /// correlations and 40 ms of samples, for keys under other audio): at
-    /// 8 kHz 1,608 bytes, at 48 kHz 4,808.
+    /// 8 kHz 1,632 bytes, at 48 kHz 4,832.
     pub fn history_bytes(&self) -> usize {
         self.lines.bytes()
     }
@@ -417,22 +411,19 @@ impl Detector {
             if self.fill == 0 && rest.len() >= len {
                 // A whole sub-block in the caller's buffer: analyse it in place.
                 let sb = self.bank.analyse(&rest[..len]);
-                self.block(sb, &rest[..len], sink);
+                self.block(sb, Some(&rest[..len]), sink);
                 rest = &rest[len..];
                 continue;
             }
             let take = (len - self.fill).min(rest.len());
-            self.buf[self.fill..self.fill + take].copy_from_slice(&rest[..take]);
+            let next = self.blocks + 1;
+            self.lines.pending(next)[self.fill..self.fill + take].copy_from_slice(&rest[..take]);
             self.fill += take;
             rest = &rest[take..];
             if self.fill == len {
                 self.fill = 0;
-                let sb = self.bank.analyse(&self.buf);
-                // The buffer lent out while `block` takes `self` (an empty
-                // box in its place allocates nothing).
-                let buf = std::mem::take(&mut self.buf);
-                self.block(sb, &buf, sink);
-                self.buf = buf;
+                let sb = self.bank.analyse(self.lines.pending(next));
+                self.block(sb, None, sink);
             }
         }
     }
@@ -451,12 +442,17 @@ impl Detector {
         self.prev_hit = None;
     }
 
-    fn block<S: Sink>(&mut self, sb: SubBlock, samples: &[i16], sink: &mut S) {
+    /// The next sub-block, analysed (`sb`): its `samples`, or `None` if they
+    /// were gathered in the history's ring already.
+    fn block<S: Sink>(&mut self, sb: SubBlock, samples: Option<&[i16]>, sink: &mut S) {
         self.blocks += 1;
+        if let Some(samples) = samples {
+            self.lines.pending(self.blocks).copy_from_slice(samples);
+        }
         if self.blocks >= 2 {
             // Window k = (blocks − 1) covers sub-blocks k−1 and k.
             let x = self.prev_block.y.join(&self.bank.rot, &sb.y);
-            self.lines.record(self.blocks, &x, samples);
+            self.lines.record(self.blocks, &x);
             let mean = (self.prev_block.sum + sb.sum) * self.limits.inv_window;
             // The hit, and the measurement whose unmixed bins the next window
             // may reuse.

@@ -210,17 +210,22 @@ impl Lines {
         s.norm_sqr() / (m * m) as f32 * bank.gain_correction(hz)
     }
 
-    /// Takes window `k` in — its correlations `x` and its newer sub-block's
-    /// `samples` — every window (cheap).
-    pub fn record(&mut self, k: u64, x: &Tones, samples: &[i16]) {
+    /// Takes window `k` in — its correlations `x` — every window (cheap);
+    /// its newer sub-block's samples are in [`Lines::pending`]`(k)` already.
+    pub fn record(&mut self, k: u64, x: &Tones) {
         // Windows come one after the other (the slots need no division).
         let slot = if self.slot + 1 == LINE_WINDOWS { 0 } else { self.slot + 1 };
         self.x[slot] = *x;
         self.p[slot] = x.norm_sqr();
         (self.k, self.slot) = (k, slot);
-        let len = samples.len();
+    }
+
+    /// The slot of the samples of sub-block `k` (the detector fills it as
+    /// they arrive: its only sub-block buffer).
+    pub fn pending(&mut self, k: u64) -> &mut [i16] {
+        let len = self.samples.len() / HARMONIC_BLOCKS;
         let block = (k as usize) & (HARMONIC_BLOCKS - 1);
-        self.samples[block * len..(block + 1) * len].copy_from_slice(samples);
+        &mut self.samples[block * len..(block + 1) * len]
     }
 
     /// The pair of steady lines over the latest [`LINE_WINDOWS`] windows

@@ -426,7 +426,7 @@ impl Analyser {
     /// Bytes allocated besides the struct itself, but for the candidate
     /// policy's window history (see [`Self::history_bytes`]).
     fn heap_bytes(&self) -> usize {
-        self.detector.heap_bytes() + self.spans.heap_bytes()
+        self.spans.heap_bytes()
     }
 
     /// Bytes of the window histories: the candidate policy's, which grows
