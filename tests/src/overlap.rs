@@ -367,6 +367,22 @@ pub fn exact_readers(keyed: &Keyed, background: (&'static str, &[f64]), snr_db: 
     decoders(keyed.rate, &pcm_in, dir, &tag).into_iter().filter(|(_, read)| *read == expected).map(|(d, _)| d).collect()
 }
 
+/// Levenshtein distance: keys missed, added or read wrong.
+pub fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for j in 0..b.len() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != b[j])).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 /// What cardveil's detector reads from `keyed` under `background` at
 /// `snr_db` per tone, and the keys it should read.
 pub fn cardveil_reads(keyed: &Keyed, background: (&'static str, &[f64]), snr_db: f64) -> (String, String) {

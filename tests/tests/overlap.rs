@@ -24,18 +24,23 @@
 //!   tones does no better than the best constant guess + 2 points; with
 //!   the files' look-ahead at ≥ +10 dB, and over whole tones at ≥ +15 dB;
 //! * cardveil reads no key from any background alone (talk-off), and reads
-//!   a track of valid keys under each background exactly at ≥ +15 dB.
+//!   a track of valid keys under each background exactly at ≥ +10 dB, with
+//!   at most 2 of its 32 keys wrong at +6 dB (talk-down).
 
 use cardveil_core::codec::Encoding;
 use cardveil_core::mask::{DEFAULT_LOOKAHEAD_MS, MAX_LOOKAHEAD_MS, MaskMode, MaskerConfig};
 use cardveil_tests::overlap::{
-    EchoRow, Keyed, Keys, RowResult, backgrounds, echo_rows, exact_readers, keyed, measure, names,
+    EchoRow, Keyed, Keys, RowResult, backgrounds, cardveil_reads, echo_rows, edits, exact_readers, keyed, measure,
+    names,
 };
 use cardveil_tests::tools;
 
 const SNRS: [f64; 8] = [30.0, 15.0, 10.0, 6.0, 3.0, 0.0, -3.0, -6.0];
 
-fn table_line(row: &RowResult, detected: Option<&[&str]>) -> String {
+/// A row of the table; `detected`: the decoders that read the valid keys
+/// exactly, and cardveil's misreadings of them (keys missed, added or read
+/// wrong).
+fn table_line(row: &RowResult, detected: Option<(&[&str], usize)>) -> String {
     format!(
         "| {} | {} | {:+} | {} | {} | {:.1} % | {} |",
         row.background,
@@ -44,7 +49,10 @@ fn table_line(row: &RowResult, detected: Option<&[&str]>) -> String {
         row.reads_summary(),
         row.matched_filter_summary(),
         100.0 * row.covered,
-        detected.map_or("—".to_owned(), names),
+        detected.map_or("—".to_owned(), |(d, wrong)| match wrong {
+            0 => names(d),
+            _ => format!("{} (cardveil: {wrong} wrong)", names(d)),
+        }),
     )
 }
 
@@ -65,7 +73,7 @@ fn pieces_named(row: &RowResult, what: &str) -> Vec<String> {
 }
 
 /// What holds today (see the module's list); the failures, if any.
-fn check(row: &RowResult, detected: Option<&[&str]>) -> Vec<String> {
+fn check(row: &RowResult, detected: Option<(&[&str], usize)>) -> Vec<String> {
     let mut failures = Vec::new();
     let what = format!("{} {:+} dB {}", row.background, row.snr_db, row.format());
     let files = row.lookahead_ms == MAX_LOOKAHEAD_MS;
@@ -110,11 +118,17 @@ fn check(row: &RowResult, detected: Option<&[&str]>) -> Vec<String> {
             row.tone.constant_pct()
         ));
     }
-    if let Some(d) = detected
-        && row.snr_db >= 15.0
-        && !d.contains(&"cardveil")
-    {
-        failures.push(format!("{what}: cardveil did not read the valid keys exactly"));
+    // Talk-down: exact from +10 dB up (before the detector's lines, +15 dB;
+    // at +10 dB music, the agent's leg and babble cost 1–3 keys), and at
+    // most 2 of the 32 keys wrong at +6 dB (the shortest keys, 41–52 ms;
+    // before, 2–6).
+    if let Some((d, wrong)) = detected {
+        if row.snr_db >= 10.0 && !d.contains(&"cardveil") {
+            failures.push(format!("{what}: cardveil did not read the valid keys exactly ({wrong} wrong)"));
+        }
+        if row.snr_db >= 6.0 && wrong > 2 {
+            failures.push(format!("{what}: cardveil read {wrong} of the valid keys wrong"));
+        }
     }
     failures
 }
@@ -142,8 +156,13 @@ fn pcm16_rows(
                 // Detection does not depend on the look-ahead: measured once.
                 let detected =
                     (lookahead_ms == DEFAULT_LOOKAHEAD_MS).then(|| exact_readers(&valid, (name, bg), snr, dir));
-                failures.extend(check(&row, detected.as_deref()));
-                lines.push(table_line(&row, detected.as_deref()));
+                let wrong = detected.as_ref().map(|_| {
+                    let (read, expected) = cardveil_reads(&valid, (name, bg), snr);
+                    edits(&read, &expected)
+                });
+                let detected = detected.as_deref().zip(wrong);
+                failures.extend(check(&row, detected));
+                lines.push(table_line(&row, detected));
             }
         }
     }

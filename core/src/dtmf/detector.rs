@@ -32,7 +32,7 @@ use super::UnsupportedRate;
 use super::bank::{Bank, Cplx, SubBlock, TONES, Tones};
 use super::generator::amplitude_for_dbm0;
 use super::key::Key;
-use super::lines::Lines;
+use super::lines::{LINE_WINDOWS, Lines};
 use super::profile::{Params, Profile};
 
 /// Detector settings.
@@ -142,6 +142,13 @@ impl Window<'_> {
     pub fn confirmed(&self) -> Option<Key> {
         self.det.key_active()
     }
+    /// The key the detector has confirmed and still heard (hit, or found its
+    /// lines) in the previous window, if any: the masker masks it whatever
+    /// its own tiers say.
+    pub fn detected(&self) -> Option<Key> {
+        let previous = self.det.blocks.saturating_sub(2);
+        self.det.run.filter(|r| r.confirmed && r.last_hit >= previous).map(|r| r.key)
+    }
     /// The latest windows' lines (this one recorded).
     pub fn lines(&self) -> &Lines {
         &self.det.lines
@@ -247,7 +254,32 @@ struct Run {
     /// Whether the guards' statistics were restarted once (a tone has one
     /// onset; speech would get a new chance with every restart).
     reanchored: bool,
+    /// Confirmed as two steady lines under other audio (talk-down).
+    lined: bool,
+    /// Windows in a row, since the latest hit, that were no hit but still
+    /// held the key's bins (see [`HELD_SHARE`]).
+    held: u32,
 }
+
+impl Run {
+    /// The key's bins (row, column).
+    fn tones(&self) -> [u8; 2] {
+        [self.key.row() as u8, 4 + self.key.col() as u8]
+    }
+}
+
+/// A window that is no hit while a confirmed key's bins still hold this
+/// share of the loudest the run measured them (−6 dB) is not a miss: other
+/// audio spoilt it (speech on top of a key fails the energy share for tens
+/// of milliseconds, and the key was reported twice). Up to
+/// [`HELD_WINDOWS`] such windows in a row (100 ms); a pause between two
+/// presses leaves the bins to whatever else is on the line.
+const HELD_SHARE: f32 = 0.5;
+const HELD_WINDOWS: u32 = 20;
+
+/// Talk-down looks for lines only on a window whose strongest bin in each
+/// group is this far (3 dB) above the group's second.
+const LINED_DOMINANCE: f32 = 2.0;
 
 /// Smallest and largest (row, column) tone power seen.
 #[derive(Debug, Clone, Copy)]
@@ -477,6 +509,7 @@ impl Detector {
             self.prev_window_mean = mean;
             self.prev_block = sb;
             self.track(hit, sink);
+            self.talk_down(sink);
         } else {
             self.prev_block = sb;
         }
@@ -593,6 +626,7 @@ impl Detector {
             (Some(h), Some(run)) if run.key == h.key => {
                 run.hits += 1;
                 run.misses = 0;
+                run.held = 0;
                 run.last_hit = window;
                 run.level.include(h.power);
                 run.fraction[0] += h.fraction;
@@ -625,9 +659,26 @@ impl Detector {
                     magnitude: [0.0; 2],
                     fraction: [0.0; 2],
                     reanchored: false,
+                    lined: false,
+                    held: 0,
                 });
             }
             (None, Some(run)) => {
+                let holds = run.confirmed && {
+                    let p = self.lines.latest_power();
+                    let [r, c] = run.tones().map(usize::from);
+                    p[r] >= HELD_SHARE * run.level.max[0] && p[c] >= HELD_SHARE * run.level.max[1]
+                };
+                if holds && run.lined && self.lines.find(self.bank, Some(run.tones())).is_some() {
+                    // The lines go on: the key is still there.
+                    (run.misses, run.held, run.last_hit) = (0, 0, window);
+                    return;
+                }
+                if holds && run.held < HELD_WINDOWS {
+                    // Other audio spoilt the window, not the key's end.
+                    run.held += 1;
+                    return;
+                }
                 run.misses += 1;
                 if run.misses >= self.limits.max_misses {
                     let old = *run;
@@ -684,6 +735,81 @@ impl Detector {
             active.fraction = [0.0; 2];
             active.reanchored = true;
         }
+    }
+
+    /// Talk-down: a key under other audio, which fails the hit tests' share
+    /// of the window's energy, confirmed as two steady lines ([`Lines`])
+    /// within the profile's frequency, twist and level limits — when no key
+    /// is confirmed, and only on a window whose strongest bins dominate
+    /// their groups (cheap; most windows stop there).
+    fn talk_down<S: Sink>(&mut self, sink: &mut S) {
+        // A key confirmed and hit (or lined) in this window goes on.
+        let window = self.blocks - 1;
+        if self.run.is_some_and(|r| r.confirmed && r.last_hit == window) {
+            return;
+        }
+        let p = self.lines.latest_power();
+        let l = &self.limits;
+        let (row, row2) = best_two(&p[0..4]);
+        let (col, col2) = best_two(&p[4..8]);
+        if p[row] < LINED_DOMINANCE * row2 || p[4 + col] < LINED_DOMINANCE * col2 {
+            return;
+        }
+        if 2.0 * p[row] < l.min_bin_power || 2.0 * p[4 + col] < l.min_bin_power {
+            return;
+        }
+        let Some(line) = self.lines.find(self.bank, None).or_else(|| self.lines.find_short(self.bank)) else {
+            return;
+        };
+        let [r, c] = line.tones.map(usize::from);
+        if line.hz[0].abs() > l.freq_tol[r] || line.hz[1].abs() > l.freq_tol[c] {
+            return;
+        }
+        // Level and twist from the tones' coherent power over the lines'
+        // windows: the loudest window's power reads other audio too (a
+        // −10.5 dB twist in noise read −8 dB).
+        let power =
+            [0, 1].map(|i| self.lines.coherent_power(self.bank, line.tones[i] as usize, line.hz[i], LINE_WINDOWS));
+        let twist = power[1] / power[0];
+        if power[0] < l.min_bin_power || power[1] < l.min_bin_power || twist < l.min_twist || twist > l.max_twist {
+            return;
+        }
+        let key = Key::from_row_col(r, c - 4);
+        // The lines held over the latest windows; a run of the key that
+        // began earlier began the key. A confirmed key no longer hit that
+        // is still the one lined goes on; another has ended.
+        let first_hit = match self.run {
+            Some(run) if run.key == key && run.confirmed => return,
+            Some(run) if run.key == key => run.first_hit,
+            Some(run) => {
+                self.run = None;
+                self.end_run(run, sink);
+                (window + 1).saturating_sub(LINE_WINDOWS as u64)
+            }
+            None => (window + 1).saturating_sub(LINE_WINDOWS as u64),
+        };
+        self.run = Some(Run {
+            key,
+            first_hit,
+            last_hit: window,
+            hits: LINE_WINDOWS as u32,
+            misses: 0,
+            advance: [Cplx::default(); 2],
+            confirmed: true,
+            level: LevelRange::new(power),
+            coherent: [Cplx::default(); 2],
+            magnitude: [0.0; 2],
+            fraction: [0.0; 2],
+            reanchored: true,
+            lined: true,
+            held: 0,
+        });
+        let down = KeyDown {
+            key,
+            start: self.window_start_estimate(first_hit),
+            confirmed_at: (window + 1) * self.bank.len as u64,
+        };
+        sink.event(DetectorEvent::Down(down));
     }
 
     fn end_run<S: Sink>(&self, run: Run, sink: &mut S) {
@@ -769,6 +895,78 @@ mod tests {
             Detector::new(DetectorConfig { sample_rate: 44100, profile: Profile::Q24 }).unwrap_err(),
             UnsupportedRate(44100)
         );
+    }
+
+    /// Gaussian-ish noise of RMS `rms` from a fixed sequence.
+    fn noise(n: usize, rms: f64, seed: u32) -> Vec<f64> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                let u: f64 = (0..4)
+                    .map(|_| {
+                        s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        (s >> 8) as f64 / (1u32 << 24) as f64 - 0.5
+                    })
+                    .sum();
+                u * rms * 3f64.sqrt()
+            })
+            .collect()
+    }
+
+    /// Keys reported over `x` (8 kHz), each with its start and end, ms.
+    fn presses(x: &[f64]) -> Vec<(Key, u64, u64)> {
+        let pcm: Vec<i16> = x.iter().map(|v| v.round().clamp(-32768.0, 32767.0) as i16).collect();
+        let mut d = Detector::new(DetectorConfig::default()).unwrap();
+        let mut out = Vec::new();
+        let mut on = |e| {
+            if let DetectorEvent::Up(p) = e {
+                out.push((p.key, p.start / 8, p.end / 8));
+            }
+        };
+        d.process(&pcm, &mut on);
+        d.finish(&mut on);
+        out
+    }
+
+    /// `x` with key 5 (−10 dBm0 per tone) added over samples `on`.
+    fn with_key(mut x: Vec<f64>, on: std::ops::Range<usize>) -> Vec<f64> {
+        let a = amplitude_for_dbm0(-10.0);
+        let mut g = crate::dtmf::ToneGenerator::new(8000, [770.0, 1336.0], [a, a], [0.3, 1.2]);
+        for v in &mut x[on] {
+            *v += g.next_f64();
+        }
+        x
+    }
+
+    #[test]
+    fn a_key_under_noise_as_loud_as_its_tones_is_reported_once_by_its_lines() {
+        // Noise with the RMS of one tone (0 dB per-tone SNR): the pair holds
+        // half the window's energy at best, far from the hits' 70 %.
+        let rms = amplitude_for_dbm0(-10.0) / std::f64::consts::SQRT_2;
+        let bg = noise(8000, rms, 7);
+        assert_eq!(presses(&bg), vec![]);
+        let found = presses(&with_key(bg, 2000..3200));
+        assert_eq!(found.len(), 1, "{found:?}");
+        let (key, start, end) = found[0];
+        assert_eq!(key, Key::from_row_col(1, 1));
+        // Found on its lines 55 ms into the key, from where they began.
+        assert!((240..=275).contains(&start) && (380..=420).contains(&end), "{start}..{end} ms");
+    }
+
+    #[test]
+    fn other_audio_over_part_of_a_key_does_not_split_it_and_a_pause_does() {
+        // A 300 ms key with 30 ms of noise 6 dB above its tones in the
+        // middle: one press.
+        let rms = 2.0 * amplitude_for_dbm0(-10.0);
+        let mut x = vec![0.0; 6000];
+        x[2400..2640].copy_from_slice(&noise(240, rms, 9));
+        let x = with_key(x, 1200..3600);
+        assert_eq!(presses(&x).len(), 1, "{:?}", presses(&x));
+        // The same key pressed twice, 40 ms apart, under noise 6 dB below
+        // its tones: two presses.
+        let bg = noise(6000, amplitude_for_dbm0(-16.0) / std::f64::consts::SQRT_2, 11);
+        let x = with_key(with_key(bg, 1200..2000), 2320..3200);
+        assert_eq!(presses(&x).len(), 2, "{:?}", presses(&x));
     }
 
     #[test]

@@ -24,6 +24,17 @@ pub(crate) const LINE_WINDOWS: usize = 10;
 /// The long lag, in windows, whose phase advance must be steady: 30 ms.
 const LINE_LAG: usize = 6;
 
+/// The detector's short lines (see [`Lines::find_short`]): 7 windows (40 ms),
+/// the phase advance over 4 (20 ms).
+const SHORT_WINDOWS: usize = 7;
+const SHORT_LAG: usize = 4;
+
+/// The short lines' music test: a tone is the `h`-th harmonic of a note
+/// (`h` up to this) when the power at (h − 1)/h of its frequency, the note's
+/// next harmonic down, is at least [`NOTE_BELOW`] of its own.
+const NOTE_HARMONICS: u32 = 6;
+const NOTE_BELOW: f32 = 0.25;
+
 /// Tier L's limits (see [`FIND`] and [`KEEP`]).
 #[derive(Debug, Clone, Copy)]
 struct Limits {
@@ -210,6 +221,11 @@ impl Lines {
         s.norm_sqr() / (m * m) as f32 * bank.gain_correction(hz)
     }
 
+    /// |X|² of the eight bins in the latest window.
+    pub fn latest_power(&self) -> &[f32; TONES] {
+        &self.p[self.slot]
+    }
+
     /// Takes window `k` in — its correlations `x` — every window (cheap);
     /// its newer sub-block's samples are in [`Lines::pending`]`(k)` already.
     pub fn record(&mut self, k: u64, x: &Tones) {
@@ -233,16 +249,32 @@ impl Lines {
     /// the pair tier L found in the previous window, which goes on within
     /// [`KEEP`]'s wider limits.
     pub fn find(&self, bank: &Bank, keep: Option<[u8; 2]>) -> Option<Line> {
+        self.find_over(bank, keep, LINE_WINDOWS, LINE_LAG)
+    }
+
+    /// [`Lines::find`] over the latest [`SHORT_WINDOWS`] windows only (40 ms,
+    /// a lag of 20 ms): the detector's talk-down for keys of 40–55 ms, on
+    /// which its caller puts the profile's tighter frequency limits.
+    pub fn find_short(&self, bank: &Bank) -> Option<Line> {
+        self.find_over(bank, None, SHORT_WINDOWS, SHORT_LAG)
+    }
+
+    /// [`Lines::find`] over the latest `n` windows, the phase advance over a
+    /// lag of `lag` windows.
+    fn find_over(&self, bank: &Bank, keep: Option<[u8; 2]>, n: usize, lag: usize) -> Option<Line> {
         let k = self.k;
-        let n = LINE_WINDOWS as u64;
-        if k < n {
+        if k < LINE_WINDOWS as u64 {
             return None;
         }
         let limits = if keep.is_some() { KEEP } else { FIND };
-        // Each bin's level over the windows first (cheap, in any order):
-        // most audio has no steady bin in one group or the other.
+        // The windows oldest first.
+        let order: [usize; LINE_WINDOWS] = std::array::from_fn(|i| (self.slot + 1 + i) % LINE_WINDOWS);
+        let order = &order[LINE_WINDOWS - n..];
+        // Each bin's level over the windows first (cheap): most audio has
+        // no steady bin in one group or the other.
         let (mut lo, mut hi) = ([f32::MAX; TONES], [0f32; TONES]);
-        for p in &self.p {
+        for &o in order {
+            let p = &self.p[o];
             for t in 0..TONES {
                 // Selects, not `f32::min`/`max` (whose NaN rules keep the
                 // loop from vectorising; no NaN reaches here).
@@ -254,8 +286,6 @@ impl Lines {
         if !(steady[..4].iter().any(|&s| s) && steady[4..].iter().any(|&s| s)) {
             return None;
         }
-        // The windows oldest first.
-        let order: [usize; LINE_WINDOWS] = std::array::from_fn(|i| (self.slot + 1 + i) % LINE_WINDOWS);
         let at = |i: usize, t: usize| self.x[order[i]].at(t);
         let mut coherent = [0f32; TONES];
         let mut coherence = [0f32; TONES];
@@ -264,15 +294,15 @@ impl Lines {
             // rot^lag: the nominal tone's phase turn over the lag.
             let rot = bank.rot.at(t);
             let mut rot_lag = Cplx { re: 1.0, im: 0.0 };
-            for _ in 0..LINE_LAG {
+            for _ in 0..lag {
                 rot_lag = rot_lag.mul(rot);
             }
             let (mut s1, mut s, mut a) = (Cplx::default(), Cplx::default(), 0f32);
-            for i in 1..LINE_WINDOWS {
+            for i in 1..n {
                 s1 = s1.add(at(i, t).mul_conj(at(i - 1, t)));
             }
-            for i in LINE_LAG..LINE_WINDOWS {
-                let z = at(i, t).mul_conj(at(i - LINE_LAG, t));
+            for i in lag..n {
+                let z = at(i, t).mul_conj(at(i - lag, t));
                 s = s.add(z);
                 a += z.norm_sqr().sqrt();
             }
@@ -311,7 +341,7 @@ impl Lines {
         // window a key ends in, whose tail the spans' guard covers (a
         // chain that went on there swallowed the key's line echo outlasting
         // it, whose own windows then had to meet the long chain's rule).
-        let now = &self.p[order[LINE_WINDOWS - 1]];
+        let now = &self.p[order[n - 1]];
         if keep.is_none() && (now[r] < FIND_WHOLE * p[0] || now[c] < FIND_WHOLE * p[1]) {
             return None;
         }
@@ -329,6 +359,16 @@ impl Lines {
             }
         }
         if keep.is_none() && self.voiced(k, rate, tones, power[0].min(power[1])) {
+            return None;
+        }
+        // Over a short span the upper harmonics of a note (whose own second
+        // harmonic is beyond the note's last) pass for a key's tone: a tone
+        // must not be the harmonic of a lower line.
+        if n < LINE_WINDOWS
+            && tones.into_iter().zip(power).any(|(f, p)| {
+                (2..=NOTE_HARMONICS).any(|h| self.power_at(k, rate, f * (h - 1) as f32 / h as f32) >= NOTE_BELOW * p)
+            })
+        {
             return None;
         }
         Some(Line { tones: [r as u8, c as u8], power: p, hz: [hz[r], hz[c]] })

@@ -450,6 +450,13 @@ impl Candidates {
             }
             self.hold.votes = self.hold.votes.saturating_add(1);
             (true, true)
+        } else if let Some(key) = w.detected() {
+            // The detector confirmed the key (under other audio, by its
+            // lines, where no tier of the masker's own spoke): masked as
+            // tier L's, whose tail and reach-back it gets.
+            self.refer_detected(w, key);
+            self.hold.votes = self.hold.votes.saturating_add(1);
+            (true, true)
         } else if let Some(l) = self.line(w) {
             // Tier L, where no tier of the window's own spoke (on a clean
             // line they do, and their reference is the exact one; and a
@@ -548,6 +555,17 @@ impl Candidates {
     /// Tier H's reference from tier L's pair (a key it is sure of).
     fn refer_line(&mut self, l: &Line) {
         self.refer_pair(l.tones, l.power, l.hz);
+        self.hold.lined = true;
+        self.hold.confirmed = true;
+    }
+
+    /// Tier H's reference from the key the detector confirmed: its bins at
+    /// their power in window `w`, at the offsets held if it is the pair held.
+    fn refer_detected(&mut self, w: &Window<'_>, key: Key) {
+        let tones = [key.row() as u8, 4 + key.col() as u8];
+        let p = w.x.norm_sqr();
+        let hz = if self.hold.tones == tones { self.hold.hz } else { [0.0; 2] };
+        self.refer_pair(tones, [p[tones[0] as usize], p[tones[1] as usize]], hz);
         self.hold.lined = true;
         self.hold.confirmed = true;
     }

@@ -16,7 +16,7 @@
 //! (valid keys: 40–200 ms, within ±1.5 %, under the same background).
 //!
 //! `cargo run --release -p cardveil-tests --bin overlap_leaks [-- --quick]
-//! [--per-key N] [--seed N] [--lookahead-ms N] [--rate HZ] [--background NAME] [--echoes] [--gaps] [--detect]` (needs espeak-ng, sox,
+//! [--per-key N] [--seed N] [--lookahead-ms N] [--rate HZ] [--background NAME] [--background-seed N] [--echoes] [--gaps] [--detect]` (needs espeak-ng, sox,
 //! multimon-ng, dtmf2num; prints a Markdown table; `--gaps` lists on
 //! stderr, per row and tone, the parts of the tone the masker left
 //! unmasked, in ms from its onset; `--rate` runs the rows at another
@@ -28,7 +28,7 @@
 
 use cardveil_core::mask::{MaskMode, MaskerConfig};
 use cardveil_tests::overlap::{
-    EchoRow, Keys, backgrounds, cardveil_reads, echo_rows, exact_readers, keyed, measure, names,
+    EchoRow, Keys, backgrounds, cardveil_reads, echo_rows, edits, exact_readers, keyed, measure, names,
 };
 
 fn arg(name: &str) -> Option<u32> {
@@ -45,7 +45,8 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("cardveil-overlap-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // The masking track's seed (the valid track's is the next): the test's
-    // rows are `--seed 1313` (backgrounds apart), its echoes `--seed 1315 --per-key 2`.
+    // rows are `--seed 1313 --per-key 4 --background-seed 1300` (its valid
+    // track `--per-key 2`), its echoes `--seed 1315 --per-key 2`.
     let seed = arg("--seed").map_or(13, u64::from);
     let k = keyed(rate, Keys::masking(per_key), seed);
     if std::env::args().any(|a| a == "--echoes") {
@@ -54,7 +55,8 @@ fn main() {
         return;
     }
     let valid = keyed(rate, Keys::valid(per_key), seed + 1);
-    let mut bgs = backgrounds(k.samples.len().max(valid.samples.len()), rate, 100, &dir);
+    let bg_seed = arg("--background-seed").map_or(100, u64::from);
+    let mut bgs = backgrounds(k.samples.len().max(valid.samples.len()), rate, bg_seed, &dir);
     if let Some(only) = std::env::args().skip_while(|a| a != "--background").nth(1) {
         bgs.retain(|(name, _)| *name == only);
         assert!(!bgs.is_empty(), "--background: one of speech, babble, music, agent leg, white noise, pink noise");
@@ -73,7 +75,17 @@ fn main() {
             let detected = exact_readers(&valid, (name, bg), snr, &dir);
             if detect {
                 let (read, expected) = cardveil_reads(&valid, (name, bg), snr);
-                eprintln!("{name} {snr:+} dB: cardveil read\n  {read}\n  expected\n  {expected}");
+                eprintln!(
+                    "{name} {snr:+} dB: cardveil {} edits from {} keys\n  read     {read}\n  expected {expected}",
+                    edits(&read, &expected),
+                    expected.len()
+                );
+                if snr == snrs[0] && std::ptr::eq(bg, &bgs[0].1) {
+                    let ms = |n: usize| n as f64 * 1000.0 / rate as f64;
+                    let spans: Vec<String> =
+                        valid.tones.iter().map(|t| format!("{}{:.0}", t.key.as_char(), ms(t.end - t.start))).collect();
+                    eprintln!("  valid keys (ms): {}", spans.join(" "));
+                }
             }
             println!(
                 "| {name} | {snr:+} | {} | {} | {:.1} % | {} |",
