@@ -142,12 +142,13 @@ impl Window<'_> {
     pub fn confirmed(&self) -> Option<Key> {
         self.det.key_active()
     }
-    /// The key the detector has confirmed and still heard (hit, or found its
-    /// lines) in the previous window, if any: the masker masks it whatever
-    /// its own tiers say.
+    /// The key the detector confirmed under other audio (by its lines) and
+    /// still heard (hit, or found its lines) in the previous window, if any:
+    /// the masker masks it whatever its own tiers say. (A key the hits
+    /// confirmed is the tiers' own: they masked it from its first window.)
     pub fn detected(&self) -> Option<Key> {
         let previous = self.det.blocks.saturating_sub(2);
-        self.det.run.filter(|r| r.confirmed && r.last_hit >= previous).map(|r| r.key)
+        self.det.run.filter(|r| r.confirmed && r.lined && r.last_hit >= previous).map(|r| r.key)
     }
     /// The latest windows' lines (this one recorded).
     pub fn lines(&self) -> &Lines {
