@@ -744,9 +744,11 @@ impl Detector {
     /// is confirmed, and only on a window whose strongest bins dominate
     /// their groups (cheap; most windows stop there).
     fn talk_down<S: Sink>(&mut self, sink: &mut S) {
-        // A key confirmed and hit (or lined) in this window goes on.
+        // A key confirmed and hit (or lined) in this window goes on; a run
+        // hit in this window that meets the hits' guards so far is theirs
+        // to confirm (a clean key costs nothing here).
         let window = self.blocks - 1;
-        if self.run.is_some_and(|r| r.confirmed && r.last_hit == window) {
+        if self.run.is_some_and(|r| r.last_hit == window && (r.confirmed || r.hits >= 2)) && self.run_is_steady(1.0) {
             return;
         }
         let p = self.lines.latest_power();
@@ -757,6 +759,11 @@ impl Detector {
             return;
         }
         if 2.0 * p[row] < l.min_bin_power || 2.0 * p[4 + col] < l.min_bin_power {
+            return;
+        }
+        // The confirmed key's own bins (its end, under other audio or not):
+        // the lines would find it again.
+        if self.run.is_some_and(|r| r.confirmed && r.key == Key::from_row_col(row, col)) {
             return;
         }
         let Some(line) = self.lines.find(self.bank, None).or_else(|| self.lines.find_short(self.bank)) else {
