@@ -263,6 +263,27 @@ struct Run {
 }
 
 impl Run {
+    /// A run of `key` that begins with a hit in window `window`, its tones
+    /// at `power`.
+    fn start(key: Key, window: u64, power: [f32; 2]) -> Run {
+        Run {
+            key,
+            first_hit: window,
+            last_hit: window,
+            hits: 1,
+            misses: 0,
+            advance: [Cplx::default(); 2],
+            confirmed: false,
+            level: LevelRange::new(power),
+            coherent: [Cplx::default(); 2],
+            magnitude: [0.0; 2],
+            fraction: [0.0; 2],
+            reanchored: false,
+            lined: false,
+            held: 0,
+        }
+    }
+
     /// The key's bins (row, column).
     fn tones(&self) -> [u8; 2] {
         [self.key.row() as u8, 4 + self.key.col() as u8]
@@ -647,22 +668,7 @@ impl Detector {
                 if let Some(old) = self.run.take() {
                     self.end_run(old, sink);
                 }
-                self.run = Some(Run {
-                    key: h.key,
-                    first_hit: window,
-                    last_hit: window,
-                    hits: 1,
-                    misses: 0,
-                    advance: [Cplx::default(); 2],
-                    confirmed: false,
-                    level: LevelRange::new(h.power),
-                    coherent: [Cplx::default(); 2],
-                    magnitude: [0.0; 2],
-                    fraction: [0.0; 2],
-                    reanchored: false,
-                    lined: false,
-                    held: 0,
-                });
+                self.run = Some(Run::start(h.key, window, h.power));
             }
             (None, Some(run)) => {
                 let holds = run.confirmed && {
@@ -797,20 +803,12 @@ impl Detector {
             None => (window + 1).saturating_sub(LINE_WINDOWS as u64),
         };
         self.run = Some(Run {
-            key,
             first_hit,
-            last_hit: window,
             hits: LINE_WINDOWS as u32,
-            misses: 0,
-            advance: [Cplx::default(); 2],
             confirmed: true,
-            level: LevelRange::new(power),
-            coherent: [Cplx::default(); 2],
-            magnitude: [0.0; 2],
-            fraction: [0.0; 2],
             reanchored: true,
             lined: true,
-            held: 0,
+            ..Run::start(key, window, power)
         });
         let down = KeyDown {
             key,
