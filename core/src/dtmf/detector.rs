@@ -27,6 +27,14 @@
 //! out ([`Bank::unmix`]), which keeps a real tone's per-window frequency
 //! within a few hertz even at 8 dB twist. The run ends after
 //! `max_misses` windows without the key, or when another key starts.
+//!
+//! Talk-down: speech, music or noise on top of a key takes the pair's share
+//! of the window's energy, so its windows are no hits. The detector keeps
+//! its latest 55 ms ([`Lines`]) and, where no key is confirmed, confirms a
+//! key whose two tones are steady lines over them (or over 40 ms, for short
+//! keys) within the profile's frequency, level and twist limits
+//! ([`Detector::talk_down`]); and a confirmed key's windows that are no hit
+//! but still hold its bins do not count as misses ([`HELD_SHARE`]).
 
 use super::UnsupportedRate;
 use super::bank::{Bank, Cplx, SubBlock, TONES, Tones};
@@ -291,7 +299,9 @@ impl Run {
 }
 
 /// A window that is no hit while a confirmed key's bins still hold this
-/// share of the loudest the run measured them (−6 dB) is not a miss: other
+/// share of the loudest the run measured them (−3 dB; at −6 dB the partly
+/// filled windows at the edges of an NTT 30 ms pause held, and two presses
+/// merged) is not a miss: other
 /// audio spoilt it (speech on top of a key fails the energy share for tens
 /// of milliseconds, and the key was reported twice). Up to
 /// [`HELD_WINDOWS`] such windows in a row (100 ms); a pause between two

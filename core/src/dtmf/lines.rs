@@ -1,4 +1,6 @@
-//! Tier L of the candidate policy: a pair of steady lines under other audio.
+//! The detector's history of the latest windows, and the test on it for a
+//! pair of steady lines under other audio: the masker's tier L and the
+//! detector's talk-down.
 //!
 //! Speech, babble or music on top of a key takes away the pair's share of
 //! a 10 ms window's energy, which every other tier wants; but the key's two
@@ -114,7 +116,7 @@ pub(crate) struct Line {
 }
 
 /// The latest windows' correlations.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Lines {
     /// The windows' correlations and their |X|², by window index modulo
     /// [`LINE_WINDOWS`].
@@ -127,6 +129,14 @@ pub(crate) struct Lines {
     /// The latest [`HARMONIC_BLOCKS`] sub-blocks' samples, by sub-block
     /// index modulo that.
     samples: Box<[i16]>,
+}
+
+/// Audio and what measures it stay out of `Debug` output (a key's tones
+/// are in them).
+impl std::fmt::Debug for Lines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lines").field("window", &self.k).finish_non_exhaustive()
+    }
 }
 
 /// Sub-blocks over which the harmonics are measured: 40 ms (a power of
