@@ -357,14 +357,33 @@ fn mix(keyed: &Keyed, bg: &[f64], snr_db: f64) -> (Vec<i16>, Vec<i16>) {
     (to_pcm(&mut (0..n).map(|i| keyed.samples[i] + gain * bg[i])), to_pcm(&mut (0..n).map(|i| gain * bg[i])))
 }
 
-/// The decoders that read `keyed`'s digits exactly from it under
-/// `background` at `snr_db` per tone (PCM16, unmasked).
-pub fn exact_readers(keyed: &Keyed, background: (&'static str, &[f64]), snr_db: f64, dir: &Path) -> Vec<&'static str> {
+/// What each decoder reads from `keyed` under `background` at `snr_db`
+/// per tone (PCM16, unmasked), and the keys it should read.
+#[derive(Debug, Clone)]
+pub struct InputReads {
+    pub expected: String,
+    pub reads: Vec<(&'static str, String)>,
+}
+
+impl InputReads {
+    /// The decoders that read the keys exactly.
+    pub fn exact(&self) -> Vec<&'static str> {
+        self.reads.iter().filter(|(_, read)| *read == self.expected).map(|(d, _)| *d).collect()
+    }
+
+    /// What `decoder` read ("" if it did not run).
+    pub fn read_by(&self, decoder: &str) -> &str {
+        self.reads.iter().find(|(d, _)| *d == decoder).map_or("", |(_, read)| read)
+    }
+}
+
+/// The decoders' reads of `keyed` under `background` at `snr_db` per tone.
+pub fn input_reads(keyed: &Keyed, background: (&'static str, &[f64]), snr_db: f64, dir: &Path) -> InputReads {
     let (name, bg) = background;
     let (pcm_in, _) = mix(keyed, bg, snr_db);
     let expected: String = keyed.tones.iter().map(|t| t.key.as_char()).collect();
     let tag = format!("{}-{snr_db}-in", name.replace(' ', "-"));
-    decoders(keyed.rate, &pcm_in, dir, &tag).into_iter().filter(|(_, read)| *read == expected).map(|(d, _)| d).collect()
+    InputReads { expected, reads: decoders(keyed.rate, &pcm_in, dir, &tag) }
 }
 
 /// Levenshtein distance: keys missed, added or read wrong.
@@ -381,14 +400,6 @@ pub fn edits(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-/// What cardveil's detector reads from `keyed` under `background` at
-/// `snr_db` per tone, and the keys it should read.
-pub fn cardveil_reads(keyed: &Keyed, background: (&'static str, &[f64]), snr_db: f64) -> (String, String) {
-    let (pcm_in, _) = mix(keyed, background.1, snr_db);
-    let expected: String = keyed.tones.iter().map(|t| t.key.as_char()).collect();
-    (decode_cardveil(keyed.rate, &pcm_in), expected)
 }
 
 /// Measures one row: `keyed` under `background` scaled to `snr_db` per

@@ -30,8 +30,7 @@
 use cardveil_core::codec::Encoding;
 use cardveil_core::mask::{DEFAULT_LOOKAHEAD_MS, MAX_LOOKAHEAD_MS, MaskMode, MaskerConfig};
 use cardveil_tests::overlap::{
-    EchoRow, Keyed, Keys, RowResult, backgrounds, cardveil_reads, echo_rows, edits, exact_readers, keyed, measure,
-    names,
+    EchoRow, Keyed, Keys, RowResult, backgrounds, echo_rows, edits, input_reads, keyed, measure, names,
 };
 use cardveil_tests::tools;
 
@@ -154,13 +153,10 @@ fn pcm16_rows(
             for snr in SNRS {
                 let row = measure(&masking, (name, bg), snr, config, dir, false);
                 // Detection does not depend on the look-ahead: measured once.
-                let detected =
-                    (lookahead_ms == DEFAULT_LOOKAHEAD_MS).then(|| exact_readers(&valid, (name, bg), snr, dir));
-                let wrong = detected.as_ref().map(|_| {
-                    let (read, expected) = cardveil_reads(&valid, (name, bg), snr);
-                    edits(&read, &expected)
-                });
-                let detected = detected.as_deref().zip(wrong);
+                let input = (lookahead_ms == DEFAULT_LOOKAHEAD_MS).then(|| input_reads(&valid, (name, bg), snr, dir));
+                let exact = input.as_ref().map(|r| r.exact());
+                let wrong = input.as_ref().map(|r| edits(r.read_by("cardveil"), &r.expected));
+                let detected = exact.as_deref().zip(wrong);
                 failures.extend(check(&row, detected));
                 lines.push(table_line(&row, detected));
             }

@@ -158,6 +158,10 @@ impl Window<'_> {
         let previous = self.det.blocks.saturating_sub(2);
         self.det.run.filter(|r| r.confirmed && r.lined && r.last_hit >= previous).map(|r| r.key)
     }
+    /// |X|² of the window's eight bins (as its lines recorded them).
+    pub fn power(&self) -> &[f32; TONES] {
+        self.det.lines.latest_power()
+    }
     /// The latest windows' lines (this one recorded).
     pub fn lines(&self) -> &Lines {
         &self.det.lines
@@ -547,12 +551,12 @@ impl Detector {
         }
     }
 
-    /// Decides whether the current window (correlations `x`) hits a key
-    /// under limits `l`.
+    /// Decides whether the current window (correlations `x`, just recorded
+    /// in the lines, whose |X|² it reads) hits a key under limits `l`.
     fn judge(&self, l: &Limits, x: &Tones, cur: &SubBlock) -> Option<Hit> {
         let sum = self.prev_block.sum + cur.sum;
         let energy = self.prev_block.energy + cur.energy - sum * sum * l.inv_window;
-        let p = x.norm_sqr();
+        let p = *self.lines.latest_power();
         debug_assert_eq!(TONES, 8);
         // The energy-share test below on the groups' largest powers alone,
         // before finding which tones they are: most windows of speech and

@@ -193,14 +193,6 @@ pub(crate) struct Candidates {
     prev_purity: Option<(Key, [f32; 2])>,
     /// Tier H's reference (its power also tier T's, after the hold ended).
     hold: Hold,
-    /// What it keeps of the latest windows (one allocation: the
-    /// per-channel state stays within 1 KiB, SPEC).
-    memory: Box<Memory>,
-}
-
-/// What the policy keeps of the latest windows, on the heap.
-#[derive(Debug)]
-struct Memory {
     /// |X|² of the eight bins of the latest windows, by window index modulo
     /// its length: as many windows as the look-ahead holds and a few (see
     /// [`REACH_SHARE`]).
@@ -269,14 +261,13 @@ impl Candidates {
             floor: f32::MAX,
             prev_purity: None,
             hold: Hold::NONE,
-            memory: Box::new(Memory { history: vec![[0.0; TONES]; windows].into_boxed_slice() }),
+            history: vec![[0.0; TONES]; windows].into_boxed_slice(),
         }
     }
 
     /// Bytes of what it keeps of the latest windows.
     pub fn heap_bytes(&self) -> usize {
-        let m = &*self.memory;
-        std::mem::size_of::<Memory>() + std::mem::size_of_val(&*m.history)
+        std::mem::size_of_val(&*self.history)
     }
 }
 
@@ -418,8 +409,8 @@ impl Candidates {
     pub fn judge(&mut self, w: &Window<'_>) -> Verdict {
         let loose = w.loose;
         let k = w.index();
-        let slots = self.memory.history.len() as u64;
-        self.memory.history[(k % slots) as usize] = w.x.norm_sqr();
+        let slots = self.history.len() as u64;
+        self.history[(k % slots) as usize] = *w.power();
         // A strict hit is a candidate when it continues one (single strict
         // hits are common in speech; real keys go on).
         let strict = w.continued_run().is_some_and(|hits| hits + 1 >= STRICT_CANDIDATE_HITS)
@@ -503,7 +494,7 @@ impl Candidates {
         }
         self.hold.reached = true;
         let [r, c] = held.tones.map(usize::from);
-        let slots = self.memory.history.len() as u64;
+        let slots = self.history.len() as u64;
         // Windows before `first` still in the history (k − slots + 1 is the oldest).
         let oldest = (k + 1).saturating_sub(slots).max(1);
         let mut earliest = first;
@@ -522,7 +513,7 @@ impl Candidates {
         // in a row that do not.
         let (mut j, mut missed) = (earliest, 0);
         while j > oldest {
-            let p = &self.memory.history[((j - 1) % slots) as usize];
+            let p = &self.history[((j - 1) % slots) as usize];
             j -= 1;
             if p[r] >= REACH_SHARE * held.power[0] && p[c] >= REACH_SHARE * held.power[1] {
                 (earliest, missed) = (j, 0);
@@ -563,7 +554,7 @@ impl Candidates {
     /// their power in window `w`, at the offsets held if it is the pair held.
     fn refer_detected(&mut self, w: &Window<'_>, key: Key) {
         let tones = [key.row() as u8, 4 + key.col() as u8];
-        let p = w.x.norm_sqr();
+        let p = w.power();
         let hz = if self.hold.tones == tones { self.hold.hz } else { [0.0; 2] };
         self.refer_pair(tones, [p[tones[0] as usize], p[tones[1] as usize]], hz);
         self.hold.lined = true;
@@ -643,8 +634,7 @@ impl Candidates {
         }
         let misses = if held.tail == 0 { 0 } else { held.misses };
         let [r, c] = held.tones.map(usize::from);
-        let lines = w.lines();
-        let p = w.x.norm_sqr();
+        let (lines, p) = (w.lines(), w.power());
         let holds = (0..2).all(|i| {
             let t = [r, c][i];
             let floor = TAIL_SHARE * held.power[i];
@@ -665,7 +655,7 @@ impl Candidates {
     /// window unless it is quiet.)
     fn outlasting(&self, w: &Window<'_>) -> bool {
         let key_power = self.hold.power[0] + self.hold.power[1];
-        let p = w.x.norm_sqr();
+        let p = w.power();
         let (r, r2) = best_two(&p[..4]);
         let (c, c2) = best_two(&p[4..]);
         let (pr, pc) = (p[r], p[4 + c]);

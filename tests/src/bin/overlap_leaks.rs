@@ -27,9 +27,7 @@
 //! A measurement, not a test.
 
 use cardveil_core::mask::{MaskMode, MaskerConfig};
-use cardveil_tests::overlap::{
-    EchoRow, Keys, backgrounds, cardveil_reads, echo_rows, edits, exact_readers, keyed, measure, names,
-};
+use cardveil_tests::overlap::{EchoRow, Keys, backgrounds, echo_rows, edits, input_reads, keyed, measure, names};
 
 fn arg(name: &str) -> Option<u32> {
     std::env::args().skip_while(|a| a != name).nth(1).map(|v| v.parse().unwrap_or_else(|_| panic!("{name} N")))
@@ -72,12 +70,13 @@ fn main() {
     for (name, bg) in &bgs {
         for &snr in snrs {
             let row = measure(&k, (name, bg), snr, config, &dir, gaps);
-            let detected = exact_readers(&valid, (name, bg), snr, &dir);
+            let input = input_reads(&valid, (name, bg), snr, &dir);
+            let detected = input.exact();
             if detect {
-                let (read, expected) = cardveil_reads(&valid, (name, bg), snr);
+                let (read, expected) = (input.read_by("cardveil"), &input.expected);
                 eprintln!(
                     "{name} {snr:+} dB: cardveil {} edits from {} keys\n  read     {read}\n  expected {expected}",
-                    edits(&read, &expected),
+                    edits(read, expected),
                     expected.len()
                 );
                 if snr == snrs[0] && std::ptr::eq(bg, &bgs[0].1) {
